@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class DlqConfig(AppConfig):
+    """The dead-letter queue: failed executions parked for retry and replay."""
+
+    name = "dlq"
+    verbose_name = "Dead letters"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,61 @@
+"""The Docker stack's commands exist in the project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from django.core.management import get_commands
+
+pytestmark = pytest.mark.embedded
+
+
+def load_compose(project_root: Path) -> dict:
+    return yaml.safe_load((project_root / "docker" / "compose.yaml").read_text())
+
+
+def test_compose_has_the_expected_services(project_root: Path) -> None:
+    services = load_compose(project_root)["services"]
+    assert {"postgres", "redis", "web", "worker", "beat", "migrate"} <= set(services)
+    for name in ("postgres", "redis", "web", "worker"):
+        assert "healthcheck" in services[name], name
+    env = services["web"]["environment"]
+    for variable in ("DATABASE_URL", "REDIS_URL", "EXECUTION_BACKEND", "SECRET_KEY", "DEBUG"):
+        assert variable in env
+
+
+def test_every_service_command_exists(project_root: Path) -> None:
+    services = load_compose(project_root)["services"]
+    commands = get_commands()
+    checked = 0
+    for name, service in services.items():
+        command = service.get("command")
+        if not command:
+            continue
+        checked += 1
+        if command[:2] == ["python", "manage.py"]:
+            assert command[2] in commands, f"{name}: unknown management command {command[2]}"
+        elif command[0] == "celery":
+            assert command[1:3] == ["-A", "spine"], name
+            from spine.celery import app
+
+            assert app.main == "spine"
+            subcommand = command[3]
+            assert subcommand in {"worker", "beat"}, name
+            if subcommand == "worker":
+                queues = command[command.index("--queues") + 1].split(",")
+                assert set(queues) == {"default", "backfill", "maintenance"}
+            if "--scheduler" in command:
+                module, _, attr = command[command.index("--scheduler") + 1].partition(":")
+                imported = __import__(module, fromlist=[attr])
+                assert getattr(imported, attr)
+        elif command[0] == "gunicorn":
+            module, _, attr = command[1].partition(":")
+            imported = __import__(module, fromlist=[attr])
+            assert callable(getattr(imported, attr))
+        else:
+            pytest.fail(f"{name}: unrecognised command {command}")
+    assert checked >= 4
+    dockerfile = (project_root / "docker" / "Dockerfile").read_text()
+    assert "USER spine" in dockerfile and "gunicorn" in dockerfile

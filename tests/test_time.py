@@ -1,0 +1,110 @@
+"""Time helpers: aware datetimes and FINRA week arithmetic."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from spine.time import (
+    ago,
+    format_iso,
+    from_now,
+    iter_weeks,
+    parse_date,
+    parse_iso,
+    utc_now,
+    week_end,
+    week_start,
+    weeks_between,
+)
+
+pytestmark = pytest.mark.embedded
+
+
+def test_utc_now_is_aware_utc() -> None:
+    now = utc_now()
+    assert now.tzinfo is not None
+    assert now.utcoffset() == timedelta(0)
+
+
+def test_ago_and_from_now() -> None:
+    before = utc_now()
+    past = ago(days=1, hours=2)
+    future = from_now(minutes=5, seconds=30)
+    after = utc_now()
+    assert before - timedelta(days=1, hours=2) - timedelta(seconds=1) <= past
+    assert past <= after - timedelta(days=1, hours=2)
+    assert before + timedelta(minutes=5, seconds=30) <= future
+    assert future.tzinfo is not None and past.tzinfo is not None
+
+
+def test_parse_and_format_iso_round_trip() -> None:
+    assert parse_iso("2025-12-15T10:30:00Z") == datetime(2025, 12, 15, 10, 30, tzinfo=UTC)
+    assert parse_iso("2025-12-15T05:30:00-05:00") == datetime(2025, 12, 15, 10, 30, tzinfo=UTC)
+    assert parse_iso("2025-12-15") == datetime(2025, 12, 15, tzinfo=UTC)
+    stamp = datetime(2025, 12, 15, 10, 30, 1, 5, tzinfo=UTC)
+    assert format_iso(stamp) == "2025-12-15T10:30:01.000005Z"
+    assert parse_iso(format_iso(stamp)) == stamp
+
+
+@pytest.mark.parametrize("bad", ["", "yesterday", "2025-13-01", "12/15/2025"])
+def test_parse_iso_rejects_garbage(bad: str) -> None:
+    with pytest.raises(ValueError):
+        parse_iso(bad)
+
+
+def test_format_iso_refuses_naive() -> None:
+    with pytest.raises(ValueError, match="naive"):
+        format_iso(datetime(2025, 1, 1))  # noqa: DTZ001
+
+
+def test_parse_date() -> None:
+    assert parse_date("2025-12-17") == date(2025, 12, 17)
+    assert parse_date(date(2025, 1, 2)) == date(2025, 1, 2)
+    assert parse_date("2025-12-17T23:00:00-05:00") == date(2025, 12, 18)
+    with pytest.raises(ValueError, match="not a date"):
+        parse_date("17 Dec")
+
+
+@pytest.mark.parametrize(
+    ("day", "monday"),
+    [
+        (date(2025, 12, 15), date(2025, 12, 15)),  # a Monday is its own week start
+        (date(2025, 12, 21), date(2025, 12, 15)),  # Sunday closes the week
+        (date(2026, 1, 1), date(2025, 12, 29)),  # week straddling the year end
+        (date(2027, 1, 3), date(2026, 12, 28)),
+        (date(2024, 2, 29), date(2024, 2, 26)),  # leap day
+    ],
+)
+def test_week_start(day: date, monday: date) -> None:
+    assert week_start(day) == monday
+    assert week_end(day) == monday + timedelta(days=6)
+
+
+def test_week_start_of_aware_datetime_across_dst() -> None:
+    new_york = ZoneInfo("America/New_York")
+    # 2025-03-09 is the US spring-forward Sunday; 23:30 local is Monday in UTC.
+    late_sunday = datetime(2025, 3, 9, 23, 30, tzinfo=new_york)
+    assert week_start(late_sunday) == date(2025, 3, 10)
+    # 2025-11-02 is the fall-back Sunday; 18:00 local is still Sunday in UTC.
+    assert week_start(datetime(2025, 11, 2, 18, 0, tzinfo=new_york)) == date(2025, 10, 27)
+
+
+def test_iter_weeks_across_year_end() -> None:
+    weeks = list(iter_weeks(date(2025, 12, 17), date(2026, 1, 14)))
+    assert weeks == [
+        date(2025, 12, 15),
+        date(2025, 12, 22),
+        date(2025, 12, 29),
+        date(2026, 1, 5),
+        date(2026, 1, 12),
+    ]
+    assert weeks_between(date(2025, 12, 17), date(2026, 1, 14)) == 5
+    assert all(w.weekday() == 0 for w in weeks)
+
+
+def test_iter_weeks_rejects_reversed_range() -> None:
+    with pytest.raises(ValueError, match="after its end"):
+        list(iter_weeks(date(2026, 1, 14), date(2025, 12, 1)))
