@@ -1,0 +1,199 @@
+"""The pipeline registry: what can run, with which parameters, where and how long.
+
+A pipeline is registered once, at import time of its app's ``pipelines`` module, with
+a handler, a DRF serializer describing its parameters, the lane (Celery queue) it runs
+on, its time limit, an optional concurrency lock-key template and a retry policy. The
+Dispatcher validates parameters here before anything is written; the runner looks up
+the handler here and is the only caller of it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from django.conf import settings
+from rest_framework import serializers
+
+if TYPE_CHECKING:
+    from executions.runner import RunContext
+
+Handler = Callable[["RunContext"], dict[str, Any] | None]
+LockPolicy = Literal["wait", "fail"]
+
+
+class UnknownPipeline(LookupError):
+    """No pipeline is registered under the requested name."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name = name
+        self.known = known
+        super().__init__(
+            f"unknown pipeline {name!r}; registered pipelines: {', '.join(known) or 'none'}"
+        )
+
+
+class InvalidParams(ValueError):
+    """A pipeline's parameters failed validation; ``errors`` maps field to messages."""
+
+    def __init__(self, pipeline: str, errors: dict[str, Any]) -> None:
+        self.pipeline = pipeline
+        self.errors = errors
+        detail = "; ".join(f"{key}: {' '.join(map(str, msgs))}" for key, msgs in errors.items())
+        super().__init__(f"invalid params for {pipeline}: {detail}")
+
+
+class PipelineParams(serializers.Serializer):
+    """Base class for params schemas: unknown keys are an error, not silently dropped."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                allowed = ", ".join(sorted(self.fields)) or "none"
+                raise serializers.ValidationError(
+                    {key: [f"unknown parameter (allowed: {allowed})"] for key in unknown}
+                )
+        return super().to_internal_value(data)
+
+
+class NoParams(PipelineParams):
+    """For pipelines that take no parameters."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Automatic retries for failed runs: exponential backoff with full jitter."""
+
+    max_retries: int = 0
+    backoff_seconds: float = 30.0
+    backoff_max_seconds: float = 3600.0
+
+    def delay_for(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait before retry number ``attempt`` (1-based)."""
+        ceiling = min(self.backoff_max_seconds, self.backoff_seconds * 2 ** max(attempt - 1, 0))
+        return (rng or random).uniform(ceiling / 2, ceiling)
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """One registered pipeline."""
+
+    name: str
+    handler: Handler
+    params: type[serializers.Serializer]
+    description: str
+    lane: str = "default"
+    timeout_seconds: int = 300
+    lock_key: str | None = None
+    lock_policy: LockPolicy = "wait"
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def validate(self, raw: dict[str, Any] | None) -> dict[str, Any]:
+        """Validate raw params; return their canonical JSON-safe form."""
+        serializer = self.params(data=raw if raw is not None else {})
+        if not serializer.is_valid():
+            raise InvalidParams(self.name, dict(serializer.errors))
+        return dict(serializer.data)
+
+    def load(self, stored: dict[str, Any]) -> dict[str, Any]:
+        """Turn stored canonical params back into Python values for the handler."""
+        serializer = self.params(data=stored)
+        if not serializer.is_valid():
+            raise InvalidParams(self.name, dict(serializer.errors))
+        return dict(serializer.validated_data)
+
+    def lock_key_for(self, params: dict[str, Any]) -> str | None:
+        """The concurrency key for these (canonical) params, if the pipeline has one."""
+        return self.lock_key.format(**params) if self.lock_key else None
+
+    def params_schema(self) -> dict[str, Any]:
+        """A plain description of the params: name → type, required, default, help."""
+        schema: dict[str, Any] = {}
+        for name, fld in self.params().fields.items():
+            entry: dict[str, Any] = {
+                "type": type(fld).__name__.removesuffix("Field").lower(),
+                "required": fld.required,
+            }
+            if fld.default is not serializers.empty:
+                entry["default"] = fld.default() if callable(fld.default) else fld.default
+            if getattr(fld, "choices", None):
+                entry["choices"] = list(fld.choices)
+            if fld.help_text:
+                entry["help"] = str(fld.help_text)
+            schema[name] = entry
+        return schema
+
+
+class PipelineRegistry:
+    """Name → :class:`Pipeline`; registration is idempotent per name and handler."""
+
+    def __init__(self) -> None:
+        self._pipelines: dict[str, Pipeline] = {}
+
+    def register(self, pipeline: Pipeline) -> Pipeline:
+        lanes = getattr(settings, "EXECUTION_LANES", ("default",))
+        if pipeline.lane not in lanes:
+            raise ValueError(f"pipeline {pipeline.name}: lane {pipeline.lane!r} not in {lanes}")
+        if pipeline.timeout_seconds <= 0:
+            raise ValueError(f"pipeline {pipeline.name}: timeout_seconds must be positive")
+        existing = self._pipelines.get(pipeline.name)
+        if existing is not None and existing.handler is not pipeline.handler:
+            raise ValueError(f"pipeline {pipeline.name!r} is already registered")
+        self._pipelines[pipeline.name] = pipeline
+        return pipeline
+
+    def unregister(self, name: str) -> None:
+        self._pipelines.pop(name, None)
+
+    def get(self, name: str) -> Pipeline:
+        try:
+            return self._pipelines[name]
+        except KeyError:
+            raise UnknownPipeline(name, sorted(self._pipelines)) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._pipelines
+
+    def __iter__(self) -> Iterator[Pipeline]:
+        return iter(sorted(self._pipelines.values(), key=lambda p: p.name))
+
+    def names(self) -> list[str]:
+        return sorted(self._pipelines)
+
+
+registry = PipelineRegistry()
+
+
+def pipeline(
+    name: str,
+    *,
+    params: type[serializers.Serializer] = NoParams,
+    description: str | None = None,
+    lane: str = "default",
+    timeout_seconds: int = 300,
+    lock_key: str | None = None,
+    lock_policy: LockPolicy = "wait",
+    retry: RetryPolicy | None = None,
+) -> Callable[[Handler], Handler]:
+    """Register the decorated function as the handler of pipeline ``name``."""
+
+    def decorate(handler: Handler) -> Handler:
+        registry.register(
+            Pipeline(
+                name=name,
+                handler=handler,
+                params=params,
+                description=description or (handler.__doc__ or "").strip().split("\n")[0],
+                lane=lane,
+                timeout_seconds=timeout_seconds,
+                lock_key=lock_key,
+                lock_policy=lock_policy,
+                retry=retry or RetryPolicy(),
+            )
+        )
+        return handler
+
+    return decorate
