@@ -151,6 +151,7 @@ class SpineConfig:
     metrics_allowed_ips: list[str]
     metrics_token: str
     diagnostic_pipelines: bool
+    dlq_retention_days: int = 30
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -194,4 +195,5 @@ def load_config(environ: Mapping[str, str]) -> SpineConfig:
         metrics_allowed_ips=env_list(environ, "SPINE_METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"]),
         metrics_token=environ.get("SPINE_METRICS_TOKEN", "").strip(),
         diagnostic_pipelines=env_bool(environ, "SPINE_DIAGNOSTIC_PIPELINES", False),
+        dlq_retention_days=env_int(environ, "SPINE_DLQ_RETENTION_DAYS", 30, minimum=1),
     )
