@@ -28,9 +28,8 @@ class FinraUnavailable(FinraError):
 
     def __init__(self, open_until: datetime) -> None:
         self.open_until = open_until
-        super().__init__(
-            f"FINRA API unavailable, circuit open until {open_until.isoformat(timespec='seconds')}"
-        )
+        until = open_until.isoformat(timespec="milliseconds")
+        super().__init__(f"FINRA API unavailable, circuit open until {until}")
 
 
 class FinraHTTPError(FinraError):

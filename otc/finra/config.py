@@ -1,0 +1,146 @@
+"""Configuration of the FINRA Query API client.
+
+One frozen value object holds every knob, so a client, its breaker and its rate
+limiter are built from the same validated numbers. ``from_env`` is what the
+Django settings call; it reports a bad value by the environment variable's name
+so an operator knows which line of the deployment to fix.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+#: FINRA refuses pages larger than this (it reports it as ``Record-Max-Limit``).
+MAX_PAGE_SIZE = 5000
+
+
+def _positive(value: float) -> str | None:
+    if not math.isfinite(value):
+        return "must be a finite number"
+    return None if value > 0 else "must be greater than 0"
+
+
+def _non_negative(value: int) -> str | None:
+    return None if value >= 0 else "must be 0 or greater"
+
+
+def _at_least_one(value: int) -> str | None:
+    return None if value >= 1 else "must be 1 or greater"
+
+
+def _page_size(value: int) -> str | None:
+    if 1 <= value <= MAX_PAGE_SIZE:
+        return None
+    return f"must be between 1 and {MAX_PAGE_SIZE}"
+
+
+def _http_url(value: str) -> str | None:
+    if value.startswith(("http://", "https://")) and len(value) > len("https://"):
+        return None
+    return "must be an http:// or https:// URL"
+
+
+def _redis_url(value: str | None) -> str | None:
+    if value is None or value.startswith(("redis://", "rediss://", "unix://")):
+        return None
+    return "must be a redis://, rediss:// or unix:// URL"
+
+
+#: Per-field range checks, shared by ``__post_init__`` and ``from_env`` so that
+#: both report the same rule (one by field name, the other by variable name).
+_RULES: dict[str, Callable[[Any], str | None]] = {
+    "base_url": _http_url,
+    "connect_timeout": _positive,
+    "read_timeout": _positive,
+    "page_size": _page_size,
+    "max_retries": _non_negative,
+    "backoff_base": _positive,
+    "backoff_max": _positive,
+    "requests_per_second": _positive,
+    "breaker_fail_max": _at_least_one,
+    "breaker_reset_timeout": _positive,
+    "redis_url": _redis_url,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FinraClientConfig:
+    """Settings for :class:`otc.finra.client.FinraClient`.
+
+    Times are in seconds. ``max_retries`` counts retries, so one logical request
+    makes at most ``max_retries + 1`` HTTP attempts. ``redis_url`` (optional)
+    makes the circuit breaker's state shared by every process that uses it.
+    """
+
+    base_url: str = "https://api.finra.org"
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    page_size: int = MAX_PAGE_SIZE
+    max_retries: int = 3
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+    requests_per_second: float = 10.0
+    breaker_fail_max: int = 5
+    breaker_reset_timeout: float = 60.0
+    redis_url: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
+        for name, rule in _RULES.items():
+            problem = rule(getattr(self, name))
+            if problem:
+                raise ValueError(f"{name}={getattr(self, name)!r}: {problem}")
+        if self.backoff_max < self.backoff_base:
+            raise ValueError(
+                f"backoff_max={self.backoff_max!r}: must not be below "
+                f"backoff_base={self.backoff_base!r}"
+            )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> FinraClientConfig:
+        """Build a config from environment variables; unset or empty ones keep the default.
+
+        Variables: ``FINRA_API_BASE_URL``, ``FINRA_API_TIMEOUT`` (read timeout; the
+        connect timeout is the smaller of its default and this), ``FINRA_API_PAGE_SIZE``,
+        ``FINRA_API_MAX_RETRIES``, ``FINRA_API_RPS``, ``FINRA_BREAKER_FAIL_MAX``,
+        ``FINRA_BREAKER_RESET_SECONDS`` and ``REDIS_URL``.
+
+        Raises:
+            ValueError: naming the variable, its value and what was wrong with it.
+        """
+        values: dict[str, Any] = {}
+        for var, field_name, convert in _ENV_VARS:
+            raw = environ.get(var)
+            if raw is None or not raw.strip():
+                continue
+            try:
+                value = convert(raw.strip())
+            except ValueError:
+                kind = "an integer" if convert is int else "a number"
+                raise ValueError(f"{var}={raw!r}: must be {kind}") from None
+            problem = _RULES[field_name](value)
+            if problem:
+                raise ValueError(f"{var}={raw!r}: {problem}")
+            values[field_name] = value
+        if "read_timeout" in values:
+            default_connect = _DEFAULTS["connect_timeout"]
+            values["connect_timeout"] = min(default_connect, values["read_timeout"])
+        return cls(**values)
+
+
+_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(FinraClientConfig)}
+
+_ENV_VARS: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
+    ("FINRA_API_BASE_URL", "base_url", str),
+    ("FINRA_API_TIMEOUT", "read_timeout", float),
+    ("FINRA_API_PAGE_SIZE", "page_size", int),
+    ("FINRA_API_MAX_RETRIES", "max_retries", int),
+    ("FINRA_API_RPS", "requests_per_second", float),
+    ("FINRA_BREAKER_FAIL_MAX", "breaker_fail_max", int),
+    ("FINRA_BREAKER_RESET_SECONDS", "breaker_reset_timeout", float),
+    ("REDIS_URL", "redis_url", str),
+)

@@ -1,0 +1,63 @@
+"""Turn API rows into lines of FINRA's pipe-delimited download file.
+
+Ingest has one parser, for the download format. Rendering API pages as that
+format lets API captures go through the same parser, checksum and validation
+as downloaded files, instead of a second code path that could drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from otc.finra.errors import FinraProtocolError
+
+#: Column order of the download file (its header row).
+DOWNLOAD_COLUMNS: tuple[str, ...] = (
+    "tierDescription",
+    "issueSymbolIdentifier",
+    "issueName",
+    "marketParticipantName",
+    "MPID",
+    "totalWeeklyShareQuantity",
+    "totalWeeklyTradeCount",
+    "lastUpdateDate",
+)
+
+DELIMITER = "|"
+HEADER_LINE = (DELIMITER.join(DOWNLOAD_COLUMNS) + "\n").encode()
+
+
+def _cell(row: Mapping[str, Any], column: str, row_number: int) -> str:
+    value = row.get(column)
+    if value is None:
+        raise FinraProtocolError(f"API row {row_number}: required field {column!r} is missing")
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise FinraProtocolError(
+            f"API row {row_number}: field {column!r} is {value!r}, expected text or a whole number"
+        )
+    text = str(value)
+    if DELIMITER in text or "\n" in text or "\r" in text:
+        raise FinraProtocolError(
+            f"API row {row_number}: field {column!r} contains a delimiter or line break: {text!r}"
+        )
+    return text
+
+
+def api_rows_to_lines(pages: Iterable[Iterable[Mapping[str, Any]]]) -> Iterator[bytes]:
+    """Yield the header line, then one UTF-8, newline-terminated line per row.
+
+    Consumes ``pages`` lazily (e.g. straight from ``FinraClient.iter_weekly_summary``
+    with per-venue fields). Rows are numbered from 1 across all pages in errors.
+
+    Raises:
+        FinraProtocolError: a row lacks a column of the download format, or a value
+            cannot be written to it faithfully (delimiter, line break, not text/integer).
+    """
+    yield HEADER_LINE
+    row_number = 0
+    for page in pages:
+        for row in page:
+            row_number += 1
+            cells = [_cell(row, column, row_number) for column in DOWNLOAD_COLUMNS]
+            yield (DELIMITER.join(cells) + "\n").encode()
