@@ -29,8 +29,11 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_ratelimit",
     "django_celery_results",
     "django_celery_beat",
+    "spine",
     "executions",
     "otc",
     "dlq",
@@ -77,6 +80,8 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "spine",
+            # Bounded waits: a hung Redis must not hang API requests (rate limits fail open).
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
         }
     }
 else:
@@ -84,6 +89,10 @@ else:
     # The embedded default is a single process: a local-memory rate-limit counter is
     # exact there, so the library's multi-process warning does not apply.
     SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
+if REDIS_URL:
+    # Django's own RedisCache is not on django-ratelimit's list, but it is shared and
+    # increments atomically (Redis INCR), which is all the rate limiter needs.
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -156,3 +165,42 @@ SPINE_RATELIMIT_READ = CONFIG.ratelimit_read
 SPINE_RATELIMIT_WRITE = CONFIG.ratelimit_write
 SPINE_METRICS_ALLOWED_IPS = CONFIG.metrics_allowed_ips
 SPINE_METRICS_TOKEN = CONFIG.metrics_token
+# Rate limits fail open when the counter store (Redis) is down: see spine.api.ratelimit.
+SPINE_RATELIMIT_FAIL_OPEN = True
+RATELIMIT_FAIL_OPEN = True
+RATELIMIT_CACHE_PREFIX = "rl:"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Token first: its WWW-Authenticate header makes missing credentials a 401.
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["spine.api.permissions.SpineAPIPermission"],
+    "DEFAULT_PAGINATION_CLASS": "spine.api.pagination.StandardPagination",
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "spine.api.filters.StrictOrderingFilter",
+    ],
+    # Request bodies are JSON (pipeline params are nested objects forms cannot carry).
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "spine.api.schema.SpineAutoSchema",
+    "EXCEPTION_HANDLER": "spine.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Market Spine API",
+    "DESCRIPTION": (
+        "Executions, dead letters and FINRA OTC weekly analytics. Errors use one body: "
+        '{"error": {"code", "message", "details"}}. See docs/api.md.'
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}

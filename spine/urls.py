@@ -1,9 +1,22 @@
 """Market Spine's URL map."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
+
+from spine import health
+from spine.metrics import metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("", include("django_prometheus.urls")),
+    path("api/", include("spine.api.urls")),
+    # Probes and scrapes: never rate limited, never authenticated, JSON 405 for POSTs.
+    re_path(r"^health/live/?$", csrf_exempt(health.live), name="health-live"),
+    re_path(r"^health/ready/?$", csrf_exempt(health.ready), name="health-ready"),
+    path("metrics", csrf_exempt(metrics_view), name="prometheus-django-metrics"),
 ]
+
+handler400 = "spine.api.errors.handler400"
+handler403 = "spine.api.errors.handler403"
+handler404 = "spine.api.errors.handler404"
+handler500 = "spine.api.errors.handler500"

@@ -1,0 +1,208 @@
+"""The executions API: list, submit, inspect, follow events, cancel; and the registry.
+
+Views stay thin: reads come from :mod:`executions.selectors`, submissions go through
+the Dispatcher (invariant 3: the API never calls the runner), cancellation through
+the execution service. Registry errors (unknown pipeline, bad params) become 400s in
+the standard error shape via :mod:`spine.api.errors`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, extend_schema_view
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+
+from executions import selectors
+from executions.filters import ExecutionFilter
+from executions.models import Execution, TriggerSource
+from executions.registry import UnknownPipeline
+from executions.serializers import (
+    ExecutionCancelSerializer,
+    ExecutionDetailSerializer,
+    ExecutionEventSerializer,
+    ExecutionSerializer,
+    ExecutionSubmitSerializer,
+    PipelineSerializer,
+)
+from spine.api.errors import Conflict
+from spine.api.schema import error_response
+from spine.api.views import SpineGenericViewSet
+from spine.context import get_request_id
+
+UUID_PATTERN = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+NOT_FOUND = error_response("No execution with this id.")
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List executions",
+        description="Newest first by default; filter, order (`ordering=`) and paginate.",
+        responses={
+            200: ExecutionSerializer(many=True),
+            400: error_response("A filter value or sort field is invalid (details name it)."),
+            404: error_response("The page is past the end."),
+        },
+    ),
+    retrieve=extend_schema(
+        summary="Get one execution",
+        responses={200: ExecutionDetailSerializer, 404: NOT_FOUND},
+    ),
+)
+class ExecutionViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, SpineGenericViewSet
+):
+    """Tracked executions: the ledger API clients submit to and watch."""
+
+    serializer_class = ExecutionSerializer
+    filterset_class = ExecutionFilter
+    ordering_fields = ["created_at", "started_at", "finished_at", "status", "pipeline", "lane"]
+    ordering = ["-created_at", "-id"]
+    lookup_value_regex = UUID_PATTERN
+    action_permissions = {
+        "create": ("executions.add_execution",),
+        "cancel": ("executions.cancel_execution",),
+    }
+
+    def get_queryset(self) -> Any:
+        return selectors.execution_list()
+
+    def get_serializer_class(self) -> type:
+        if self.action == "retrieve":
+            return ExecutionDetailSerializer
+        return ExecutionSerializer
+
+    @extend_schema(
+        summary="Submit an execution",
+        description=(
+            "Validates the pipeline and its params against the registry, records the "
+            "execution and queues it (after the commit). Answers 202 with the execution "
+            "and its URL in `Location`; poll it or its events to follow the run."
+        ),
+        request=ExecutionSubmitSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Location",
+                OpenApiTypes.URI,
+                OpenApiParameter.HEADER,
+                response=[202],
+                description="URL of the new execution.",
+            )
+        ],
+        responses={
+            202: ExecutionDetailSerializer,
+            400: error_response(
+                "Invalid body, unknown pipeline (`unknown_pipeline`) or bad params "
+                "(`invalid_params`, details under `params`)."
+            ),
+        },
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        submit = ExecutionSubmitSerializer(data=request.data)
+        submit.is_valid(raise_exception=True)
+        from executions.dispatcher import dispatch
+
+        data = submit.validated_data
+        execution = dispatch(
+            data["pipeline"],
+            data["params"],
+            trigger_source=TriggerSource.API,
+            request_id=get_request_id(),
+            lane=data.get("lane"),
+        )
+        body = ExecutionDetailSerializer(execution, context=self.get_serializer_context()).data
+        location = reverse("execution-detail", kwargs={"pk": execution.pk}, request=request)
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
+
+    @extend_schema(
+        summary="An execution's event history",
+        description="Every transition and note, oldest first.",
+        responses={200: ExecutionEventSerializer(many=True), 404: NOT_FOUND},
+        parameters=[
+            OpenApiParameter("page", OpenApiTypes.INT, description="Page number."),
+            OpenApiParameter("page_size", OpenApiTypes.INT, description="Results per page."),
+        ],
+    )
+    @action(
+        detail=True, methods=["get"], filter_backends=[], serializer_class=ExecutionEventSerializer
+    )
+    def events(self, request: Request, pk: str | None = None) -> Response:
+        execution = self.get_object()
+        page = self.paginate_queryset(selectors.execution_events(execution))
+        serializer = ExecutionEventSerializer(page, many=True)
+        return self.get_paginated_response(serializer.data)
+
+    @extend_schema(
+        operation_id="executions_cancel",
+        summary="Cancel an execution",
+        description=(
+            "Cancels a pending, queued or running execution. An execution that already "
+            "ended cannot be cancelled: 409 with code `not_cancellable`."
+        ),
+        request=ExecutionCancelSerializer,
+        responses={
+            200: ExecutionDetailSerializer,
+            404: NOT_FOUND,
+            409: error_response("The execution already ended."),
+        },
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        filter_backends=[],
+        serializer_class=ExecutionCancelSerializer,
+    )
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        from executions.services import cancel
+
+        execution = self.get_object()
+        form = ExecutionCancelSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        if execution.is_terminal:
+            raise _not_cancellable(execution)
+        execution = cancel(
+            execution, by=request.user.get_username(), reason=form.validated_data["reason"]
+        )
+        return Response(
+            ExecutionDetailSerializer(execution, context=self.get_serializer_context()).data
+        )
+
+
+def _not_cancellable(execution: Execution) -> Conflict:
+    return Conflict(
+        f"Execution {execution.pk} is {execution.status} and can no longer be cancelled; "
+        "only pending, queued or running executions can.",
+        code="not_cancellable",
+        details={"status": execution.status},
+    )
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List registered pipelines"),
+    retrieve=extend_schema(
+        summary="Get one pipeline",
+        responses={200: PipelineSerializer, 404: error_response("No pipeline of this name.")},
+    ),
+)
+class PipelineViewSet(mixins.ListModelMixin, SpineGenericViewSet):
+    """The registry: what can run, with which params, on which lane, for how long."""
+
+    serializer_class = PipelineSerializer
+    filter_backends: list = []
+    lookup_field = "name"
+    lookup_value_regex = r"[^/]+"
+
+    def get_queryset(self) -> Any:
+        return selectors.pipeline_list()
+
+    def retrieve(self, request: Request, name: str | None = None) -> Response:
+        try:
+            pipeline = selectors.pipeline_get(name or "")
+        except UnknownPipeline as exc:
+            raise NotFound(str(exc)) from None
+        return Response(PipelineSerializer(pipeline).data)
