@@ -29,6 +29,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -278,6 +279,16 @@ def handler400(request: HttpRequest, exception: Exception) -> HttpResponse:
     return defaults.bad_request(request, exception)
 
 
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """``CSRF_FAILURE_VIEW``: JSON 403 for API paths, Django's page elsewhere (admin)."""
+    if is_api_path(request.path):
+        return json_error(403, "csrf_failed", f"CSRF check failed: {reason}", {"reason": reason})
+    from django.views.csrf import csrf_failure as django_csrf_failure
+
+    return django_csrf_failure(request, reason=reason)
+
+
+@csrf_exempt  # answers every method the same way; a CSRF 403 would hide the real 404
 def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
     """The 404 for any unmatched ``/api/`` path, in every DEBUG mode.
 

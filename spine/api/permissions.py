@@ -27,12 +27,22 @@ from rest_framework.request import Request
 def required_permissions(request: Request, view: Any) -> tuple[str, ...] | None:
     """The permissions the view declares for this request's action, if any."""
     declared: dict[str, tuple[str, ...]] = getattr(view, "action_permissions", {}) or {}
-    action = getattr(view, "action", None)
+    action = _action(request, view)
     if action and action in declared:
         return tuple(declared[action])
     if request.method in declared:
         return tuple(declared[request.method])
     return None
+
+
+def _action(request: Request, view: Any) -> str | None:
+    action = getattr(view, "action", None)
+    if action == "metadata":
+        # OPTIONS asks "could this client POST/PUT here?": DRF re-checks permissions
+        # with a cloned request of that method while ``view.action`` stays "metadata".
+        action_map = getattr(view, "action_map", None) or {}
+        return action_map.get((request.method or "").lower())
+    return action
 
 
 class SpineAPIPermission(BasePermission):
@@ -50,6 +60,8 @@ class SpineAPIPermission(BasePermission):
             if request.method in SAFE_METHODS:
                 self.message = "Authentication credentials were not provided."
                 return authenticated or bool(settings.SPINE_PUBLIC_READ)
+            if getattr(view, "action", None) == "metadata":
+                return False  # describing, not doing: just leave the action out
             raise ImproperlyConfigured(
                 f"{type(view).__name__} action {getattr(view, 'action', None)!r} "
                 f"({request.method}) declares no action_permissions"

@@ -149,3 +149,19 @@ def test_health_post_is_json_405() -> None:
     assert response.status_code == 405
     assert response["Allow"] == "GET, HEAD"
     assert json.loads(response.content)["error"]["code"] == "method_not_allowed"
+
+
+def test_session_post_without_csrf_token_is_json_403(operator) -> None:
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(operator)
+    response = client.post("/api/v1/executions/", {"pipeline": "x"}, format="json")
+    error = assert_error(response, 403, "permission_denied")
+    assert "CSRF" in error["message"]
+
+
+def test_csrf_failure_view_is_json_on_api_paths() -> None:
+    response = errors.csrf_failure(RequestFactory().post("/api/v1/x/"), reason="no cookie")
+    assert response.status_code == 403
+    assert json.loads(response.content)["error"]["code"] == "csrf_failed"
+    html = errors.csrf_failure(RequestFactory().post("/admin/login/"), reason="no cookie")
+    assert html["Content-Type"].startswith("text/html")
