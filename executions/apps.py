@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.module_loading import autodiscover_modules
 
 
 class ExecutionsConfig(AppConfig):
@@ -7,3 +8,8 @@ class ExecutionsConfig(AppConfig):
     name = "executions"
     verbose_name = "Executions"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Every app's pipelines module registers its pipelines on import; importing them
+        # here means the registry is complete in web, worker and command processes alike.
+        autodiscover_modules("pipelines")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
 
@@ -90,7 +91,16 @@ class Execution(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
-    result = models.JSONField(null=True, blank=True)
+    # Fencing token of the run that owns a running execution: a runner whose token no
+    # longer matches (reaped, cancelled) must not write its outcome over the ledger.
+    run_token = models.UUIDField(null=True, blank=True, editable=False)
+    # Messages handed to the backend so far; part of the Celery task id.
+    submissions = models.PositiveIntegerField(default=0)
+    # Times the reaper returned the execution to the queue after its worker was lost.
+    redeliveries = models.PositiveIntegerField(default=0)
+    # Not to be started before this moment (a lock wait or a delayed dispatch).
+    run_after = models.DateTimeField(null=True, blank=True)
+    result = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
     error = models.TextField(blank=True, default="")
     traceback = models.TextField(blank=True, default="")
 
@@ -129,7 +139,7 @@ class ExecutionEvent(models.Model):
     execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="events")
     type = models.CharField(max_length=64)
     timestamp = models.DateTimeField(db_index=True)
-    data = models.JSONField(default=dict, blank=True)
+    data = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
 
     class Meta:
         ordering = ["timestamp", "id"]
@@ -149,6 +159,8 @@ class ExecutionLock(models.Model):
 
     key = models.CharField(max_length=200, primary_key=True)
     execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="locks")
+    # The run holding the key; a replaced run (reaped, requeued) cannot release it.
+    run_token = models.UUIDField(null=True, blank=True)
     acquired_at = models.DateTimeField()
     expires_at = models.DateTimeField(db_index=True)
 

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 Handler = Callable[["RunContext"], dict[str, Any] | None]
 LockPolicy = Literal["wait", "fail"]
+# A lock key is a template over the canonical params ("otc:ingest:{tier}:{week}") or a
+# function of them that may return None when a particular run needs no lock.
+LockKey = str | Callable[[dict[str, Any]], str | None]
 
 
 class UnknownPipeline(LookupError):
@@ -87,7 +90,7 @@ class Pipeline:
     description: str
     lane: str = "default"
     timeout_seconds: int = 300
-    lock_key: str | None = None
+    lock_key: LockKey | None = None
     lock_policy: LockPolicy = "wait"
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
@@ -107,7 +110,11 @@ class Pipeline:
 
     def lock_key_for(self, params: dict[str, Any]) -> str | None:
         """The concurrency key for these (canonical) params, if the pipeline has one."""
-        return self.lock_key.format(**params) if self.lock_key else None
+        if self.lock_key is None:
+            return None
+        if callable(self.lock_key):
+            return self.lock_key(params) or None
+        return self.lock_key.format(**params) or None
 
     def params_schema(self) -> dict[str, Any]:
         """A plain description of the params: name → type, required, default, help."""
@@ -174,7 +181,7 @@ def pipeline(
     description: str | None = None,
     lane: str = "default",
     timeout_seconds: int = 300,
-    lock_key: str | None = None,
+    lock_key: LockKey | None = None,
     lock_policy: LockPolicy = "wait",
     retry: RetryPolicy | None = None,
 ) -> Callable[[Handler], Handler]:

@@ -152,6 +152,12 @@ class SpineConfig:
     metrics_token: str
     diagnostic_pipelines: bool
     dlq_retention_days: int = 30
+    failure_handler: str = "dlq.services.park"
+    heartbeat_seconds: int = 10
+    reap_after_seconds: int = 60
+    sweep_after_seconds: int = 60
+    lock_retry_seconds: int = 10
+    time_limit_grace_seconds: int = 30
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -195,5 +201,11 @@ def load_config(environ: Mapping[str, str]) -> SpineConfig:
         metrics_allowed_ips=env_list(environ, "SPINE_METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"]),
         metrics_token=environ.get("SPINE_METRICS_TOKEN", "").strip(),
         diagnostic_pipelines=env_bool(environ, "SPINE_DIAGNOSTIC_PIPELINES", False),
+        failure_handler=environ.get("SPINE_FAILURE_HANDLER", "").strip() or "dlq.services.park",
+        heartbeat_seconds=env_int(environ, "SPINE_HEARTBEAT_SECONDS", 10, minimum=1),
+        reap_after_seconds=env_int(environ, "SPINE_REAP_AFTER_SECONDS", 60, minimum=2),
+        sweep_after_seconds=env_int(environ, "SPINE_SWEEP_AFTER_SECONDS", 60, minimum=1),
+        lock_retry_seconds=env_int(environ, "SPINE_LOCK_RETRY_SECONDS", 10, minimum=1),
+        time_limit_grace_seconds=env_int(environ, "SPINE_TIME_LIMIT_GRACE_SECONDS", 30, minimum=1),
         dlq_retention_days=env_int(environ, "SPINE_DLQ_RETENTION_DAYS", 30, minimum=1),
     )

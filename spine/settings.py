@@ -133,6 +133,18 @@ SPINE_DLQ_RETENTION_DAYS = CONFIG.dlq_retention_days
 EXECUTION_LANES = ("default", "backfill", "maintenance")
 # The longest pipeline time limit; the broker's redelivery window must exceed it.
 SPINE_MAX_PIPELINE_TIMEOUT = 6 * 3600
+# Execution runtime: where failures are handed (the dead-letter queue), how often a
+# running execution beats, when a silent one is reaped, when a pending one is swept,
+# how long a lock wait lasts, and the grace between a pipeline's soft and hard limit.
+SPINE_FAILURE_HANDLER = CONFIG.failure_handler
+SPINE_HEARTBEAT_SECONDS = CONFIG.heartbeat_seconds
+SPINE_REAP_AFTER_SECONDS = CONFIG.reap_after_seconds
+SPINE_SWEEP_AFTER_SECONDS = CONFIG.sweep_after_seconds
+SPINE_LOCK_RETRY_SECONDS = CONFIG.lock_retry_seconds
+SPINE_TIME_LIMIT_GRACE_SECONDS = CONFIG.time_limit_grace_seconds
+# A queued execution still not started after the broker's redelivery window has lost
+# its message; the sweeper hands it to the backend again.
+SPINE_SWEEP_QUEUED_AFTER_SECONDS = SPINE_MAX_PIPELINE_TIMEOUT + 3600 + 600
 
 # Celery
 CELERY_BROKER_URL = REDIS_URL or "memory://"

@@ -1,0 +1,80 @@
+"""The embedded default: runs executions in this process, right after the commit.
+
+No broker, no worker: ``submit`` calls the runner before returning, so a command or a
+demo sees the whole flow with nothing installed. Time limits are enforced by the
+runner's supervisor thread (see :mod:`executions.runner`), which works in any thread,
+including under a test runner that owns ``SIGALRM``. An execution that must wait
+(``run_after`` in the future, e.g. a lock wait) runs on a timer thread; timers live
+only as long as the process, and the sweeper picks up whatever a process left behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+
+from django.db import connections
+
+from executions.backends.base import ExecutionBackend
+from executions.models import Execution
+from spine.time import utc_now
+
+logger = logging.getLogger(__name__)
+
+
+class LocalBackend(ExecutionBackend):
+    """Runs each execution in-process: inline now, or on a timer when it must wait."""
+
+    name = "local"
+    runs_inline = True
+
+    def __init__(self) -> None:
+        self._timers: dict[uuid.UUID, threading.Timer] = {}
+        self._lock = threading.Lock()
+
+    def submit(self, execution: Execution) -> None:
+        from executions.runner import run_pipeline
+
+        delay = (execution.run_after - utc_now()).total_seconds() if execution.run_after else 0
+        if delay <= 0:
+            run_pipeline(execution.pk)
+            return
+        timer = threading.Timer(delay, self._run_later, args=[execution.pk])
+        timer.daemon = True
+        with self._lock:
+            self._timers[execution.pk] = timer
+        timer.start()
+
+    def cancel(self, execution: Execution) -> None:
+        with self._lock:
+            timer = self._timers.pop(execution.pk, None)
+        if timer is not None:
+            timer.cancel()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait for scheduled runs to finish (commands and tests); False on timeout."""
+        deadline = None if timeout is None else utc_now().timestamp() + timeout
+        while True:
+            with self._lock:
+                timers = list(self._timers.values())
+            if not timers:
+                return True
+            for timer in timers:
+                remaining = None if deadline is None else deadline - utc_now().timestamp()
+                if remaining is not None and remaining <= 0:
+                    return False
+                timer.join(remaining)
+
+    def _run_later(self, execution_id: uuid.UUID) -> None:
+        from executions.runner import run_pipeline
+
+        try:
+            run_pipeline(execution_id)
+        except Exception:
+            logger.exception("scheduled local run of execution %s failed", execution_id)
+        finally:
+            with self._lock:
+                if self._timers.get(execution_id) is threading.current_thread():
+                    del self._timers[execution_id]
+            connections.close_all()

@@ -1,0 +1,253 @@
+"""The Dispatcher: the single entrypoint that creates executions (invariant 1).
+
+``dispatch`` validates against the registry before anything is written, creates the
+execution with its first event, and hands it to the backend only after the
+transaction commits, so a worker never sees a row that might still roll back. A
+backend that refuses (the broker is down) leaves the execution ``pending`` with an
+event saying why; the sweeper (:mod:`executions.recovery`) hands it over again later.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from executions import metrics
+from executions.backends import ExecutionBackend, get_backend
+from executions.models import Execution, ExecutionStatus, TriggerSource
+from executions.registry import PipelineRegistry, registry
+from executions.services import IllegalTransition, record_event, transition
+from spine.context import get_request_id
+from spine.time import format_iso, utc_now
+
+logger = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    """Creates executions and hands them to a backend (by default the configured one)."""
+
+    def __init__(
+        self, backend: ExecutionBackend | None = None, pipelines: PipelineRegistry = registry
+    ) -> None:
+        self._backend = backend
+        self.pipelines = pipelines
+
+    @property
+    def backend(self) -> ExecutionBackend:
+        return self._backend if self._backend is not None else get_backend()
+
+    def dispatch(
+        self,
+        pipeline: str,
+        params: dict[str, Any] | None = None,
+        *,
+        trigger_source: str,
+        parent: Execution | None = None,
+        request_id: str | None = None,
+        lane: str | None = None,
+        attempt: int | None = None,
+        delay_seconds: float | None = None,
+    ) -> Execution:
+        """Validate, record and submit one execution; return it.
+
+        Raises ``UnknownPipeline`` or ``InvalidParams`` (nothing written) for a bad
+        request, ``ValueError`` for an unknown trigger source or lane. ``delay_seconds``
+        holds the execution back that long (retry backoff).
+        """
+        spec = self.pipelines.get(pipeline)
+        canonical = spec.validate(params)
+        if trigger_source not in TriggerSource.values:
+            raise ValueError(
+                f"unknown trigger source {trigger_source!r}; use one of "
+                f"{', '.join(TriggerSource.values)}"
+            )
+        lane = lane or spec.lane
+        if lane not in settings.EXECUTION_LANES:
+            raise ValueError(
+                f"unknown lane {lane!r}; use one of {', '.join(settings.EXECUTION_LANES)}"
+            )
+        if attempt is None:
+            attempt = parent.attempt + 1 if parent and trigger_source == TriggerSource.RETRY else 1
+        if request_id is None:
+            request_id = get_request_id() or (parent.request_id if parent else "") or ""
+        run_after = utc_now() + timedelta(seconds=delay_seconds) if delay_seconds else None
+        submitted: list[Execution] = []
+
+        def submit_after_commit() -> None:
+            submitted.append(self.submit(execution))
+
+        with transaction.atomic():
+            execution = Execution.objects.create(
+                pipeline=spec.name,
+                params=canonical,
+                status=ExecutionStatus.PENDING,
+                lane=lane,
+                trigger_source=trigger_source,
+                parent=parent,
+                request_id=request_id,
+                attempt=attempt,
+                lock_key=spec.lock_key_for(canonical) or "",
+                run_after=run_after,
+            )
+            record_event(
+                execution,
+                "created",
+                {
+                    "pipeline": spec.name,
+                    "params": canonical,
+                    "trigger_source": trigger_source,
+                    "lane": lane,
+                    "attempt": attempt,
+                    "parent": str(parent.pk) if parent else None,
+                    "run_after": format_iso(run_after) if run_after else None,
+                },
+            )
+            transaction.on_commit(submit_after_commit)
+        metrics.SUBMITTED.labels(pipeline=spec.name, trigger_source=trigger_source).inc()
+        if submitted and self.backend.runs_inline:
+            execution.refresh_from_db()
+        return execution
+
+    def submit(self, execution: Execution, *, reason: str = "dispatch") -> Execution:
+        """Hand a pending execution to the backend; on refusal it stays pending.
+
+        Safe to call for an execution someone else already submitted or cancelled:
+        the status machine refuses the second move and nothing happens.
+        """
+        try:
+            execution = transition(
+                execution,
+                ExecutionStatus.QUEUED,
+                data={"reason": reason, "backend": self.backend.name},
+                expect={"submissions": execution.submissions},
+                submissions=execution.submissions + 1,
+            )
+        except IllegalTransition as exc:
+            logger.info("execution %s not submitted: %s", execution.pk, exc)
+            return execution
+        return self.hand_to_backend(execution)
+
+    def hand_to_backend(self, execution: Execution) -> Execution:
+        """Give a queued execution to the backend; if it refuses, back to pending."""
+        try:
+            self.backend.submit(execution)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            logger.warning(
+                "backend %s refused execution %s; it stays pending for the sweeper: %s",
+                self.backend.name,
+                execution.pk,
+                error,
+            )
+            metrics.SUBMIT_FAILURES.labels(pipeline=execution.pipeline).inc()
+            data = {"backend": self.backend.name, "error": error, "retry": "sweeper"}
+            try:
+                execution = transition(
+                    execution,
+                    ExecutionStatus.PENDING,
+                    event_type="submit_failed",
+                    data=data,
+                    expect={"submissions": execution.submissions},
+                )
+            except IllegalTransition:
+                record_event(execution, "submit_failed", data)
+        return execution
+
+    def resubmit(
+        self,
+        execution: Execution,
+        *,
+        reason: str,
+        run_after: datetime | None = None,
+        **data: Any,
+    ) -> Execution:
+        """Publish a queued execution again as a new hand-off (lock wait, lost message).
+
+        Only the caller that still sees the submission count it read wins, so two
+        sweepers cannot both publish the same execution.
+        """
+        submissions = execution.submissions
+        with transaction.atomic():
+            updated = Execution.objects.filter(
+                pk=execution.pk, status=ExecutionStatus.QUEUED, submissions=submissions
+            ).update(submissions=submissions + 1, run_after=run_after)
+            if not updated:
+                logger.info("execution %s changed; not resubmitted (%s)", execution.pk, reason)
+                return execution
+            execution.submissions = submissions + 1
+            execution.run_after = run_after
+            record_event(
+                execution,
+                "resubmitted",
+                {
+                    "reason": reason,
+                    "backend": self.backend.name,
+                    "submission": execution.submissions,
+                    "run_after": format_iso(run_after) if run_after else None,
+                    **data,
+                },
+            )
+        return self.hand_to_backend(execution)
+
+    def cancel(self, execution: Execution, *, by: str = "", reason: str = "") -> Execution:
+        """Cancel a pending, queued or running execution.
+
+        The row is cancelled at once (raises ``IllegalTransition`` if it already
+        ended); a queued message is withdrawn where the backend can, and a running
+        handler is interrupted by its runner within a heartbeat. The runner releases
+        any lock when the handler stops.
+        """
+        previous = execution.status
+        execution = transition(
+            execution,
+            ExecutionStatus.CANCELLED,
+            event_type="cancelled",
+            data={"by": by, "reason": reason},
+            run_after=None,
+        )
+        metrics.FINISHED.labels(pipeline=execution.pipeline, status=ExecutionStatus.CANCELLED).inc()
+        if previous != ExecutionStatus.PENDING:
+            transaction.on_commit(lambda: self._withdraw(execution))
+        return execution
+
+    def _withdraw(self, execution: Execution) -> None:
+        try:
+            self.backend.cancel(execution)
+        except Exception:
+            logger.warning("backend could not withdraw execution %s", execution.pk, exc_info=True)
+
+
+default_dispatcher = Dispatcher()
+
+
+def dispatch(
+    pipeline: str,
+    params: dict[str, Any] | None = None,
+    *,
+    trigger_source: str,
+    parent: Execution | None = None,
+    request_id: str | None = None,
+    lane: str | None = None,
+    attempt: int | None = None,
+    delay_seconds: float | None = None,
+) -> Execution:
+    """Create and submit an execution through the default Dispatcher."""
+    return default_dispatcher.dispatch(
+        pipeline,
+        params,
+        trigger_source=trigger_source,
+        parent=parent,
+        request_id=request_id,
+        lane=lane,
+        attempt=attempt,
+        delay_seconds=delay_seconds,
+    )
+
+
+def cancel(execution: Execution, *, by: str = "", reason: str = "") -> Execution:
+    """Cancel an execution through the default Dispatcher."""
+    return default_dispatcher.cancel(execution, by=by, reason=reason)

@@ -1,0 +1,114 @@
+"""Diagnostic pipelines that exercise the execution machinery itself.
+
+``diag.noop`` does nothing, ``diag.sleep`` sleeps (and can share a lock key),
+``diag.fail`` raises. They are registered only when ``SPINE_DIAGNOSTIC_PIPELINES`` is
+on (tests and benchmarks turn it on), so production registries list real work only.
+Their time limits are short on purpose: a test can make one time out in seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.conf import settings
+from rest_framework import serializers
+
+from executions.registry import (
+    Pipeline,
+    PipelineParams,
+    PipelineRegistry,
+    RetryPolicy,
+    registry,
+)
+from executions.run_context import RunContext
+
+# diag.sleep checks for cancellation this often while it sleeps.
+SLEEP_STEP_SECONDS = 0.05
+SLEEP_TIMEOUT_SECONDS = 3
+
+
+class NoopParams(PipelineParams):
+    pass
+
+
+class SleepParams(PipelineParams):
+    seconds = serializers.FloatField(min_value=0, max_value=3600, default=1.0)
+    lock = serializers.CharField(
+        required=False,
+        default="",
+        allow_blank=True,
+        max_length=100,
+        help_text="Runs with the same non-empty lock name never overlap.",
+    )
+
+
+class FailParams(PipelineParams):
+    message = serializers.CharField(default="diagnostic failure", max_length=500)
+
+
+def noop(ctx: RunContext) -> dict[str, Any]:
+    """Do nothing and succeed."""
+    return {"ok": True}
+
+
+def sleep(ctx: RunContext) -> dict[str, Any]:
+    """Sleep for ``seconds``, stopping promptly when cancelled."""
+    seconds = ctx.params["seconds"]
+    ctx.event("sleeping", seconds=seconds, run=str(ctx.run_token))
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        ctx.raise_if_cancelled()
+        time.sleep(min(SLEEP_STEP_SECONDS, left))
+    return {"slept": seconds}
+
+
+def fail(ctx: RunContext) -> dict[str, Any]:
+    """Raise with ``message``."""
+    raise RuntimeError(ctx.params["message"])
+
+
+def _sleep_lock(params: dict[str, Any]) -> str | None:
+    return f"diag:sleep:{params['lock']}" if params.get("lock") else None
+
+
+DIAGNOSTIC_PIPELINES = (
+    Pipeline(
+        name="diag.noop",
+        handler=noop,
+        params=NoopParams,
+        description="Do nothing and succeed (dispatch overhead, smoke tests).",
+        lane="default",
+        timeout_seconds=30,
+    ),
+    Pipeline(
+        name="diag.sleep",
+        handler=sleep,
+        params=SleepParams,
+        description="Sleep for a number of seconds; optional lock name.",
+        lane="default",
+        timeout_seconds=SLEEP_TIMEOUT_SECONDS,
+        lock_key=_sleep_lock,
+        lock_policy="wait",
+        # One requeue when its worker is lost, so recovery can be seen end to end.
+        retry=RetryPolicy(max_retries=1, backoff_seconds=1, backoff_max_seconds=5),
+    ),
+    Pipeline(
+        name="diag.fail",
+        handler=fail,
+        params=FailParams,
+        description="Raise an error with the given message.",
+        lane="default",
+        timeout_seconds=30,
+    ),
+)
+
+
+def register_diagnostic_pipelines(target: PipelineRegistry = registry) -> None:
+    """Register the diagnostic pipelines (idempotent)."""
+    for pipeline in DIAGNOSTIC_PIPELINES:
+        target.register(pipeline)
+
+
+if settings.SPINE_DIAGNOSTIC_PIPELINES:
+    register_diagnostic_pipelines()

@@ -1,0 +1,162 @@
+"""Nothing is lost: the sweeper re-submits what never reached a worker, the reaper
+settles what a dead worker left running.
+
+Both run periodically (Celery beat calls the tasks in :mod:`executions.tasks`;
+commands can call these functions directly) and are safe to run concurrently: each
+execution is claimed with a row lock and re-checked before anything is written.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+
+from executions import metrics
+from executions.locks import release_lock
+from executions.models import Execution, ExecutionStatus
+from executions.registry import Pipeline, UnknownPipeline, registry
+from executions.services import hand_off_failure, transition
+from spine.time import format_iso, utc_now
+
+logger = logging.getLogger(__name__)
+
+BATCH = 500
+
+
+def sweep_pending_executions(*, now: datetime | None = None, limit: int = BATCH) -> int:
+    """Hand pending executions older than ``SPINE_SWEEP_AFTER_SECONDS`` to the backend
+    again, and re-publish queued ones whose message outlived the broker's redelivery
+    window; return how many were handed over."""
+    from executions.dispatcher import default_dispatcher
+
+    now = now or utc_now()
+    cutoff = now - timedelta(seconds=settings.SPINE_SWEEP_AFTER_SECONDS)
+    due = Q(run_after__isnull=True) | Q(run_after__lte=cutoff)
+    pending = Execution.objects.filter(
+        due,
+        Q(queued_at__isnull=True, created_at__lt=cutoff) | Q(queued_at__lt=cutoff),
+        status=ExecutionStatus.PENDING,
+    ).order_by("created_at")[:limit]
+    count = 0
+    for execution in pending:
+        before = execution.submissions
+        count += default_dispatcher.submit(execution, reason="sweeper").submissions > before
+    lost_before = now - timedelta(seconds=settings.SPINE_SWEEP_QUEUED_AFTER_SECONDS)
+    lost = Execution.objects.filter(
+        due, status=ExecutionStatus.QUEUED, queued_at__lt=lost_before
+    ).order_by("queued_at")[:limit]
+    for execution in lost:
+        before = execution.submissions
+        resubmitted = default_dispatcher.resubmit(execution, reason="message presumed lost")
+        count += resubmitted.submissions > before
+    if count:
+        logger.info("sweeper handed %s execution(s) to the backend again", count)
+    return count
+
+
+@dataclass(frozen=True)
+class Reaped:
+    """One execution the reaper settled, and how."""
+
+    execution_id: object
+    action: str  # "requeued", "failed" or "timed_out"
+
+
+def reap_stale_executions(*, now: datetime | None = None, limit: int = BATCH) -> list[Reaped]:
+    """Settle running executions whose heartbeat is older than ``SPINE_REAP_AFTER_SECONDS``.
+
+    A run that was still beating at its time limit was stopped by it: ``timed_out``.
+    Otherwise its worker was lost: back to the queue while the pipeline's retry
+    policy allows (``redeliveries < max_retries``), else ``failed``; both failures go
+    to the dead-letter queue.
+    """
+    now = now or utc_now()
+    stale_before = now - timedelta(seconds=settings.SPINE_REAP_AFTER_SECONDS)
+    silent = Q(heartbeat_at__lt=stale_before) | Q(
+        heartbeat_at__isnull=True, started_at__lt=stale_before
+    )
+    candidates = list(
+        Execution.objects.filter(silent, status=ExecutionStatus.RUNNING)
+        .order_by("heartbeat_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    reaped = [r for pk in candidates if (r := _reap(pk, stale_before)) is not None]
+    if reaped:
+        logger.warning("reaper settled %s silent execution(s)", len(reaped))
+    return reaped
+
+
+def _reap(pk: object, stale_before: datetime) -> Reaped | None:
+    with transaction.atomic():
+        execution = (
+            Execution.objects.select_for_update(skip_locked=True)
+            .filter(pk=pk, status=ExecutionStatus.RUNNING)
+            .first()
+        )
+        last_sign = execution and (execution.heartbeat_at or execution.started_at)
+        if execution is None or last_sign is None or last_sign >= stale_before:
+            return None  # settled meanwhile, or it beat after all
+        try:
+            pipeline: Pipeline | None = registry.get(execution.pipeline)
+        except UnknownPipeline:
+            pipeline = None
+        action = _decide(execution, pipeline, last_sign)
+        seen = format_iso(last_sign)
+        release_lock(execution)
+        if action == "requeued":
+            transition(
+                execution,
+                ExecutionStatus.QUEUED,
+                event_type="requeued",
+                data={"reason": "worker lost", "last_heartbeat": seen},
+                redeliveries=execution.redeliveries + 1,
+                submissions=execution.submissions + 1,
+                run_token=None,
+            )
+            transaction.on_commit(lambda: _requeue(execution))
+        else:
+            if action == "timed_out":
+                limit = pipeline.timeout_seconds if pipeline else 0
+                error = f"timed out: stopped at its time limit of {limit}s (last heartbeat {seen})"
+                status, kind = ExecutionStatus.TIMED_OUT, "timeout"
+            else:
+                allowed = pipeline.retry.max_retries if pipeline else 0
+                error = (
+                    f"worker lost: no heartbeat since {seen} "
+                    f"(requeued {execution.redeliveries} of {allowed} allowed times)"
+                )
+                status, kind = ExecutionStatus.FAILED, "worker_lost"
+            transition(
+                execution,
+                status,
+                event_type=status,
+                data={"error": error, "reaped": True, "last_heartbeat": seen},
+                error=error,
+                run_token=None,
+            )
+            metrics.FINISHED.labels(pipeline=execution.pipeline, status=status).inc()
+            transaction.on_commit(lambda: hand_off_failure(execution, kind))
+    metrics.REAPED.labels(pipeline=execution.pipeline, action=action).inc()
+    return Reaped(execution.pk, action)
+
+
+def _decide(execution: Execution, pipeline: Pipeline | None, last_sign: datetime) -> str:
+    if pipeline is None:
+        return "failed"
+    deadline = execution.started_at + timedelta(seconds=pipeline.timeout_seconds)
+    if last_sign + timedelta(seconds=settings.SPINE_HEARTBEAT_SECONDS) >= deadline:
+        return "timed_out"
+    if execution.redeliveries < pipeline.retry.max_retries:
+        return "requeued"
+    return "failed"
+
+
+def _requeue(execution: Execution) -> None:
+    from executions.dispatcher import default_dispatcher
+
+    default_dispatcher.hand_to_backend(execution)

@@ -1,0 +1,185 @@
+"""Writes to the execution ledger: status transitions, events and the failure hand-off.
+
+Every status change goes through :func:`transition`, which locks the row, refuses a
+move the status machine does not allow, stamps the matching timestamp and appends the
+event in the same transaction: the event log can never disagree with the row.
+Creating executions is the Dispatcher's job (:mod:`executions.dispatcher`), running
+them the runner's (:mod:`executions.runner`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils.module_loading import import_string
+
+from executions.models import (
+    ALLOWED_TRANSITIONS,
+    TERMINAL_STATUSES,
+    Execution,
+    ExecutionEvent,
+    ExecutionStatus,
+)
+from spine.time import utc_now
+
+logger = logging.getLogger(__name__)
+
+FAILURE_KINDS = ("error", "timeout", "lock", "worker_lost")
+
+
+class IllegalTransition(Exception):
+    """The status machine does not allow this move from the execution's current status."""
+
+    def __init__(self, execution_id: object, from_status: str, to_status: str) -> None:
+        self.execution_id = execution_id
+        self.from_status = from_status
+        self.to_status = to_status
+        super().__init__(f"execution {execution_id} cannot go from {from_status} to {to_status}")
+
+
+class StaleExecution(IllegalTransition):
+    """The row changed since the caller read it (another runner, the reaper, a cancel)."""
+
+    def __init__(self, execution_id: object, from_status: str, to_status: str, field: str) -> None:
+        super().__init__(execution_id, from_status, to_status)
+        self.field = field
+        self.args = (f"execution {execution_id} changed under the caller ({field} differs)",)
+
+
+def transition(
+    execution: Execution,
+    to_status: str,
+    *,
+    event_type: str | None = None,
+    data: Mapping[str, Any] | None = None,
+    expect: Mapping[str, Any] | None = None,
+    **fields: Any,
+) -> Execution:
+    """Move ``execution`` to ``to_status``, update ``fields`` and append the event.
+
+    ``expect`` lists field values the locked row must still have (for example the
+    ``run_token`` of the run that means to write its outcome); a mismatch raises
+    :class:`StaleExecution`, so a runner that lost its execution cannot overwrite it.
+    The caller's instance is updated in place and also returned.
+    """
+    for name in fields:
+        Execution._meta.get_field(name)  # an unknown field is a programming error
+    with transaction.atomic():
+        row = Execution.objects.select_for_update().get(pk=execution.pk)
+        if to_status not in ALLOWED_TRANSITIONS[row.status]:
+            raise IllegalTransition(row.pk, row.status, to_status)
+        for name, value in (expect or {}).items():
+            if getattr(row, name) != value:
+                raise StaleExecution(row.pk, row.status, to_status, name)
+        now = utc_now()
+        from_status = row.status
+        changes = {"status": to_status, **_timestamps(to_status, now), **fields}
+        for name, value in changes.items():
+            setattr(row, name, value)
+        row.save(update_fields=list(changes))
+        ExecutionEvent.objects.create(
+            execution=row,
+            type=event_type or to_status,
+            timestamp=now,
+            data={"from": from_status, "to": to_status, **(data or {})},
+        )
+    for name in changes:
+        setattr(execution, name, getattr(row, name))
+    return row
+
+
+def _timestamps(to_status: str, now: Any) -> dict[str, Any]:
+    if to_status == ExecutionStatus.QUEUED:
+        return {"queued_at": now}
+    if to_status == ExecutionStatus.RUNNING:
+        return {"started_at": now, "heartbeat_at": now, "finished_at": None}
+    if to_status in TERMINAL_STATUSES:
+        return {"finished_at": now}
+    return {}
+
+
+def record_event(
+    execution: Execution, type: str, data: Mapping[str, Any] | None = None
+) -> ExecutionEvent:
+    """Append a note to an execution's history without changing its status."""
+    return ExecutionEvent.objects.create(
+        execution_id=execution.pk, type=type, timestamp=utc_now(), data=dict(data or {})
+    )
+
+
+def hand_off_failure(execution: Execution, failure_kind: str) -> None:
+    """Give a failed, timed-out, lock-refused or worker-lost execution to the DLQ.
+
+    The handler is the callable named by ``SPINE_FAILURE_HANDLER`` (the dead-letter
+    queue's ``park``), called as ``handler(execution, failure_kind=...)``. Call this
+    after the failure is committed. A handler that cannot be imported or that raises
+    is logged and noted in the execution's history; it never breaks the caller, the
+    ledger already says what happened.
+    """
+    if failure_kind not in FAILURE_KINDS:
+        raise ValueError(f"failure_kind {failure_kind!r} is not one of {FAILURE_KINDS}")
+    path = getattr(settings, "SPINE_FAILURE_HANDLER", "")
+    if not path:
+        logger.warning("no SPINE_FAILURE_HANDLER set; execution %s not handed off", execution.pk)
+        return
+    try:
+        handler = import_string(path)
+    except ImportError as exc:
+        logger.error(
+            "failure handler %s cannot be imported; execution %s (%s) was not handed off",
+            path,
+            execution.pk,
+            failure_kind,
+            exc_info=True,
+        )
+        _note_handoff_failure(execution, path, failure_kind, exc)
+        return
+    try:
+        handler(execution, failure_kind=failure_kind)
+    except Exception as exc:
+        logger.exception(
+            "failure handler %s raised for execution %s (%s)", path, execution.pk, failure_kind
+        )
+        _note_handoff_failure(execution, path, failure_kind, exc)
+
+
+def _note_handoff_failure(
+    execution: Execution, path: str, failure_kind: str, exc: Exception
+) -> None:
+    try:
+        record_event(
+            execution,
+            "failure_handoff_failed",
+            {
+                "handler": path,
+                "failure_kind": failure_kind,
+                "error": f"{type(exc).__name__}: {exc}",
+            },
+        )
+    except Exception:
+        logger.exception("could not note the failed hand-off of execution %s", execution.pk)
+
+
+def cancel(execution: Execution, *, by: str = "", reason: str = "") -> Execution:
+    """Cancel a pending, queued or running execution (see :meth:`Dispatcher.cancel`)."""
+    from executions.dispatcher import cancel as dispatcher_cancel
+
+    return dispatcher_cancel(execution, by=by, reason=reason)
+
+
+def sweep_pending_executions() -> int:
+    """Hand executions the backend never accepted to it again (see :mod:`recovery`)."""
+    from executions.recovery import sweep_pending_executions as sweep
+
+    return sweep()
+
+
+def reap_stale_executions() -> int:
+    """Requeue or fail running executions whose worker stopped beating."""
+    from executions.recovery import reap_stale_executions as reap
+
+    return len(reap())
