@@ -7,3 +7,8 @@ class DlqConfig(AppConfig):
     name = "dlq"
     verbose_name = "Dead letters"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from dlq.metrics import register_open_gauge
+
+        register_open_gauge()

@@ -1,0 +1,186 @@
+"""Reads of the dead-letter queue, shared by the admin, the API and the ``dlq`` command."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Literal
+
+from django.db.models import CharField, Count, Q, QuerySet
+from django.db.models.functions import Cast
+
+from dlq.errors import DeadLetterNotFound
+from dlq.models import DeadLetter
+from executions.models import Execution, ExecutionEvent
+
+State = Literal["open", "resolved"]
+_HEXISH = re.compile(r"^[0-9a-fA-F-]{6,36}$")
+
+
+def dead_letter_list(
+    *,
+    pipeline: str | None = None,
+    failure_kind: str | None = None,
+    state: State | None = None,
+    resolution: str | None = None,
+    created_before: datetime | None = None,
+    created_after: datetime | None = None,
+    search: str | None = None,
+) -> QuerySet[DeadLetter]:
+    """Dead letters matching every given filter, newest first.
+
+    ``state`` is ``"open"`` (waiting) or ``"resolved"`` (closed in any way);
+    ``resolution`` narrows closed letters to replayed, resolved or discarded.
+    """
+    qs = DeadLetter.objects.select_related("execution", "replay_execution", "resolved_by")
+    if pipeline:
+        qs = qs.filter(pipeline=pipeline)
+    if failure_kind:
+        qs = qs.filter(failure_kind=failure_kind)
+    if state == "open":
+        qs = qs.open()
+    elif state == "resolved":
+        qs = qs.closed()
+    if resolution:
+        qs = qs.filter(resolution=resolution)
+    if created_before is not None:
+        qs = qs.filter(created_at__lt=created_before)
+    if created_after is not None:
+        qs = qs.filter(created_at__gte=created_after)
+    if search:
+        qs = search_dead_letters(qs, search)
+    return qs.order_by("-created_at", "-id")
+
+
+def search_filter(term: str) -> Q:
+    """Match a letter by its id, its (failed or replay) execution id, or its error text.
+
+    Execution ids match whole or by a fragment of at least six hex digits, with or
+    without hyphens, since operators paste them from logs in either form.
+    """
+    term = term.strip()
+    condition = Q(error__icontains=term) | Q(pipeline__icontains=term)
+    if term.isdigit():
+        condition |= Q(pk=int(term))
+    try:
+        exact = uuid.UUID(term)
+    except ValueError:
+        exact = None
+    if exact is not None:
+        condition |= Q(execution_id=exact) | Q(replay_execution_id=exact)
+    elif _HEXISH.match(term):
+        fragment = term.lower()
+        condition |= Q(execution_text__contains=fragment) | Q(
+            execution_text__contains=fragment.replace("-", "")
+        )
+    return condition
+
+
+def with_execution_text(qs: QuerySet[DeadLetter]) -> QuerySet[DeadLetter]:
+    """Annotate the execution id as text, for fragment search."""
+    return qs.annotate(execution_text=Cast("execution_id", output_field=CharField()))
+
+
+def search_dead_letters(qs: QuerySet[DeadLetter], term: str) -> QuerySet[DeadLetter]:
+    """Apply :func:`search_filter` to an existing queryset (the admin's search box)."""
+    if not term.strip():
+        return qs
+    return with_execution_text(qs).filter(search_filter(term))
+
+
+def get_dead_letter(dead_letter_id: int | str) -> DeadLetter:
+    """One dead letter by id, or :class:`DeadLetterNotFound` naming the id."""
+    try:
+        pk = int(dead_letter_id)
+    except (TypeError, ValueError):
+        raise DeadLetterNotFound(
+            f"{dead_letter_id!r} is not a dead letter id (ids are whole numbers)."
+        ) from None
+    try:
+        return DeadLetter.objects.select_related(
+            "execution", "replay_execution", "resolved_by", "previous"
+        ).get(pk=pk)
+    except DeadLetter.DoesNotExist:
+        raise DeadLetterNotFound(f"dead letter {pk} does not exist.", dead_letter_id=pk) from None
+
+
+def dead_letter_for_execution(execution_id: uuid.UUID | str) -> DeadLetter | None:
+    """The most recent dead letter parked for an execution, if any."""
+    return DeadLetter.objects.filter(execution_id=execution_id).order_by("-created_at").first()
+
+
+def open_dead_letters(*, pipeline: str | None = None) -> QuerySet[DeadLetter]:
+    """Open letters, oldest first (the order a bulk replay works through them)."""
+    qs = DeadLetter.objects.open().select_related("execution")
+    if pipeline:
+        qs = qs.filter(pipeline=pipeline)
+    return qs.order_by("created_at", "id")
+
+
+def due_for_retry(now: datetime) -> QuerySet[DeadLetter]:
+    """Open letters whose automatic retry time has come, earliest due first."""
+    return (
+        DeadLetter.objects.open()
+        .filter(next_retry_at__isnull=False, next_retry_at__lte=now)
+        .order_by("next_retry_at", "id")
+    )
+
+
+def resolved_before(cutoff: datetime) -> QuerySet[DeadLetter]:
+    """Closed letters resolved before ``cutoff`` (what retention purges)."""
+    return DeadLetter.objects.closed().filter(resolved_at__lt=cutoff)
+
+
+def dead_letter_lineage(dead_letter: DeadLetter) -> list[DeadLetter]:
+    """Every letter in this one's retry lineage, first failure first.
+
+    Walks ``previous`` back to the first failure, then forward through the letters
+    parked for each replay, so an operator sees all attempts of one job together.
+    """
+    first = dead_letter
+    seen = {first.pk}
+    while first.previous_id is not None and first.previous_id not in seen:
+        first = DeadLetter.objects.select_related("execution", "replay_execution").get(
+            pk=first.previous_id
+        )
+        seen.add(first.pk)
+    chain = [first]
+    visited = {first.pk}
+    current = first
+    while True:
+        nxt = (
+            DeadLetter.objects.select_related("execution", "replay_execution")
+            .filter(previous=current)
+            .exclude(pk__in=visited)
+            .order_by("created_at", "id")
+            .first()
+        )
+        if nxt is None:
+            break
+        chain.append(nxt)
+        visited.add(nxt.pk)
+        current = nxt
+    return chain
+
+
+def execution_timeline(execution_id: uuid.UUID | str) -> QuerySet[ExecutionEvent]:
+    """The failed execution's event history, oldest first."""
+    return ExecutionEvent.objects.filter(execution_id=execution_id).order_by("timestamp", "id")
+
+
+def execution_children(execution_id: uuid.UUID | str) -> QuerySet[Execution]:
+    """Executions started from this one (replays and sub-pipelines), oldest first."""
+    return Execution.objects.filter(parent_id=execution_id).order_by("created_at")
+
+
+def open_counts() -> dict[tuple[str, str], int]:
+    """Open letters per (pipeline, failure kind), for the metrics gauge."""
+    rows: Iterable[dict[str, object]] = (
+        DeadLetter.objects.open()
+        .order_by()
+        .values("pipeline", "failure_kind")
+        .annotate(n=Count("id"))
+    )
+    return {(str(r["pipeline"]), str(r["failure_kind"])): int(r["n"]) for r in rows}  # type: ignore[call-overload]
