@@ -1,0 +1,435 @@
+"""FINRA OTC weekly transparency data: captures with lineage, normalized volume, analytics.
+
+Layers, each keyed to the capture it came from so that any number can be traced back
+to the bytes FINRA sent and reproduced "as of" an earlier time:
+
+* ``Capture`` — one ingest of one (tier, week, ATS flag) file or API query. A changed
+  re-publication becomes a new capture that supersedes the old one; nothing is
+  overwritten, so the captures known at time T are those ingested by T and not yet
+  superseded at T.
+* ``RawRow`` / ``Reject`` — every data line as received, and the ones that were refused
+  with the reason.
+* ``VenueVolume`` / ``Venue`` — the normalized rows (one per capture, symbol and MPID)
+  and the venues seen so far.
+* ``SymbolWeekSummary`` / ``VenueMarketShare`` — per-capture analytics, a pure function
+  of the capture's normalized rows (recomputing gives the same rows).
+* ``SymbolRolling`` / ``VenueRolling`` / ``QualityReport`` — analytics that also depend on
+  other weeks. They are versioned: a recomputation marks the rows it replaces with
+  ``replaced_at`` instead of overwriting them, so the answer given at time T survives.
+
+Volumes and trade counts are integers end to end; percentages, averages and HHI are
+decimals with four places, rounded half up (see ``otc.services.sql``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+from django.db.models import Q
+
+
+class Tier(models.TextChoices):
+    """Market Spine's tier codes (FINRA's API calls OTC "OTCE"; see ``parse_tier``)."""
+
+    T1 = "T1", "NMS Tier 1"
+    T2 = "T2", "NMS Tier 2"
+    OTC = "OTC", "OTC"
+
+
+class Concentration(models.TextChoices):
+    """HHI levels: < 1,500 competitive, 1,500–2,500 moderate, > 2,500 concentrated."""
+
+    COMPETITIVE = "competitive", "Competitive"
+    MODERATE = "moderate", "Moderate"
+    CONCENTRATED = "concentrated", "Concentrated"
+
+
+class Trend(models.TextChoices):
+    """This week against the average of the earlier weeks in the rolling window."""
+
+    UP = "up", "Up"
+    DOWN = "down", "Down"
+    STABLE = "stable", "Stable"
+
+
+class Grade(models.TextChoices):
+    A = "A", "A"
+    B = "B", "B"
+    C = "C", "C"
+    D = "D", "D"
+    F = "F", "F"
+
+
+#: Foreign keys of the tables written in bulk (hundreds of thousands of rows per
+#: capture) carry no database constraint: PostgreSQL checks a foreign key with a
+#: trigger per inserted row, which would double the load time. Integrity holds because
+#: only the services write these rows, inside the transaction that creates or locks
+#: their capture, and captures are never deleted outside the ORM (which cascades).
+_BULK_FK: dict[str, Any] = {"db_index": False, "db_constraint": False}
+_PCT = {"max_digits": 9, "decimal_places": 4}  # 0.0000 – 100.0000 (%), HHI up to 10,000
+_AVG = {"max_digits": 24, "decimal_places": 4}  # averages of share volumes and trades
+
+
+class Capture(models.Model):
+    """One ingest of FINRA data for a tier, reporting week and ATS flag, with lineage.
+
+    ``checksum`` is the SHA-256 of the bytes as received; it is empty only while the
+    capture's own ingest transaction is still streaming rows, which is why the
+    one-current-capture constraint ignores empty checksums.
+    """
+
+    tier = models.CharField(max_length=3, choices=Tier.choices)
+    ats = models.BooleanField(
+        default=False, help_text="True for ATS volume, False for non-ATS OTC volume."
+    )
+    week = models.DateField(help_text="Monday of the reporting week (FINRA weekStartDate).")
+    source = models.TextField(help_text="Where the bytes came from: a file path or an API query.")
+    checksum = models.CharField(max_length=64, blank=True, default="")
+    row_count = models.PositiveIntegerField(default=0, help_text="Data rows received.")
+    reject_count = models.PositiveIntegerField(
+        default=0, help_text="Rejected rows: invalid at ingest, plus duplicates at normalize."
+    )
+    warnings = models.JSONField(default=list, blank=True)
+    last_update_dates = models.JSONField(
+        default=list, blank=True, help_text="Distinct FINRA lastUpdateDate values, ISO dates."
+    )
+    ingested_at = models.DateTimeField()
+    superseded_at = models.DateTimeField(null=True, blank=True)
+    superseded_by = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="superseded_captures",
+    )
+    execution = models.ForeignKey(
+        "executions.Execution",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="otc_captures",
+    )
+    normalized_at = models.DateTimeField(null=True, blank=True)
+    computed_at = models.DateTimeField(null=True, blank=True)
+    quality_grade = models.CharField(max_length=1, choices=Grade.choices, blank=True, default="")
+
+    class Meta:
+        ordering = ["-week", "tier", "ats", "-ingested_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tier", "week", "ats"],
+                condition=Q(superseded_at__isnull=True) & ~Q(checksum=""),
+                name="otc_capture_one_current",
+            ),
+            models.CheckConstraint(
+                condition=Q(tier__in=Tier.values), name="otc_capture_tier_valid"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tier", "week", "ats", "ingested_at"], name="otc_capture_key"),
+            models.Index(fields=["week", "tier"], name="otc_capture_week_tier"),
+            models.Index(fields=["ingested_at"], name="otc_capture_ingested"),
+        ]
+
+    def __str__(self) -> str:
+        kind = "ATS" if self.ats else "non-ATS"
+        return f"{self.tier} {kind} week {self.week} (capture {self.pk})"
+
+    @property
+    def is_current(self) -> bool:
+        return self.superseded_at is None
+
+
+class RawRow(models.Model):
+    """One data line exactly as received, with the parser's reading of it.
+
+    Text columns are unbounded on purpose: a malformed line must be storable as
+    received so that it can be rejected with a reason rather than failing the file.
+    """
+
+    capture = models.ForeignKey(
+        Capture, on_delete=models.CASCADE, related_name="raw_rows", **_BULK_FK
+    )
+    line_no = models.PositiveIntegerField()
+    raw = models.TextField()
+    tier_description = models.TextField(blank=True)
+    symbol = models.TextField(blank=True)
+    issue_name = models.TextField(blank=True)
+    venue_name = models.TextField(blank=True)
+    mpid = models.TextField(blank=True)
+    share_quantity = models.BigIntegerField(null=True, blank=True)
+    trade_count = models.BigIntegerField(null=True, blank=True)
+    last_update_date = models.DateField(null=True, blank=True)
+    reject_reason = models.TextField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["capture", "line_no"]
+        constraints = [
+            models.UniqueConstraint(fields=["capture", "line_no"], name="otc_rawrow_line"),
+        ]
+
+    def __str__(self) -> str:
+        return f"capture {self.capture_id} line {self.line_no}"
+
+
+class RejectKind(models.TextChoices):
+    INVALID = "invalid", "Invalid row"
+    DUPLICATE = "duplicate", "Duplicate symbol+MPID"
+
+
+class Reject(models.Model):
+    """A data line that was refused, with why; never silently dropped.
+
+    ``invalid`` rows are refused by the parser at ingest; ``duplicate`` rows (a symbol
+    and MPID already seen on an earlier line) are found by normalization.
+    """
+
+    capture = models.ForeignKey(
+        Capture, on_delete=models.CASCADE, related_name="rejects", db_index=False
+    )
+    line_no = models.PositiveIntegerField()
+    raw = models.TextField()
+    reason = models.TextField()
+    kind = models.CharField(max_length=16, choices=RejectKind.choices, default=RejectKind.INVALID)
+
+    class Meta:
+        ordering = ["capture", "line_no"]
+        constraints = [
+            models.UniqueConstraint(fields=["capture", "line_no"], name="otc_reject_line"),
+        ]
+
+    def __str__(self) -> str:
+        return f"capture {self.capture_id} line {self.line_no}: {self.reason}"
+
+
+class _WeekKeyed(models.Model):
+    """Copies of the capture's key, so the API's usual filters need no join."""
+
+    week = models.DateField()
+    tier = models.CharField(max_length=3, choices=Tier.choices)
+    ats = models.BooleanField(default=False)
+
+    class Meta:
+        abstract = True
+
+
+class VenueVolume(_WeekKeyed):
+    """Normalized volume: one row per (capture, symbol, MPID)."""
+
+    capture = models.ForeignKey(
+        Capture, on_delete=models.CASCADE, related_name="venue_volumes", **_BULK_FK
+    )
+    line_no = models.PositiveIntegerField(help_text="The raw line this row came from.")
+    symbol = models.TextField()
+    issue_name = models.TextField(blank=True)
+    mpid = models.TextField()
+    venue_name = models.TextField(blank=True)
+    share_volume = models.BigIntegerField()
+    trade_count = models.BigIntegerField()
+    avg_trade_size = models.DecimalField(
+        **_AVG, null=True, blank=True, help_text="Shares per trade; empty when no trades."
+    )
+
+    class Meta:
+        ordering = ["capture", "symbol", "mpid"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["capture", "symbol", "mpid"], name="otc_venuevolume_key"
+            ),
+        ]
+        # One index only: this is the widest table and the bulk path writes it; symbol
+        # and venue lookups across weeks go to the (much smaller) analytics tables.
+
+    def __str__(self) -> str:
+        return f"{self.symbol}@{self.mpid} {self.week}: {self.share_volume}"
+
+
+class Venue(models.Model):
+    """A trading venue by MPID, with its latest name and the weeks it was first/last seen."""
+
+    mpid = models.TextField(unique=True)
+    name = models.TextField(blank=True)
+    first_seen_week = models.DateField()
+    last_seen_week = models.DateField()
+
+    class Meta:
+        ordering = ["mpid"]
+
+    def __str__(self) -> str:
+        return f"{self.mpid} {self.name}"
+
+
+class SymbolWeekSummary(_WeekKeyed):
+    """Per capture and symbol: totals, top venue and concentration (HHI)."""
+
+    capture = models.ForeignKey(
+        Capture, on_delete=models.CASCADE, related_name="symbol_summaries", **_BULK_FK
+    )
+    symbol = models.TextField()
+    issue_name = models.TextField(blank=True)
+    total_volume = models.BigIntegerField()
+    total_trades = models.BigIntegerField()
+    venue_count = models.PositiveIntegerField()
+    avg_trade_size = models.DecimalField(**_AVG, null=True, blank=True)
+    top_venue_mpid = models.TextField()
+    top_venue_name = models.TextField(blank=True)
+    top_venue_share = models.DecimalField(
+        **_PCT, null=True, blank=True, help_text="Percent of the symbol's volume; empty at 0."
+    )
+    hhi = models.DecimalField(
+        **_PCT, null=True, blank=True, help_text="Σ (venue share %)², 0–10,000; empty at 0."
+    )
+    concentration = models.CharField(
+        max_length=16, choices=Concentration.choices, blank=True, default=""
+    )
+
+    class Meta:
+        ordering = ["capture", "-total_volume", "symbol"]
+        constraints = [
+            models.UniqueConstraint(fields=["capture", "symbol"], name="otc_symbolsummary_key"),
+        ]
+        indexes = [
+            models.Index(fields=["symbol", "week"], name="otc_sws_symbol_week"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {self.tier} {self.week}: {self.total_volume}"
+
+
+class VenueMarketShare(_WeekKeyed):
+    """Per capture and venue: volume, trades, symbols, share of the capture and rank."""
+
+    capture = models.ForeignKey(
+        Capture, on_delete=models.CASCADE, related_name="venue_shares", db_index=False
+    )
+    mpid = models.TextField()
+    venue_name = models.TextField(blank=True)
+    total_volume = models.BigIntegerField()
+    total_trades = models.BigIntegerField()
+    symbol_count = models.PositiveIntegerField()
+    market_share = models.DecimalField(**_PCT, null=True, blank=True, help_text="Percent.")
+    rank = models.PositiveIntegerField(help_text="1 = most volume; ties share a rank.")
+
+    class Meta:
+        ordering = ["capture", "rank", "mpid"]
+        constraints = [
+            models.UniqueConstraint(fields=["capture", "mpid"], name="otc_venueshare_key"),
+        ]
+        indexes = [
+            models.Index(fields=["mpid", "week"], name="otc_vms_mpid_week"),
+            models.Index(fields=["week", "tier"], name="otc_vms_week_tier"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.mpid} {self.tier} {self.week}: {self.market_share}%"
+
+
+class _Versioned(_WeekKeyed):
+    """Rows that depend on other weeks: replaced by newer computations, never deleted."""
+
+    computed_at = models.DateTimeField()
+    replaced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class _Rolling(_Versioned):
+    """Six-week window ending at the anchor capture's week (same tier and ATS flag).
+
+    ``weeks_in_window`` counts the weeks in which the key had volume; the averages are
+    over those weeks. ``trend`` compares this week's volume with the average of the
+    earlier weeks in the window (±10%); it is empty when there is no earlier week.
+    """
+
+    window_start = models.DateField()
+    weeks_in_window = models.PositiveSmallIntegerField()
+    current_volume = models.BigIntegerField()
+    window_volume = models.BigIntegerField()
+    avg_volume = models.DecimalField(**_AVG)
+    avg_trades = models.DecimalField(**_AVG)
+    trend = models.CharField(max_length=8, choices=Trend.choices, null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class SymbolRolling(_Rolling):
+    capture = models.ForeignKey(
+        Capture, on_delete=models.CASCADE, related_name="symbol_rolling", **_BULK_FK
+    )
+    symbol = models.TextField()
+
+    class Meta:
+        ordering = ["capture", "symbol"]
+        # One current row per (capture, symbol) is kept by the service, which replaces
+        # the rows under a lock on the capture; a partial unique index would be a third
+        # index on a table written in bulk.
+        indexes = [
+            models.Index(fields=["capture", "symbol"], name="otc_sr_capture_symbol"),
+            models.Index(fields=["symbol", "week"], name="otc_sr_symbol_week"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {self.tier} {self.week} 6w avg {self.avg_volume}"
+
+
+class VenueRolling(_Rolling):
+    capture = models.ForeignKey(
+        Capture, on_delete=models.CASCADE, related_name="venue_rolling", db_index=False
+    )
+    mpid = models.TextField()
+
+    class Meta:
+        ordering = ["capture", "mpid"]
+        # One current row per (capture, mpid) is kept by the service, which replaces
+        # the rows under a lock on the capture; a partial unique index would be a third
+        # index on a table written in bulk.
+        indexes = [
+            models.Index(fields=["capture", "mpid"], name="otc_vr_capture_mpid"),
+            models.Index(fields=["mpid", "week"], name="otc_vr_mpid_week"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.mpid} {self.tier} {self.week} 6w avg {self.avg_volume}"
+
+
+class QualityReport(_Versioned):
+    """The quality gate's verdict on a capture: metrics, grade A–F and warnings.
+
+    Grade F blocks compute; its report is still kept so operators can see why.
+    """
+
+    capture = models.ForeignKey(
+        Capture, on_delete=models.CASCADE, related_name="quality_reports", db_index=False
+    )
+    grade = models.CharField(max_length=1, choices=Grade.choices)
+    metrics = models.JSONField(default=dict)
+    warnings = models.JSONField(default=list, blank=True)
+    failures = models.JSONField(default=list, blank=True)
+    prior_capture = models.ForeignKey(
+        Capture, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-week", "tier", "-computed_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["capture"],
+                condition=Q(replaced_at__isnull=True),
+                name="otc_quality_current",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["capture", "computed_at"], name="otc_qr_capture"),
+            models.Index(fields=["week", "tier"], name="otc_qr_week_tier"),
+            models.Index(fields=["grade", "week"], name="otc_qr_grade_week"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tier} {self.week} grade {self.grade}"
+
+    @property
+    def passed(self) -> bool:
+        return self.grade != Grade.F

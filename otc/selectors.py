@@ -1,0 +1,361 @@
+"""Reads of OTC data for the API, the admin and commands; point in time throughout.
+
+Every selector takes ``as_of``: ``None`` means "now" (the current captures and
+analytics), an aware datetime means "what Market Spine knew then":
+
+* a capture was known at T if it was ingested by T and not superseded by T, so for
+  each (tier, week, ATS flag) at most one capture answers;
+* per-capture analytics (symbol summaries, venue shares, normalized volume) are a
+  pure function of their capture, so they answer through it;
+* versioned analytics (rolling windows, quality reports) also need the row version
+  that was current at T: computed by T and not replaced by T.
+
+Filters left as ``None`` do not filter. ``tier`` accepts T1, T2, OTC and the API's
+OTCE. Querysets are returned unevaluated so callers can order, page and filter more.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.db.models import Q, QuerySet, Sum
+
+from otc.models import (
+    Capture,
+    QualityReport,
+    RawRow,
+    Reject,
+    SymbolRolling,
+    SymbolWeekSummary,
+    Venue,
+    VenueMarketShare,
+    VenueRolling,
+    VenueVolume,
+)
+from otc.parser import parse_tier
+from spine.time import parse_date, week_start
+
+__all__ = [
+    "available_weeks",
+    "capture_versions",
+    "captures",
+    "current_capture",
+    "current_captures",
+    "known_at",
+    "quality_report",
+    "quality_reports",
+    "raw_rows",
+    "rejects",
+    "symbol_rolling",
+    "symbol_summaries",
+    "venue_rolling",
+    "venue_shares",
+    "venue_shares_across_tiers",
+    "venue_volumes",
+    "venues",
+]
+
+
+def known_at(as_of: datetime | None = None, *, prefix: str = "") -> Q:
+    """Q for captures current at ``as_of`` (now when ``None``); ``prefix`` is the path
+    to the capture, e.g. ``"capture__"``."""
+    complete = ~Q(**{f"{prefix}checksum": ""})
+    if as_of is None:
+        return complete & Q(**{f"{prefix}superseded_at__isnull": True})
+    if as_of.tzinfo is None:
+        raise ValueError("as_of must be an aware datetime (Market Spine stores UTC)")
+    return (
+        complete
+        & Q(**{f"{prefix}ingested_at__lte": as_of})
+        & (
+            Q(**{f"{prefix}superseded_at__isnull": True})
+            | Q(**{f"{prefix}superseded_at__gt": as_of})
+        )
+    )
+
+
+def _version_at(as_of: datetime | None) -> Q:
+    """Q for versioned analytic rows current at ``as_of``."""
+    if as_of is None:
+        return Q(replaced_at__isnull=True)
+    return Q(computed_at__lte=as_of) & (Q(replaced_at__isnull=True) | Q(replaced_at__gt=as_of))
+
+
+def _key_filter(
+    *,
+    tier: str | None = None,
+    week: date | str | None = None,
+    ats: bool | None = None,
+    week_from: date | str | None = None,
+    week_to: date | str | None = None,
+) -> Q:
+    """Q on the week/tier/ats columns every OTC table carries."""
+    q = Q()
+    if tier is not None:
+        q &= Q(tier=parse_tier(tier))
+    if week is not None:
+        q &= Q(week=week_start(parse_date(week)))
+    if ats is not None:
+        q &= Q(ats=ats)
+    if week_from is not None:
+        q &= Q(week__gte=week_start(parse_date(week_from)))
+    if week_to is not None:
+        q &= Q(week__lte=week_start(parse_date(week_to)))
+    return q
+
+
+# Captures ---------------------------------------------------------------------------
+
+
+def captures(
+    *,
+    tier: str | None = None,
+    week: date | str | None = None,
+    ats: bool | None = None,
+    include_superseded: bool = True,
+    as_of: datetime | None = None,
+) -> QuerySet[Capture]:
+    """Captures, newest week first. With ``include_superseded=False`` only those current
+    at ``as_of``; otherwise every capture ingested by ``as_of`` (all when ``None``)."""
+    qs = Capture.objects.exclude(checksum="").filter(_key_filter(tier=tier, week=week, ats=ats))
+    if not include_superseded:
+        return qs.filter(known_at(as_of))
+    if as_of is not None:
+        qs = qs.filter(ingested_at__lte=as_of)
+    return qs
+
+
+def current_captures(
+    *,
+    tier: str | None = None,
+    ats: bool | None = None,
+    week: date | str | None = None,
+    week_from: date | str | None = None,
+    week_to: date | str | None = None,
+    as_of: datetime | None = None,
+) -> QuerySet[Capture]:
+    """The capture answering for each (tier, week, ATS flag) at ``as_of``."""
+    key = _key_filter(tier=tier, ats=ats, week=week, week_from=week_from, week_to=week_to)
+    return Capture.objects.filter(key & known_at(as_of))
+
+
+def current_capture(
+    *, tier: str, week: date | str, ats: bool = False, as_of: datetime | None = None
+) -> Capture | None:
+    """The one capture answering for (tier, week, ats) at ``as_of``, if any."""
+    return current_captures(tier=tier, week=week, ats=ats, as_of=as_of).first()
+
+
+def capture_versions(*, tier: str, week: date | str, ats: bool = False) -> QuerySet[Capture]:
+    """Every capture ever taken for (tier, week, ats), newest first: the lineage."""
+    return captures(tier=tier, week=week, ats=ats).order_by("-ingested_at", "-id")
+
+
+def available_weeks(
+    *, tier: str | None = None, ats: bool | None = None, as_of: datetime | None = None
+) -> list[date]:
+    """Weeks that have a current capture at ``as_of``, newest first."""
+    qs = current_captures(tier=tier, ats=ats, as_of=as_of)
+    return list(qs.order_by("-week").values_list("week", flat=True).distinct())
+
+
+def raw_rows(capture_id: int) -> QuerySet[RawRow]:
+    """A capture's data lines as received, in file order."""
+    return RawRow.objects.filter(capture_id=capture_id).order_by("line_no")
+
+
+def rejects(capture_id: int) -> QuerySet[Reject]:
+    """A capture's rejected lines with reasons, in file order."""
+    return Reject.objects.filter(capture_id=capture_id).order_by("line_no")
+
+
+# Normalized data and per-capture analytics ---------------------------------------------
+
+
+def _per_capture(
+    model: Any,
+    *,
+    as_of: datetime | None,
+    tier: str | None,
+    week: date | str | None,
+    ats: bool | None,
+    week_from: date | str | None = None,
+    week_to: date | str | None = None,
+) -> QuerySet[Any]:
+    key = _key_filter(tier=tier, week=week, ats=ats, week_from=week_from, week_to=week_to)
+    return model.objects.filter(key & known_at(as_of, prefix="capture__"))
+
+
+def venue_volumes(
+    *,
+    tier: str | None = None,
+    week: date | str | None = None,
+    ats: bool | None = None,
+    symbol: str | None = None,
+    mpid: str | None = None,
+    as_of: datetime | None = None,
+) -> QuerySet[VenueVolume]:
+    """Normalized symbol × venue rows of the captures current at ``as_of``."""
+    qs = _per_capture(VenueVolume, as_of=as_of, tier=tier, week=week, ats=ats)
+    if symbol is not None:
+        qs = qs.filter(symbol=symbol.strip().upper())
+    if mpid is not None:
+        qs = qs.filter(mpid=mpid.strip().upper())
+    return qs
+
+
+def symbol_summaries(
+    *,
+    tier: str | None = None,
+    week: date | str | None = None,
+    ats: bool | None = None,
+    symbol: str | None = None,
+    week_from: date | str | None = None,
+    week_to: date | str | None = None,
+    as_of: datetime | None = None,
+) -> QuerySet[SymbolWeekSummary]:
+    """Symbol weekly summaries (totals, top venue, HHI and level)."""
+    qs = _per_capture(
+        SymbolWeekSummary,
+        as_of=as_of,
+        tier=tier,
+        week=week,
+        ats=ats,
+        week_from=week_from,
+        week_to=week_to,
+    )
+    if symbol is not None:
+        qs = qs.filter(symbol=symbol.strip().upper())
+    return qs
+
+
+def venue_shares(
+    *,
+    tier: str | None = None,
+    week: date | str | None = None,
+    ats: bool | None = None,
+    mpid: str | None = None,
+    week_from: date | str | None = None,
+    week_to: date | str | None = None,
+    as_of: datetime | None = None,
+) -> QuerySet[VenueMarketShare]:
+    """Venue market share per capture (volume, trades, symbols, share %, rank)."""
+    qs = _per_capture(
+        VenueMarketShare,
+        as_of=as_of,
+        tier=tier,
+        week=week,
+        ats=ats,
+        week_from=week_from,
+        week_to=week_to,
+    )
+    if mpid is not None:
+        qs = qs.filter(mpid=mpid.strip().upper())
+    return qs
+
+
+def venue_shares_across_tiers(
+    *, week: date | str, ats: bool | None = None, as_of: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Venue volume for one week summed over tiers (and ATS flags unless given), with
+    each venue's share of the total in percent (4 places, half up) and rank."""
+    rows = list(
+        venue_shares(week=week, ats=ats, as_of=as_of)
+        .values("mpid")
+        .annotate(volume=Sum("total_volume"), trades=Sum("total_trades"))
+        .order_by("-volume", "mpid")
+    )
+    grand = sum(row["volume"] for row in rows)
+    rank, previous = 0, None
+    for position, row in enumerate(rows, 1):
+        if row["volume"] != previous:
+            rank, previous = position, row["volume"]
+        row["rank"] = rank
+        row["market_share"] = (
+            (Decimal(row["volume"]) * 100 / grand).quantize(Decimal("0.0001"), ROUND_HALF_UP)
+            if grand
+            else None
+        )
+    return rows
+
+
+# Versioned analytics -------------------------------------------------------------------
+
+
+def _versioned(
+    model: Any,
+    *,
+    as_of: datetime | None,
+    tier: str | None,
+    week: date | str | None,
+    ats: bool | None,
+) -> QuerySet[Any]:
+    key = _key_filter(tier=tier, week=week, ats=ats)
+    return model.objects.filter(key & known_at(as_of, prefix="capture__") & _version_at(as_of))
+
+
+def symbol_rolling(
+    *,
+    tier: str | None = None,
+    week: date | str | None = None,
+    ats: bool | None = None,
+    symbol: str | None = None,
+    as_of: datetime | None = None,
+) -> QuerySet[SymbolRolling]:
+    """Six-week rolling averages and trend per symbol, for windows ending at ``week``."""
+    qs = _versioned(SymbolRolling, as_of=as_of, tier=tier, week=week, ats=ats)
+    if symbol is not None:
+        qs = qs.filter(symbol=symbol.strip().upper())
+    return qs
+
+
+def venue_rolling(
+    *,
+    tier: str | None = None,
+    week: date | str | None = None,
+    ats: bool | None = None,
+    mpid: str | None = None,
+    as_of: datetime | None = None,
+) -> QuerySet[VenueRolling]:
+    """Six-week rolling averages and trend per venue, for windows ending at ``week``."""
+    qs = _versioned(VenueRolling, as_of=as_of, tier=tier, week=week, ats=ats)
+    if mpid is not None:
+        qs = qs.filter(mpid=mpid.strip().upper())
+    return qs
+
+
+def quality_reports(
+    *,
+    tier: str | None = None,
+    week: date | str | None = None,
+    ats: bool | None = None,
+    grade: str | None = None,
+    as_of: datetime | None = None,
+) -> QuerySet[QualityReport]:
+    """The quality report of each current capture (F reports included)."""
+    qs = _versioned(QualityReport, as_of=as_of, tier=tier, week=week, ats=ats)
+    if grade is not None:
+        qs = qs.filter(grade=grade.strip().upper())
+    return qs
+
+
+def quality_report(
+    *, tier: str, week: date | str, ats: bool = False, as_of: datetime | None = None
+) -> QualityReport | None:
+    """The report answering for (tier, week, ats) at ``as_of``, if any."""
+    return quality_reports(tier=tier, week=week, ats=ats, as_of=as_of).first()
+
+
+# Reference data ------------------------------------------------------------------------
+
+
+def venues(*, mpid: str | None = None, seen_since: date | str | None = None) -> QuerySet[Venue]:
+    """Venues by MPID with their latest name and first/last week seen."""
+    qs = Venue.objects.all()
+    if mpid is not None:
+        qs = qs.filter(mpid=mpid.strip().upper())
+    if seen_since is not None:
+        qs = qs.filter(last_seen_week__gte=week_start(parse_date(seen_since)))
+    return qs

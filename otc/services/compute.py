@@ -1,0 +1,102 @@
+"""Compute: every analytic of a normalized capture, behind the quality gate.
+
+One transaction per capture: symbol summaries and venue shares are written, the
+quality checks read them (and the prior week's), and then either
+
+* grade F — the transaction is rolled back (no analytics from this capture), the F
+  report is stored on its own so operators can read why, and ``QualityGateFailed``
+  fails the execution with the reasons; or
+* grade A–D — the report is stored, the rolling windows anchored at this week are
+  recomputed, and so are those of the five following weeks (their windows include
+  this week, which may have just been superseded), plus the next week's quality
+  report (it compares against this week).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+
+from otc.models import Capture
+from otc.services.analytics import compute_symbol_summaries, compute_venue_shares
+from otc.services.errors import NotNormalized, QualityGateFailed
+from otc.services.quality import Verdict, evaluate, save_report
+from otc.services.rolling import WINDOW_WEEKS, compute_rolling
+from otc.services.sql import tune_bulk_transaction
+from spine.time import utc_now
+
+__all__ = ["ComputeResult", "compute_capture"]
+
+
+@dataclass(frozen=True)
+class ComputeResult:
+    capture_id: int
+    grade: str
+    warnings: list[str]
+    counts: dict[str, int]
+    refreshed_weeks: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "capture_id": self.capture_id,
+            "grade": self.grade,
+            "warnings": self.warnings,
+            "counts": self.counts,
+            "refreshed_weeks": self.refreshed_weeks,
+        }
+
+
+class _Blocked(Exception):
+    def __init__(self, verdict: Verdict, prior: Capture | None) -> None:
+        self.verdict = verdict
+        self.prior = prior
+
+
+def compute_capture(capture_id: int) -> ComputeResult:
+    """Compute (or recompute) all analytics of a capture; see the module docstring."""
+    capture = Capture.objects.get(pk=capture_id)
+    if capture.normalized_at is None:
+        raise NotNormalized(f"capture {capture_id} is not normalized yet: run otc.normalize")
+    now = utc_now()
+    try:
+        with transaction.atomic():
+            Capture.objects.select_for_update().filter(pk=capture_id).exists()
+            tune_bulk_transaction()
+            counts = {"venue_shares": compute_venue_shares(capture)}
+            counts["symbol_summaries"] = compute_symbol_summaries(capture)
+            verdict, prior = evaluate(capture)
+            if not verdict.passed:
+                raise _Blocked(verdict, prior)
+            save_report(capture, verdict, prior, now=now)
+            counts.update(compute_rolling(capture, now=now))
+            refreshed = _refresh_following_weeks(capture, now)
+            Capture.objects.filter(pk=capture_id).update(computed_at=now)
+    except _Blocked as blocked:
+        with transaction.atomic():
+            save_report(capture, blocked.verdict, blocked.prior, now=now)
+        raise QualityGateFailed(capture_id, blocked.verdict.failures) from None
+    return ComputeResult(capture_id, verdict.grade, verdict.warnings, counts, refreshed)
+
+
+def _refresh_following_weeks(capture: Capture, now: datetime) -> list[str]:
+    """Recompute rolling windows (and the next week's quality report) that include
+    this capture's week."""
+    following = Capture.objects.filter(
+        tier=capture.tier,
+        ats=capture.ats,
+        week__gt=capture.week,
+        week__lt=capture.week + timedelta(weeks=WINDOW_WEEKS),
+        superseded_at__isnull=True,
+        computed_at__isnull=False,
+    ).order_by("week")
+    refreshed = []
+    for later in following:
+        compute_rolling(later, now=now)
+        if later.week == capture.week + timedelta(weeks=1):
+            verdict, prior = evaluate(later)
+            save_report(later, verdict, prior, now=now)
+        refreshed.append(later.week.isoformat())
+    return refreshed

@@ -1,0 +1,307 @@
+"""Ingest: FINRA weekly bytes → a Capture with its raw rows and rejects, atomically.
+
+Any iterable of ``bytes`` lines can be ingested (a file, or API pages rendered as
+download-format lines), so files and the API share one parser, one checksum and one
+set of checks. The whole ingest is one transaction: a file-level ``FileFormatError``
+raised half-way through rolls back the capture and every row already streamed, so a
+failed file leaves nothing behind.
+
+On PostgreSQL rows are streamed with psycopg 3 ``COPY`` on the raw connection Django
+holds, inside Django's transaction; on SQLite they go in with ``executemany`` batches.
+Row-level problems the parser finds are copied to ``Reject`` in one statement;
+duplicate symbol+MPID rows are found by normalization, in SQL, so memory stays flat
+whatever the file size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from django.db import connection, transaction
+
+from otc.models import Capture, RawRow, Reject, RejectKind
+from otc.parser import ParsedRow, WeeklyFileParser, parse_tier
+from otc.services.sql import execute, vendor
+from spine.time import parse_date, utc_now, week_start
+
+if TYPE_CHECKING:
+    from executions.models import Execution
+
+__all__ = ["IngestResult", "file_checksum", "ingest_file", "ingest_lines", "resolve_key"]
+
+_RAW_COLUMNS = (
+    "capture_id",
+    "line_no",
+    "raw",
+    "tier_description",
+    "symbol",
+    "issue_name",
+    "venue_name",
+    "mpid",
+    "share_quantity",
+    "trade_count",
+    "last_update_date",
+    "reject_reason",
+)
+_RAW_TYPES = ("int8", "int4", *["text"] * 6, "int8", "int8", "date", "text")
+#: Rows per ``executemany`` on SQLite: large enough to amortise, small enough to stay flat.
+_BATCH_ROWS = 5_000
+_HASH_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What an ingest did. ``status`` is ``created`` or ``unchanged`` (a no-op)."""
+
+    status: Literal["created", "unchanged"]
+    capture_id: int
+    tier: str
+    week: date
+    ats: bool
+    checksum: str
+    rows: int
+    rejects: int
+    warnings: list[str] = field(default_factory=list)
+    superseded_capture_id: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form, as pipelines return it."""
+        data = asdict(self)
+        data["week"] = self.week.isoformat()
+        return data
+
+
+class _Unchanged(Exception):
+    def __init__(self, capture: Capture) -> None:
+        self.capture = capture
+
+
+def resolve_key(tier: str, week: date | str) -> tuple[str, date]:
+    """Canonical tier code and the Monday of ``week`` (any day of it)."""
+    return parse_tier(tier), week_start(parse_date(week))
+
+
+def file_checksum(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def ingest_file(
+    path: str | Path,
+    *,
+    tier: str,
+    week: date | str,
+    ats: bool = False,
+    execution: Execution | None = None,
+) -> IngestResult:
+    """Ingest a downloaded FINRA weekly file.
+
+    A cheap checksum pass first: a file identical to the current capture is a no-op
+    without parsing. The streamed checksum is still the one that counts, in case the
+    file changes between the two reads.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"no such file: {file}")
+    code, monday = resolve_key(tier, week)
+    current = _current(code, monday, ats)
+    if current is not None and current.checksum == file_checksum(file):
+        return _unchanged(current)
+    with open(file, "rb") as handle:
+        return ingest_lines(
+            handle, source=str(file), tier=code, week=monday, ats=ats, execution=execution
+        )
+
+
+def ingest_lines(
+    lines: Iterable[bytes],
+    *,
+    source: str,
+    tier: str,
+    week: date | str,
+    ats: bool = False,
+    execution: Execution | None = None,
+) -> IngestResult:
+    """Ingest download-format ``bytes`` lines (header first) as a capture.
+
+    Identical content to the current capture of (tier, week, ats) is a no-op that says
+    so; different content becomes a new capture superseding the current one, which
+    stays queryable. Raises ``FileFormatError`` (nothing written) for file-level
+    problems; row-level problems become ``Reject`` rows.
+    """
+    code, monday = resolve_key(tier, week)
+    digest = hashlib.sha256()
+    try:
+        with transaction.atomic():
+            previous = (
+                Capture.objects.select_for_update()
+                .filter(tier=code, week=monday, ats=ats, superseded_at__isnull=True)
+                .exclude(checksum="")
+                .first()
+            )
+            capture = Capture.objects.create(
+                tier=code,
+                week=monday,
+                ats=ats,
+                source=source,
+                ingested_at=utc_now(),
+                execution=execution,
+            )
+            parser = WeeklyFileParser(_hashing(lines, digest), expected_tier=code)
+            _store_raw_rows(capture.pk, parser)
+            checksum = digest.hexdigest()
+            if previous is not None and previous.checksum == checksum:
+                raise _Unchanged(previous)
+            rejects = _store_rejects(capture.pk) if parser.rejects else 0
+            _finish(capture, previous, parser, checksum, rejects)
+    except _Unchanged as unchanged:
+        return _unchanged(unchanged.capture)
+    return IngestResult(
+        status="created",
+        capture_id=capture.pk,
+        tier=code,
+        week=monday,
+        ats=ats,
+        checksum=capture.checksum,
+        rows=capture.row_count,
+        rejects=capture.reject_count,
+        warnings=list(capture.warnings),
+        superseded_capture_id=previous.pk if previous is not None else None,
+    )
+
+
+def _current(tier: str, week: date, ats: bool) -> Capture | None:
+    return (
+        Capture.objects.filter(tier=tier, week=week, ats=ats, superseded_at__isnull=True)
+        .exclude(checksum="")
+        .first()
+    )
+
+
+def _unchanged(capture: Capture) -> IngestResult:
+    return IngestResult(
+        status="unchanged",
+        capture_id=capture.pk,
+        tier=capture.tier,
+        week=capture.week,
+        ats=capture.ats,
+        checksum=capture.checksum,
+        rows=capture.row_count,
+        rejects=capture.reject_count,
+        warnings=list(capture.warnings),
+    )
+
+
+def _hashing(lines: Iterable[bytes], digest: Any) -> Iterator[bytes]:
+    update = digest.update
+    for line in lines:
+        update(line)
+        yield line
+
+
+def _store_raw_rows(capture_id: int, rows: Iterable[ParsedRow]) -> None:
+    """Stream every parsed data row into ``RawRow``; the dialect picks the bulk path."""
+    if vendor() == "postgresql":
+        _copy_rows(capture_id, rows)
+    else:
+        _insert_rows(capture_id, rows)
+
+
+def _copy_rows(capture_id: int, rows: Iterable[ParsedRow]) -> None:
+    """PostgreSQL: psycopg 3 binary ``COPY`` on Django's own connection, so the rows
+    are part of Django's transaction. Binary saves the server parsing text numbers."""
+    columns = ", ".join(_RAW_COLUMNS)
+    sql = f"COPY {RawRow._meta.db_table} ({columns}) FROM STDIN WITH (FORMAT BINARY)"
+    head = (capture_id,)
+    with connection.connection.cursor() as cursor, cursor.copy(sql) as copy:
+        copy.set_types(_RAW_TYPES)
+        write_row = copy.write_row
+        for row in rows:
+            write_row(head + row)
+
+
+def _insert_rows(capture_id: int, rows: Iterable[ParsedRow]) -> None:
+    """SQLite: ``executemany`` in fixed-size batches."""
+    placeholders = ", ".join(["%s"] * len(_RAW_COLUMNS))
+    sql = f"INSERT INTO {RawRow._meta.db_table} ({', '.join(_RAW_COLUMNS)}) VALUES ({placeholders})"
+    head = (capture_id,)
+    batch: list[tuple[Any, ...]] = []
+    with connection.cursor() as cursor:
+        for row in rows:
+            batch.append(head + row)
+            if len(batch) >= _BATCH_ROWS:
+                cursor.executemany(sql, batch)
+                batch.clear()
+        if batch:
+            cursor.executemany(sql, batch)
+
+
+def _store_rejects(capture_id: int) -> int:
+    """Copy the parser's rejects (reason and raw line) into ``Reject`` in one statement.
+
+    Duplicate symbol+MPID rows are valid rows on their own; normalization finds them.
+    """
+    raw, reject = RawRow._meta.db_table, Reject._meta.db_table
+    return execute(
+        f"""
+        INSERT INTO {reject} (capture_id, line_no, raw, reason, kind)
+        SELECT capture_id, line_no, raw, reject_reason, %(kind)s
+          FROM {raw}
+         WHERE capture_id = %(capture)s AND reject_reason IS NOT NULL
+        """,
+        {"capture": capture_id, "kind": RejectKind.INVALID},
+    )
+
+
+def _finish(
+    capture: Capture,
+    previous: Capture | None,
+    parser: WeeklyFileParser,
+    checksum: str,
+    rejects: int,
+) -> None:
+    """Record counts and warnings, then make the capture current (superseding)."""
+    now = utc_now()
+    if previous is not None:
+        Capture.objects.filter(pk=previous.pk).update(superseded_at=now, superseded_by=capture)
+    dates = sorted(parser.last_update_dates)
+    capture.checksum = checksum
+    capture.row_count = parser.rows_read
+    capture.reject_count = rejects
+    capture.last_update_dates = [day.isoformat() for day in dates]
+    capture.warnings = _warnings(capture.week, parser, dates)
+    capture.ingested_at = now
+    capture.save(
+        update_fields=[
+            "checksum",
+            "row_count",
+            "reject_count",
+            "last_update_dates",
+            "warnings",
+            "ingested_at",
+        ]
+    )
+
+
+def _warnings(week: date, parser: WeeklyFileParser, dates: list[date]) -> list[str]:
+    warnings = []
+    if len(dates) > 1:
+        listed = ", ".join(day.isoformat() for day in dates)
+        warnings.append(f"mixed lastUpdateDate values in one file: {listed}")
+    if dates and dates[0] < week:
+        warnings.append(
+            f"lastUpdateDate {dates[0].isoformat()} is before the reporting week "
+            f"{week.isoformat()}: check the week given for this capture"
+        )
+    if parser.blank_lines:
+        warnings.append(f"{parser.blank_lines} blank line(s) skipped")
+    return warnings

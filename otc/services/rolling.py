@@ -1,0 +1,106 @@
+"""Rolling six-week analytics per symbol and per venue, versioned for point-in-time reads.
+
+The window for an anchor capture of week W is W and the five weeks before it, in the
+same tier and ATS flag, taken from the captures current when the computation runs.
+Only keys present in week W get a row. Definitions (``otc.models._Rolling``):
+
+* ``weeks_in_window`` — weeks of the window in which the key has volume data;
+* ``avg_volume`` / ``avg_trades`` — window totals / ``weeks_in_window``, 4 places
+  half up;
+* ``trend`` — week W's volume against the average of the earlier weeks in the window:
+  above +10% ``up``, below −10% ``down``, otherwise ``stable``; NULL when W is the only
+  week. Compared in integers: ``cur·n·10 > prev·11`` means up, so there is no rounding.
+
+A recomputation marks the anchor's current rows ``replaced_at`` and inserts new ones
+with ``computed_at``; an "as of T" read picks the rows computed by T and not replaced
+by T. The anchor capture row is locked first so two computations of one anchor
+serialize.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from otc.models import (
+    Capture,
+    SymbolRolling,
+    SymbolWeekSummary,
+    VenueMarketShare,
+    VenueRolling,
+)
+from otc.services.sql import execute, int_sum, round_div
+
+__all__ = ["TREND_BAND_PCT", "WINDOW_WEEKS", "compute_rolling", "window_start"]
+
+WINDOW_WEEKS = 6
+#: Trend band in percent: beyond ±10% of the earlier weeks' average is a trend.
+TREND_BAND_PCT = 10
+
+
+def window_start(week: date) -> date:
+    """First Monday of the six-week window ending with ``week``."""
+    return week - timedelta(weeks=WINDOW_WEEKS - 1)
+
+
+def compute_rolling(capture: Capture, *, now: datetime) -> dict[str, int]:
+    """Replace the anchor capture's rolling rows for symbols and venues."""
+    Capture.objects.select_for_update().filter(pk=capture.pk).exists()
+    return {
+        "symbol_rolling": _roll(
+            capture, now, SymbolRolling, SymbolWeekSummary, "symbol", "total_trades"
+        ),
+        "venue_rolling": _roll(
+            capture, now, VenueRolling, VenueMarketShare, "mpid", "total_trades"
+        ),
+    }
+
+
+def _roll(
+    capture: Capture,
+    now: datetime,
+    target: type[SymbolRolling] | type[VenueRolling],
+    source: type[SymbolWeekSummary] | type[VenueMarketShare],
+    key: str,
+    trades: str,
+) -> int:
+    target.objects.filter(capture_id=capture.pk, replaced_at__isnull=True).update(replaced_at=now)
+    up, down = 100 + TREND_BAND_PCT, 100 - TREND_BAND_PCT
+    return execute(
+        f"""
+        INSERT INTO {target._meta.db_table}
+               (capture_id, week, tier, ats, {key}, window_start, weeks_in_window,
+                current_volume, window_volume, avg_volume, avg_trades, trend, computed_at,
+                replaced_at)
+        SELECT %(capture)s, %(week)s, %(tier)s, %(ats)s, {key}, %(start)s, n, cur, total,
+               {round_div("total", "n")}, {round_div("trades", "n")},
+               CASE WHEN n = 1 THEN NULL
+                    WHEN cur * (n - 1) * 100 > (total - cur) * {up} THEN 'up'
+                    WHEN cur * (n - 1) * 100 < (total - cur) * {down} THEN 'down'
+                    ELSE 'stable' END,
+               %(now)s, NULL
+          FROM (SELECT s.{key} AS {key},
+                       COUNT(*) AS n,
+                       {int_sum("s.total_volume")} AS total,
+                       {int_sum(f"s.{trades}")} AS trades,
+                       CAST(MAX(CASE WHEN s.capture_id = %(capture)s THEN s.total_volume END)
+                            AS BIGINT) AS cur
+                  FROM {source._meta.db_table} s
+                  JOIN {Capture._meta.db_table} c ON c.id = s.capture_id
+                 WHERE c.tier = %(tier)s AND c.ats = %(ats)s
+                   AND c.week >= %(start)s AND c.week <= %(week)s
+                   AND (c.id = %(capture)s
+                        OR (c.week < %(week)s AND c.superseded_at IS NULL
+                            AND c.checksum <> ''))
+                 GROUP BY s.{key}) w
+         WHERE cur IS NOT NULL
+         ORDER BY {key}
+        """,
+        {
+            "capture": capture.pk,
+            "week": capture.week,
+            "tier": capture.tier,
+            "ats": capture.ats,
+            "start": window_start(capture.week),
+            "now": now,
+        },
+    )

@@ -1,0 +1,265 @@
+"""Ingest: captures with lineage, raw rows, rejects, atomic failure, supersession."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from otc.models import Capture, RawRow, Reject, VenueVolume
+from otc.parser import FileFormatError
+from otc.services import ingest_file, ingest_lines, normalize_capture
+
+try:
+    from etl_support import (
+        HEADER_LINE,
+        WEEK,
+        assert_nothing_stored,
+        byte_lines,
+        file_bytes,
+        row,
+        write_file,
+    )
+except ImportError:  # imported as a package module
+    from tests.otc.etl_support import (
+        HEADER_LINE,
+        WEEK,
+        assert_nothing_stored,
+        byte_lines,
+        file_bytes,
+        row,
+        write_file,
+    )
+
+pytestmark = [pytest.mark.embedded, pytest.mark.django_db]
+
+GOOD = [
+    row("AABB", "OTCN", 6753871, 171),
+    row("AABB", "OTCX", 40313, 3),
+    row("ZZZZ", "OTCN", 500, 5),
+]
+
+
+# --- the real FINRA file ------------------------------------------------------------
+
+
+def test_real_file_is_stored_as_received(real_otc_file: Path) -> None:
+    result = ingest_file(real_otc_file, tier="OTC", week="2025-12-17")
+
+    assert result.status == "created"
+    assert result.week == date(2025, 12, 15)
+    assert (result.rows, result.rejects) == (5328, 0)
+    assert result.checksum == hashlib.sha256(real_otc_file.read_bytes()).hexdigest()
+    capture = Capture.objects.get(pk=result.capture_id)
+    assert capture.source == str(real_otc_file)
+    assert capture.last_update_dates == ["2025-12-15"]
+    assert capture.warnings == []
+    assert RawRow.objects.filter(capture=capture).count() == 5328
+    first = RawRow.objects.get(capture=capture, line_no=2)
+    assert first.raw == (
+        "OTC|AABB|Asia Broadband Inc Common Stock|OTCN OTC LINK NQB IDQS"
+        "|OTCN|6753871|171|2025-12-15"
+    )
+    assert (first.symbol, first.mpid, first.share_quantity, first.trade_count) == (
+        "AABB",
+        "OTCN",
+        6753871,
+        171,
+    )
+    assert first.last_update_date == date(2025, 12, 15)
+
+
+# --- re-ingest and supersession -------------------------------------------------------
+
+
+def test_identical_file_is_a_no_op_that_says_so(tmp_path: Path) -> None:
+    path = write_file(tmp_path, GOOD)
+    first = ingest_file(path, tier="OTC", week=WEEK)
+    again = ingest_file(path, tier="OTCE", week=WEEK + timedelta(days=3))
+
+    assert again.status == "unchanged"
+    assert again.capture_id == first.capture_id
+    assert again.as_dict()["status"] == "unchanged"
+    assert Capture.objects.count() == 1
+    assert RawRow.objects.count() == 3
+
+
+def test_identical_lines_are_a_no_op_after_streaming(tmp_path: Path) -> None:
+    data = file_bytes(GOOD)
+    first = ingest_lines(byte_lines(data), source="api:q1", tier="OTC", week=WEEK)
+    again = ingest_lines(iter(byte_lines(data)), source="api:q2", tier="OTC", week=WEEK)
+
+    assert (again.status, again.capture_id) == ("unchanged", first.capture_id)
+    assert Capture.objects.count() == 1
+    assert RawRow.objects.count() == 3  # the streamed copy was rolled back
+
+
+def test_changed_file_supersedes_and_old_capture_stays(tmp_path: Path) -> None:
+    old = ingest_file(write_file(tmp_path, GOOD, "a.psv"), tier="OTC", week=WEEK)
+    corrected = [*GOOD[:2], row("ZZZZ", "OTCN", 700, 7)]
+    new = ingest_file(write_file(tmp_path, corrected, "b.psv"), tier="OTC", week=WEEK)
+
+    assert new.status == "created"
+    assert new.superseded_capture_id == old.capture_id
+    previous = Capture.objects.get(pk=old.capture_id)
+    current = Capture.objects.get(pk=new.capture_id)
+    assert previous.superseded_by_id == current.pk
+    assert previous.superseded_at == current.ingested_at
+    assert current.superseded_at is None
+    assert RawRow.objects.filter(capture=previous).count() == 3
+
+
+def test_ats_and_non_ats_are_separate_captures(tmp_path: Path) -> None:
+    path = write_file(tmp_path, GOOD)
+    non_ats = ingest_file(path, tier="OTC", week=WEEK, ats=False)
+    ats = ingest_file(path, tier="OTC", week=WEEK, ats=True)
+    assert ats.status == "created"
+    assert ats.capture_id != non_ats.capture_id
+
+
+def test_lines_from_an_api_keep_their_source() -> None:
+    result = ingest_lines(
+        byte_lines(file_bytes(GOOD)),
+        source="finra api weeklySummary OTCE 2025-12-15",
+        tier="OTCE",
+        week="2025-12-15",
+    )
+    capture = Capture.objects.get(pk=result.capture_id)
+    assert (capture.tier, capture.source) == ("OTC", "finra api weeklySummary OTCE 2025-12-15")
+
+
+# --- row-level problems become rejects ------------------------------------------------
+
+
+def test_row_errors_become_rejects_with_line_and_reason(tmp_path: Path) -> None:
+    lines = [
+        row("GOOD", "OTCN", 100, 1),  # line 2
+        row("BADV", "OTCN", "12,345", 1),  # 3 non-numeric volume
+        row("NEGT", "OTCN", 100, -4),  # 4 negative trades
+        row("", "OTCN", 100, 1),  # 5 empty symbol
+        row("NOMP", "", 100, 1),  # 6 empty MPID
+        row("TIER", "OTCN", 100, 1, tier="T1"),  # 7 wrong tier
+        row("GOOD", "OTCX", 50, 1),  # 8
+        row("GOOD", "OTCN", 999, 9),  # 9 duplicate of line 2
+        "OTC|SHORT|only three",  # 10 wrong field count
+    ]
+    result = ingest_file(write_file(tmp_path, lines), tier="OTC", week=WEEK)
+
+    assert (result.rows, result.rejects) == (9, 6)  # duplicates are found by normalize
+    assert normalize_capture(result.capture_id).duplicates == 1
+    assert Capture.objects.get().reject_count == 7
+    reasons = dict(Reject.objects.values_list("line_no", "reason"))
+    assert reasons[3] == "non-numeric totalWeeklyShareQuantity: '12,345'"
+    assert reasons[4] == "negative totalWeeklyTradeCount: -4"
+    assert reasons[5] == "empty issueSymbolIdentifier"
+    assert reasons[6] == "empty MPID"
+    assert reasons[7].startswith("tier does not match expected tier OTC")
+    assert reasons[9] == "duplicate symbol+MPID: GOOD/OTCN repeats line 2"
+    assert reasons[10] == "expected 8 fields, got 3"
+    assert Reject.objects.get(line_no=9).raw == lines[7]
+    assert Reject.objects.get(line_no=9).kind == "duplicate"
+    assert Reject.objects.get(line_no=3).kind == "invalid"
+    assert RawRow.objects.count() == 9  # every line kept as received
+
+    kept = VenueVolume.objects.order_by("mpid").values_list("symbol", "mpid", "share_volume")
+    assert list(kept) == [("GOOD", "OTCN", 100), ("GOOD", "OTCX", 50)]
+
+
+def test_bom_crlf_and_awkward_names_are_accepted(tmp_path: Path) -> None:
+    name = 'Kestrel "K" Co., Ltd. ($1 Pref) (Cayman)'
+    data = b"\xef\xbb\xbf" + file_bytes([row("KSTR", "OTCN", 10, 1, name=name)], newline="\r\n")
+    result = ingest_lines(byte_lines(data), source="bom", tier="OTC", week=WEEK)
+    assert (result.rows, result.rejects) == (1, 0)
+    normalize_capture(result.capture_id)
+    assert VenueVolume.objects.get().issue_name == name
+
+
+def test_mixed_last_update_dates_are_a_warning(tmp_path: Path) -> None:
+    lines = [row("AAAA", "OTCN", 1, 1), row("BBBB", "OTCN", 1, 1, updated="2026-01-05")]
+    result = ingest_file(write_file(tmp_path, lines), tier="OTC", week=WEEK)
+    assert result.rejects == 0
+    assert result.warnings == ["mixed lastUpdateDate values in one file: 2025-12-29, 2026-01-05"]
+    assert Capture.objects.get().last_update_dates == ["2025-12-29", "2026-01-05"]
+
+
+def test_update_date_before_the_week_is_a_warning(tmp_path: Path) -> None:
+    path = write_file(tmp_path, [row("AAAA", "OTCN", 1, 1, updated="2025-12-01")])
+    result = ingest_file(path, tier="OTC", week=WEEK)
+    assert result.warnings == [
+        "lastUpdateDate 2025-12-01 is before the reporting week 2025-12-15: "
+        "check the week given for this capture"
+    ]
+
+
+# --- file-level problems leave nothing behind -----------------------------------------
+
+BAD_FILES = {
+    "empty": (b"", "line 1: empty file: expected a header row"),
+    "header only": (
+        (HEADER_LINE + "\n").encode(),
+        "line 1: file has a header but no data rows",
+    ),
+    "missing column": (
+        b"tierDescription|issueSymbolIdentifier|issueName|marketParticipantName|MPID"
+        b"|totalWeeklyShareQuantity|totalWeeklyTradeCount\nOTC|A|B|C|D|1|1\n",
+        "line 1: invalid header: missing columns: lastUpdateDate",
+    ),
+    "extra column": (
+        (HEADER_LINE + "|extra\n" + row("AAAA", "OTCN", 1, 1) + "|x\n").encode(),
+        "line 1: invalid header: unexpected columns: 'extra'",
+    ),
+    "comma delimited": (
+        (HEADER_LINE.replace("|", ",") + "\n").encode(),
+        "line 1: expected '|' delimiter, found ','-delimited header",
+    ),
+    "utf-16": (
+        "\ufeff".encode("utf-16-le") + HEADER_LINE.encode("utf-16-le"),
+        "line 1: file is UTF-16 encoded: expected UTF-8",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_file_level_errors_name_the_problem_and_store_nothing(tmp_path: Path, case: str) -> None:
+    data, message = BAD_FILES[case]
+    path = tmp_path / "bad.psv"
+    path.write_bytes(data)
+    with pytest.raises(FileFormatError) as caught:
+        ingest_file(path, tier="OTC", week=WEEK)
+    assert str(caught.value) == message
+    assert_nothing_stored()
+
+
+def test_bad_bytes_deep_in_the_file_roll_back_rows_already_streamed(tmp_path: Path) -> None:
+    good = [row(f"S{i:04d}", "OTCN", i + 1, 1) for i in range(12_000)]
+    data = file_bytes(good) + b"OTC|BAD\xff|x|y|OTCN|1|1|2025-12-29\n"
+    path = tmp_path / "late.psv"
+    path.write_bytes(data)
+    with pytest.raises(FileFormatError, match=r"^line 12002: not valid UTF-8: byte 0xff"):
+        ingest_file(path, tier="OTC", week=WEEK)
+    assert_nothing_stored()
+    # the connection is still usable and a good file goes in afterwards
+    ok = ingest_file(write_file(tmp_path, GOOD), tier="OTC", week=WEEK)
+    assert ok.status == "created"
+
+
+def test_failed_correction_keeps_the_previous_capture_current(tmp_path: Path) -> None:
+    good = ingest_file(write_file(tmp_path, GOOD, "a.psv"), tier="OTC", week=WEEK)
+    bad = tmp_path / "b.psv"
+    bad.write_bytes((HEADER_LINE + "\n").encode())
+    with pytest.raises(FileFormatError):
+        ingest_file(bad, tier="OTC", week=WEEK)
+    assert list(Capture.objects.values_list("pk", "superseded_at")) == [(good.capture_id, None)]
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no such file: .*nope.psv"):
+        ingest_file(tmp_path / "nope.psv", tier="OTC", week=WEEK)
+
+
+def test_unknown_tier_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown tier 'T3'"):
+        ingest_file(write_file(tmp_path, GOOD), tier="T3", week=WEEK)
+    assert_nothing_stored()
