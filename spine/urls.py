@@ -6,8 +6,14 @@ from django.views.decorators.csrf import csrf_exempt
 
 from spine import health
 from spine.metrics import metrics_view
+from spine.overview import overview_view
 
 urlpatterns = [
+    path(
+        "admin/operations/",
+        admin.site.admin_view(overview_view),
+        name="admin-operations-overview",
+    ),
     path("admin/", admin.site.urls),
     path("api/", include("spine.api.urls")),
     # Probes and scrapes: never rate limited, never authenticated, JSON 405 for POSTs.

@@ -1,0 +1,701 @@
+"""The executions admin: watch executions, read their history, cancel, re-run, launch.
+
+The ledger is read-only here: no add, change or delete of executions or events (a
+form save would bypass the status machine and rewrite history). State changes go
+through the same code as the API: cancelling through the Dispatcher's ``cancel``,
+re-running and the "Run pipeline" page through ``dispatch`` with
+``trigger_source="admin"``. Each action has a confirmation page and its own
+permission (``executions.cancel_execution``, ``executions.rerun_execution``;
+launching needs ``executions.add_execution``, as in the API).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.db.models import CharField, Q, QuerySet, TextField
+from django.db.models.functions import Cast
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from executions import selectors
+from executions.dispatcher import cancel, dispatch
+from executions.forms import CancelForm, LaneForm, RerunForm, params_form_class
+from executions.models import (
+    TERMINAL_STATUSES,
+    Execution,
+    ExecutionEvent,
+    ExecutionLock,
+    ExecutionStatus,
+    TriggerSource,
+)
+from executions.registry import InvalidParams, UnknownPipeline
+from executions.services import IllegalTransition
+from spine.context import get_request_id
+
+CANCEL_PERMISSION = "executions.cancel_execution"
+RERUN_PERMISSION = "executions.rerun_execution"
+LAUNCH_PERMISSION = "executions.add_execution"
+CHILDREN_SHOWN = 200
+_HEXISH = re.compile(r"^[0-9a-fA-F-]{6,36}$")
+
+
+# --- small renderers shared with the other admin pages --------------------------------
+
+
+def status_badge(status: str) -> SafeString:
+    """A coloured badge for an execution status (styles in admin/spine/styles.html)."""
+    label = ExecutionStatus(status).label if status in ExecutionStatus.values else status
+    return format_html('<span class="spine-badge spine-badge-{}">{}</span>', status, label)
+
+
+def execution_url(execution_id: Any) -> str:
+    return reverse("admin:executions_execution_change", args=[execution_id])
+
+
+def execution_link(execution: Execution | None, label: str | None = None) -> SafeString | str:
+    """A link to an execution's page showing its pipeline and a short id."""
+    if execution is None:
+        return "—"
+    text = label or f"{execution.pipeline} · {str(execution.pk)[:8]}"
+    return format_html('<a href="{}">{}</a>', execution_url(execution.pk), text)
+
+
+def pretty_json(value: Any) -> SafeString | str:
+    if value in (None, {}, []):
+        return "—"
+    text = json.dumps(value, indent=2, sort_keys=True, default=str)
+    return format_html('<pre class="spine-pre">{}</pre>', text)
+
+
+def format_duration(seconds: float | None) -> str:
+    """``1.23 s``, ``4 min 05 s``, ``2 h 03 min``; ``—`` when not finished."""
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.2f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _dead_letter_url(letter_id: int) -> str | None:
+    try:
+        return reverse("admin:dlq_deadletter_change", args=[letter_id])
+    except NoReverseMatch:
+        return None
+
+
+# --- list filters ------------------------------------------------------------------------
+
+
+class PipelineFilter(admin.SimpleListFilter):
+    """Registered pipeline names: no DISTINCT scan over the whole ledger."""
+
+    title = "pipeline"
+    parameter_name = "pipeline"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        names = selectors.pipeline_list()
+        return [(p.name, p.name) for p in names]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Execution]) -> QuerySet:
+        return queryset.filter(pipeline=self.value()) if self.value() else queryset
+
+
+class LaneFilter(admin.SimpleListFilter):
+    title = "lane"
+    parameter_name = "lane"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(lane, lane) for lane in settings.EXECUTION_LANES]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Execution]) -> QuerySet:
+        return queryset.filter(lane=self.value()) if self.value() else queryset
+
+
+def search_filter(term: str) -> Q:
+    """An execution by id (whole, or a fragment of six or more hex digits, with or
+    without hyphens as pasted from logs), by text in its params, or in its error."""
+    term = term.strip()
+    condition = Q(params_text__icontains=term) | Q(error__icontains=term)
+    try:
+        condition |= Q(pk=uuid.UUID(term))
+    except ValueError:
+        if _HEXISH.match(term):
+            fragment = term.lower()
+            condition |= Q(id_text__contains=fragment) | Q(
+                id_text__contains=fragment.replace("-", "")
+            )
+    return condition
+
+
+# --- inlines ------------------------------------------------------------------------------
+
+
+class ExecutionEventInline(admin.TabularInline):
+    """The execution's history, oldest first; read-only, never edited or deleted."""
+
+    model = ExecutionEvent
+    fields = ("timestamp", "type", "data_display")
+    readonly_fields = fields
+    ordering = ("timestamp", "id")
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = False
+    verbose_name = "event"
+    verbose_name_plural = "event timeline"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="data")
+    def data_display(self, event: ExecutionEvent) -> SafeString | str:
+        if not event.data:
+            return "—"
+        return format_html(
+            '<code class="spine-data">{}</code>',
+            json.dumps(event.data, sort_keys=True, default=str),
+        )
+
+
+# --- the model admin -------------------------------------------------------------------------
+
+
+@admin.register(Execution)
+class ExecutionAdmin(admin.ModelAdmin):
+    list_display = (
+        "short_id",
+        "status_display",
+        "pipeline",
+        "lane",
+        "trigger_source",
+        "duration_display",
+        "attempt",
+        "created_at",
+    )
+    list_display_links = ("short_id", "pipeline")
+    list_filter = ("status", PipelineFilter, LaneFilter, "trigger_source")
+    date_hierarchy = "created_at"
+    search_fields = ("error",)  # the real search is get_search_results
+    search_help_text = "Execution id (or a fragment of it), text in its params, or its error."
+    ordering = ("-created_at", "-id")
+    list_per_page = 50
+    show_full_result_count = False
+    actions = ("cancel_selected", "rerun_selected")
+    inlines = (ExecutionEventInline,)
+    change_list_template = "admin/executions/execution/change_list.html"
+    change_form_template = "admin/executions/execution/change_form.html"
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "id",
+                    "pipeline",
+                    "status_display",
+                    "lane",
+                    "trigger_source",
+                    "attempt",
+                    "request_id",
+                    "lock_key",
+                    "parent_display",
+                    "children_display",
+                    "dead_letters_display",
+                )
+            },
+        ),
+        (
+            "Timing",
+            {
+                "fields": (
+                    "created_at",
+                    "queued_at",
+                    "started_at",
+                    "finished_at",
+                    "heartbeat_at",
+                    "run_after",
+                    "duration_display",
+                    "submissions",
+                    "redeliveries",
+                )
+            },
+        ),
+        ("Params", {"fields": ("params_display",)}),
+        ("Result", {"fields": ("result_display",)}),
+        ("Error", {"fields": ("error_display", "traceback_display")}),
+    )
+    readonly_fields = (
+        "id",
+        "pipeline",
+        "status_display",
+        "lane",
+        "trigger_source",
+        "attempt",
+        "request_id",
+        "lock_key",
+        "parent_display",
+        "children_display",
+        "dead_letters_display",
+        "created_at",
+        "queued_at",
+        "started_at",
+        "finished_at",
+        "heartbeat_at",
+        "run_after",
+        "duration_display",
+        "submissions",
+        "redeliveries",
+        "params_display",
+        "result_display",
+        "error_display",
+        "traceback_display",
+    )
+
+    # -- permissions: the ledger is never written by hand ------------------------------
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # executions are created by the Dispatcher: see "Run pipeline"
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # retention (the cleanup command) is the only deleter
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(CANCEL_PERMISSION)
+
+    def has_rerun_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(RERUN_PERMISSION)
+
+    def has_launch_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(LAUNCH_PERMISSION)
+
+    # -- list columns -------------------------------------------------------------------
+
+    @admin.display(description="id", ordering="id")
+    def short_id(self, obj: Execution) -> str:
+        return str(obj.pk)[:8]
+
+    @admin.display(description="status", ordering="status")
+    def status_display(self, obj: Execution) -> SafeString:
+        return status_badge(obj.status)
+
+    @admin.display(description="duration")
+    def duration_display(self, obj: Execution) -> str:
+        return format_duration(obj.duration_seconds)
+
+    # -- detail fields ----------------------------------------------------------------------
+
+    @admin.display(description="parent")
+    def parent_display(self, obj: Execution) -> SafeString | str:
+        if obj.parent_id is None:
+            return "—"
+        return format_html("{} {}", execution_link(obj.parent), status_badge(obj.parent.status))
+
+    @admin.display(description="children")
+    def children_display(self, obj: Execution) -> SafeString | str:
+        children = list(obj.children.order_by("created_at", "id")[: CHILDREN_SHOWN + 1])
+        if not children:
+            return "—"
+        shown = children[:CHILDREN_SHOWN]
+        items = format_html_join(
+            "",
+            "<li>{} {} <span class='spine-quiet'>{}</span></li>",
+            ((execution_link(c), status_badge(c.status), c.trigger_source) for c in shown),
+        )
+        more = ""
+        if len(children) > CHILDREN_SHOWN:
+            url = reverse("admin:executions_execution_changelist") + f"?parent__id__exact={obj.pk}"
+            more = format_html('<li><a href="{}">all children…</a></li>', url)
+        return format_html('<ul class="spine-list">{}{}</ul>', items, more)
+
+    @admin.display(description="dead letters")
+    def dead_letters_display(self, obj: Execution) -> SafeString | str:
+        letters = list(obj.dead_letters.order_by("created_at", "id"))
+        if not letters:
+            return "—"
+        rows = []
+        for letter in letters:
+            url = _dead_letter_url(letter.pk)
+            label = f"#{letter.pk} ({letter.state_label})"
+            rows.append((format_html('<a href="{}">{}</a>', url, label) if url else label,))
+        return format_html_join(", ", "{}", rows)
+
+    @admin.display(description="params")
+    def params_display(self, obj: Execution) -> SafeString | str:
+        return pretty_json(obj.params)
+
+    @admin.display(description="result")
+    def result_display(self, obj: Execution) -> SafeString | str:
+        return pretty_json(obj.result)
+
+    @admin.display(description="error")
+    def error_display(self, obj: Execution) -> SafeString | str:
+        if not obj.error:
+            return "—"
+        return format_html('<pre class="spine-pre spine-error">{}</pre>', obj.error)
+
+    @admin.display(description="traceback")
+    def traceback_display(self, obj: Execution) -> SafeString | str:
+        if not obj.traceback:
+            return "—"
+        return format_html('<pre class="spine-pre">{}</pre>', obj.traceback)
+
+    # -- search -------------------------------------------------------------------------------
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Execution], search_term: str
+    ) -> tuple[QuerySet[Execution], bool]:
+        if not search_term.strip():
+            return queryset, False
+        annotated = queryset.annotate(
+            id_text=Cast("id", output_field=CharField()),
+            params_text=Cast("params", output_field=TextField()),
+        )
+        return annotated.filter(search_filter(search_term)), False
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        # "all children…" links filter by parent; the overview links by creation time.
+        if lookup in ("parent__id__exact", "created_at__gte"):
+            return True
+        return super().lookup_allowed(lookup, value, request)
+
+    # -- pages ---------------------------------------------------------------------------------
+
+    def get_urls(self) -> list[Any]:
+        wrap = self.admin_site.admin_view
+        return [
+            path("run/", wrap(self.launch_view), name="executions_execution_run"),
+            path(
+                "<path:object_id>/cancel/",
+                wrap(self.object_action_view),
+                {"action": "cancel"},
+                name="executions_execution_cancel",
+            ),
+            path(
+                "<path:object_id>/rerun/",
+                wrap(self.object_action_view),
+                {"action": "rerun"},
+                name="executions_execution_rerun",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        context = {"can_launch": self.has_launch_permission(request), **(extra_context or {})}
+        return super().changelist_view(request, extra_context=context)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        execution = self.get_object(request, object_id)
+        context = dict(extra_context or {})
+        if execution is not None:
+            context.update(
+                {
+                    "execution": execution,
+                    "can_cancel": not execution.is_terminal and self.has_cancel_permission(request),
+                    "can_rerun": self.has_rerun_permission(request),
+                    "show_save": False,
+                    "show_save_and_continue": False,
+                    "show_save_and_add_another": False,
+                    "show_delete": False,
+                }
+            )
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    # -- actions: cancel and re-run -------------------------------------------------------------
+
+    @admin.action(description="Cancel selected executions", permissions=["cancel"])
+    def cancel_selected(
+        self, request: HttpRequest, queryset: QuerySet[Execution]
+    ) -> HttpResponse | None:
+        return self._bulk(request, "cancel", queryset)
+
+    @admin.action(description="Re-run selected executions", permissions=["rerun"])
+    def rerun_selected(
+        self, request: HttpRequest, queryset: QuerySet[Execution]
+    ) -> HttpResponse | None:
+        return self._bulk(request, "rerun", queryset)
+
+    def object_action_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
+        """Confirm, then cancel or re-run one execution (the buttons on its page)."""
+        if not self._allowed(request, action):
+            raise PermissionDenied
+        execution = get_object_or_404(Execution, pk=_uuid_or_404(object_id))
+        form = ACTIONS[action]["form"](request.POST if request.method == "POST" else None)
+        if request.method == "POST" and request.POST.get("post") == "yes" and form.is_valid():
+            created = self._apply(request, action, [execution], form.cleaned_data)
+            target = created[0] if created else execution
+            return HttpResponseRedirect(execution_url(target.pk))
+        return self._confirmation(request, action, [execution], form, bulk=False)
+
+    def _allowed(self, request: HttpRequest, action: str) -> bool:
+        if action == "cancel":
+            return self.has_cancel_permission(request)
+        return self.has_rerun_permission(request)
+
+    def _bulk(
+        self, request: HttpRequest, action: str, queryset: QuerySet[Execution]
+    ) -> HttpResponse | None:
+        executions = list(queryset.order_by("created_at", "id"))
+        form_class = ACTIONS[action]["form"]
+        if request.POST.get("post") == "yes":
+            form = form_class(request.POST)
+            if form.is_valid():
+                self._apply(request, action, executions, form.cleaned_data)
+                return None  # back to the list, with messages
+        else:
+            form = form_class()
+        return self._confirmation(request, action, executions, form, bulk=True)
+
+    def _confirmation(
+        self,
+        request: HttpRequest,
+        action: str,
+        executions: list[Execution],
+        form: forms.Form,
+        *,
+        bulk: bool,
+    ) -> TemplateResponse:
+        rows = [{"execution": e, **_plan(action, e)} for e in executions]
+        spec = ACTIONS[action]
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"{spec['label']} executions",
+            "action": action,
+            "action_label": spec["label"],
+            "action_name": f"{action}_selected",
+            "intro": spec["intro"],
+            "rows": rows,
+            "runnable": sum(1 for row in rows if row["outcome"] == "run"),
+            "skipped": sum(1 for row in rows if row["outcome"] == "skip"),
+            "form": form,
+            "bulk": bulk,
+            "execution": executions[0] if not bulk and executions else None,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "select_across": request.POST.get("select_across", "0"),
+        }
+        return TemplateResponse(
+            request, "admin/executions/execution/action_confirmation.html", context
+        )
+
+    def _apply(
+        self,
+        request: HttpRequest,
+        action: str,
+        executions: list[Execution],
+        data: dict[str, Any],
+    ) -> list[Execution]:
+        """Cancel or re-run each execution; report every outcome. Returns new executions."""
+        done: list[SafeString | str] = []
+        created: list[Execution] = []
+        by = request.user.get_username()
+        for execution in executions:
+            try:
+                if action == "cancel":
+                    cancel(execution, by=by, reason=data.get("reason", ""))
+                    done.append(execution_link(execution))
+                else:
+                    new = dispatch(
+                        execution.pipeline,
+                        execution.params,
+                        trigger_source=TriggerSource.ADMIN,
+                        parent=execution,
+                        lane=execution.lane,
+                        request_id=get_request_id(),
+                    )
+                    created.append(new)
+                    done.append(format_html("{} → {}", execution_link(execution), _link_new(new)))
+            except IllegalTransition:
+                execution.refresh_from_db()
+                self.message_user(
+                    request,
+                    f"{execution.pipeline} {str(execution.pk)[:8]} is {execution.status} "
+                    "and can no longer be cancelled.",
+                    messages.WARNING,
+                )
+            except (UnknownPipeline, InvalidParams, ValueError) as exc:
+                self.message_user(
+                    request,
+                    f"{execution.pipeline} {str(execution.pk)[:8]} cannot be re-run: {exc}",
+                    messages.ERROR,
+                )
+        if done:
+            verb = "cancelled" if action == "cancel" else "re-run"
+            noun = "execution" if len(done) == 1 else "executions"
+            self.message_user(
+                request,
+                format_html(
+                    "{} {} {}: {}",
+                    len(done),
+                    noun,
+                    verb,
+                    format_html_join(", ", "{}", ((item,) for item in done)),
+                ),
+                messages.SUCCESS,
+            )
+        return created
+
+    # -- the "Run pipeline" page -----------------------------------------------------------------
+
+    def launch_view(self, request: HttpRequest) -> HttpResponse:
+        """Pick a registered pipeline, fill in its params, dispatch it."""
+        if not self.has_launch_permission(request):
+            raise PermissionDenied
+        name = request.POST.get("pipeline") or request.GET.get("pipeline") or ""
+        context: dict[str, Any] = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Run a pipeline",
+            "pipelines": selectors.pipeline_list(),
+            "selected": None,
+        }
+        if not name:
+            return TemplateResponse(request, "admin/executions/execution/run.html", context)
+        try:
+            pipeline = selectors.pipeline_get(name)
+        except UnknownPipeline as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return TemplateResponse(request, "admin/executions/execution/run.html", context)
+        form_class = params_form_class(pipeline)
+        posted = request.method == "POST"
+        form = form_class(request.POST if posted else None, prefix="params")
+        lane_form = LaneForm(request.POST if posted else None, prefix="run")
+        if posted and form.is_valid() and lane_form.is_valid():
+            try:
+                execution = dispatch(
+                    pipeline.name,
+                    form.params(),
+                    trigger_source=TriggerSource.ADMIN,
+                    lane=lane_form.cleaned_data["lane"] or None,
+                    request_id=get_request_id(),
+                )
+            except InvalidParams as exc:
+                form.apply_errors(exc)
+            except ValueError as exc:
+                lane_form.add_error("lane", str(exc))
+            else:
+                self.message_user(
+                    request,
+                    format_html(
+                        "{} dispatched: {} {}",
+                        pipeline.name,
+                        execution_link(execution),
+                        status_badge(execution.status),
+                    ),
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(execution_url(execution.pk))
+        context.update(
+            {
+                "title": f"Run {pipeline.name}",
+                "selected": pipeline,
+                "form": form,
+                "lane_form": lane_form,
+                "schema": pipeline.params_schema(),
+            }
+        )
+        return TemplateResponse(request, "admin/executions/execution/run.html", context)
+
+
+ACTIONS: dict[str, dict[str, Any]] = {
+    "cancel": {
+        "label": "Cancel",
+        "form": CancelForm,
+        "intro": "Each pending, queued or running execution below will be cancelled: a "
+        "queued message is withdrawn, a running handler stops within a heartbeat. "
+        "Executions that already ended are skipped.",
+    },
+    "rerun": {
+        "label": "Re-run",
+        "form": RerunForm,
+        "intro": "Each execution below runs again as a NEW execution with the same pipeline, "
+        "params and lane (trigger: admin, parent: the original). The original stays as it is.",
+    },
+}
+
+
+def _plan(action: str, execution: Execution) -> dict[str, str]:
+    """What ``action`` will do to one execution, for the confirmation page."""
+    if action == "cancel":
+        if execution.status in TERMINAL_STATUSES:
+            return {"outcome": "skip", "reason": f"already {execution.get_status_display()}"}
+        return {"outcome": "run", "reason": f"cancelled (now {execution.get_status_display()})"}
+    open_letter = execution.dead_letters.filter(resolved_at__isnull=True).first()
+    if open_letter is not None:
+        return {
+            "outcome": "run",
+            "reason": f"re-run; its dead letter #{open_letter.pk} stays open "
+            "(replay from the dead letter instead to resolve it with a link)",
+        }
+    return {"outcome": "run", "reason": "re-run as a new execution"}
+
+
+def _link_new(execution: Execution) -> SafeString:
+    return format_html("{} {}", execution_link(execution), status_badge(execution.status))
+
+
+def _uuid_or_404(object_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(object_id)
+    except ValueError:
+        raise Http404(f"{object_id!r} is not an execution id") from None
+
+
+@admin.register(ExecutionLock)
+class ExecutionLockAdmin(admin.ModelAdmin):
+    """Who holds which concurrency key, until when; read-only (locks expire by design)."""
+
+    list_display = ("key", "holder", "acquired_at", "expires_at")
+    search_fields = ("key",)
+    ordering = ("key",)
+    list_select_related = ("execution",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="held by")
+    def holder(self, obj: ExecutionLock) -> SafeString | str:
+        return format_html(
+            "{} {}", execution_link(obj.execution), status_badge(obj.execution.status)
+        )
+
+
+__all__ = ["ExecutionAdmin", "execution_link", "format_duration", "pretty_json", "status_badge"]
