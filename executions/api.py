@@ -18,7 +18,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
-from executions import selectors
+from executions import selectors, services
+from executions.dispatcher import dispatch
 from executions.filters import ExecutionFilter
 from executions.models import Execution, TriggerSource
 from executions.registry import UnknownPipeline
@@ -30,6 +31,7 @@ from executions.serializers import (
     ExecutionSubmitSerializer,
     PipelineSerializer,
 )
+from executions.services import IllegalTransition
 from spine.api.errors import Conflict
 from spine.api.schema import error_response
 from spine.api.views import SpineGenericViewSet
@@ -105,8 +107,6 @@ class ExecutionViewSet(
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         submit = ExecutionSubmitSerializer(data=request.data)
         submit.is_valid(raise_exception=True)
-        from executions.dispatcher import dispatch
-
         data = submit.validated_data
         execution = dispatch(
             data["pipeline"],
@@ -158,19 +158,20 @@ class ExecutionViewSet(
         serializer_class=ExecutionCancelSerializer,
     )
     def cancel(self, request: Request, pk: str | None = None) -> Response:
-        from executions.services import cancel
-
         execution = self.get_object()
         form = ExecutionCancelSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         if execution.is_terminal:
             raise _not_cancellable(execution)
-        execution = cancel(
-            execution, by=request.user.get_username(), reason=form.validated_data["reason"]
-        )
-        return Response(
-            ExecutionDetailSerializer(execution, context=self.get_serializer_context()).data
-        )
+        try:
+            execution = services.cancel(
+                execution, by=request.user.get_username(), reason=form.validated_data["reason"]
+            )
+        except IllegalTransition as exc:  # it ended between the read and the cancel
+            execution.refresh_from_db()
+            raise _not_cancellable(execution) from exc
+        context = self.get_serializer_context()
+        return Response(ExecutionDetailSerializer(execution, context=context).data)
 
 
 def _not_cancellable(execution: Execution) -> Conflict:

@@ -6,6 +6,7 @@ from django.conf import settings
 from django_filters import rest_framework as filters
 
 from executions.models import Execution, ExecutionStatus, TriggerSource
+from spine.api.filters import UTCDateTimeFilter
 
 
 class ExecutionFilter(filters.FilterSet):
@@ -26,10 +27,10 @@ class ExecutionFilter(filters.FilterSet):
     trigger_source = filters.ChoiceFilter(
         choices=TriggerSource.choices, help_text="What submitted the execution."
     )
-    created_after = filters.IsoDateTimeFilter(
+    created_after = UTCDateTimeFilter(
         field_name="created_at", lookup_expr="gte", help_text="Created at or after (ISO 8601)."
     )
-    created_before = filters.IsoDateTimeFilter(
+    created_before = UTCDateTimeFilter(
         field_name="created_at", lookup_expr="lt", help_text="Created before (ISO 8601)."
     )
     parent = filters.UUIDFilter(field_name="parent_id", help_text="Parent execution id.")

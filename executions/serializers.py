@@ -40,6 +40,7 @@ class ExecutionSerializer(serializers.ModelSerializer):
             "started_at",
             "finished_at",
             "heartbeat_at",
+            "run_after",
             "duration_seconds",
             "error",
         ]
@@ -99,12 +100,20 @@ class PipelineSerializer(serializers.Serializer):
     description = serializers.CharField()
     lane = serializers.CharField()
     timeout_seconds = serializers.IntegerField()
-    lock_key = serializers.CharField(allow_null=True)
+    lock_key = serializers.SerializerMethodField(
+        help_text="Concurrency key template over the params, 'computed from params' when a "
+        "function derives it, null when runs never conflict."
+    )
     lock_policy = serializers.CharField()
     retry = RetryPolicySerializer()
     params_schema = serializers.SerializerMethodField(
         help_text="Parameter name → {type, required, default?, choices?, help?}."
     )
+
+    def get_lock_key(self, pipeline: Pipeline) -> str | None:
+        if pipeline.lock_key is None:
+            return None
+        return pipeline.lock_key if isinstance(pipeline.lock_key, str) else "computed from params"
 
     def get_params_schema(self, pipeline: Pipeline) -> dict[str, Any]:
         return pipeline.params_schema()

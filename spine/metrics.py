@@ -1,8 +1,8 @@
 """Prometheus metrics: the project's own collectors and the restricted ``/metrics`` view.
 
 django-prometheus provides the request, database and cache metrics; the collectors
-defined here are Market Spine's own. Other apps add theirs in this module so every
-metric name is found in one place.
+defined here belong to the API platform (apps keep theirs in their own ``metrics``
+module; all are served from the one registry).
 
 ``/metrics`` is for the monitoring system only: a caller is let in when its address
 is in ``SPINE_METRICS_ALLOWED_IPS`` (addresses or CIDR networks) or when it sends
