@@ -148,5 +148,11 @@ class DeadLetter(models.Model):
         return self.retries_used > self.max_retries
 
     @property
+    def attempts_label(self) -> str:
+        """E.g. ``2 (retries allowed: 1)``, plus a warning once the lineage is past it."""
+        label = f"{self.attempts} (retries allowed: {self.max_retries})"
+        return f"{label}, over budget" if self.over_max_retries else label
+
+    @property
     def state_label(self) -> str:
         return "open" if self.is_open else self.get_resolution_display().lower()

@@ -12,6 +12,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from dlq.api import DeadLetterViewSet
 from executions.api import ExecutionViewSet, PipelineViewSet
 from spine.api.errors import api_not_found
 from spine.api.permissions import PublicEndpoint
@@ -20,6 +21,7 @@ from spine.api.views import SpineAPIMixin
 router = DefaultRouter()
 router.register("executions", ExecutionViewSet, basename="execution")
 router.register("pipelines", PipelineViewSet, basename="pipeline")
+router.register("dlq", DeadLetterViewSet, basename="deadletter")
 
 extra_v1: list = []
 

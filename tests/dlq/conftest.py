@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 
 from dlq.models import DeadLetter
 from executions.backends import get_backend
@@ -18,7 +18,14 @@ from executions.dispatcher import dispatch
 from executions.models import Execution, TriggerSource
 from executions.pipelines import register_diagnostic_pipelines
 from executions.registry import Pipeline, registry
-from tests.dlq.dlq_support import FLAKY, FLAKY_POLICY, FLAKY_STATE, FlakyParams, flaky
+from tests.dlq.dlq_support import (
+    FLAKY,
+    FLAKY_POLICY,
+    FLAKY_STATE,
+    FlakyParams,
+    flaky,
+    make_user,
+)
 from tests.support.celery_worker import (  # noqa: F401 - fixtures used by the worker test
     celery_database_url,
     celery_worker,
@@ -96,16 +103,6 @@ def run_failure(
     return run
 
 
-def make_user(username: str, *perms: str, staff: bool = True) -> User:
-    user = User.objects.create_user(username=username, password="not-used-pw-123", is_staff=staff)
-    for perm in perms:
-        app_label, codename = perm.split(".")
-        user.user_permissions.add(
-            Permission.objects.get(content_type__app_label=app_label, codename=codename)
-        )
-    return User.objects.get(pk=user.pk)  # fresh: no stale permission cache
-
-
 @pytest.fixture
 def viewer(db: None) -> User:
     """Staff who may look at dead letters but not act on them."""
@@ -121,3 +118,9 @@ def operator(db: None) -> User:
         "dlq.change_deadletter",
         "dlq.replay_deadletter",
     )
+
+
+@pytest.fixture(scope="module")
+def celery_worker_env() -> dict[str, str]:
+    """The worker hands failures to the real dead-letter queue."""
+    return {"SPINE_FAILURE_HANDLER": "dlq.services.park", "SPINE_HEARTBEAT_SECONDS": "1"}

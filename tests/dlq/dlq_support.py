@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.models import Permission, User
 from rest_framework import serializers
 
 from executions.registry import PipelineParams, RetryPolicy
@@ -24,3 +25,13 @@ def flaky(ctx: Any) -> dict[str, Any]:
     if FLAKY_STATE["fail"]:
         raise ValueError(f"flaky upstream refused tier {ctx.params['tier']}")
     return {"ok": True}
+
+
+def make_user(username: str, *perms: str, staff: bool = True) -> User:
+    user = User.objects.create_user(username=username, password="not-used-pw-123", is_staff=staff)
+    for perm in perms:
+        app_label, codename = perm.split(".")
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    return User.objects.get(pk=user.pk)  # fresh: no stale permission cache

@@ -1,0 +1,248 @@
+"""``manage.py dlq``: inspect and act on dead letters from a shell.
+
+Subcommands call the same :mod:`dlq.services` and :mod:`dlq.selectors` as the admin
+and the API, so a replay from here follows the same rules (a new execution through
+the Dispatcher, one replay per letter, the retry budget unless ``--force``).
+"""
+
+from __future__ import annotations
+
+import json
+from argparse import ArgumentParser
+from datetime import timedelta
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from dlq import selectors, services
+from dlq.errors import DeadLetterError
+from dlq.models import DeadLetter, FailureKind, Resolution
+from spine.time import format_iso, utc_now
+
+CLI_NOTE = "replayed with the dlq command"
+
+
+def letter_dict(letter: DeadLetter) -> dict[str, Any]:
+    """A JSON-safe summary of one letter (``--json`` output)."""
+    return {
+        "id": letter.pk,
+        "pipeline": letter.pipeline,
+        "failure_kind": letter.failure_kind,
+        "state": "open" if letter.is_open else "resolved",
+        "resolution": letter.resolution or None,
+        "attempts": letter.attempts,
+        "max_retries": letter.max_retries,
+        "execution_id": str(letter.execution_id),
+        "replay_execution_id": str(letter.replay_execution_id)
+        if letter.replay_execution_id
+        else None,
+        "params": letter.params,
+        "error": letter.error,
+        "created_at": format_iso(letter.created_at),
+        "next_retry_at": format_iso(letter.next_retry_at) if letter.next_retry_at else None,
+        "last_retry_at": format_iso(letter.last_retry_at) if letter.last_retry_at else None,
+        "resolved_at": format_iso(letter.resolved_at) if letter.resolved_at else None,
+        "note": letter.note,
+    }
+
+
+class Command(BaseCommand):
+    help = (
+        "Inspect and act on dead letters (failed executions): list, show, replay, resolve, "
+        "discard, retry-due. Replays create a NEW execution through the Dispatcher."
+    )
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        sub = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+
+        ls = sub.add_parser("list", help="List dead letters (open ones by default).")
+        ls.add_argument("--pipeline", help="Only this pipeline.")
+        ls.add_argument("--kind", choices=FailureKind.values, help="Only this failure kind.")
+        ls.add_argument(
+            "--state",
+            choices=("open", "resolved", "all"),
+            default="open",
+            help="open (default), resolved (closed in any way) or all.",
+        )
+        ls.add_argument(
+            "--resolution", choices=Resolution.values, help="Only closed letters closed this way."
+        )
+        ls.add_argument(
+            "--older-than-hours",
+            type=float,
+            metavar="H",
+            help="Only letters parked more than H hours ago.",
+        )
+        ls.add_argument(
+            "--search", help="A letter id, an execution id (or fragment), or error text."
+        )
+        ls.add_argument(
+            "--limit", type=int, default=50, help="At most this many rows (default 50)."
+        )
+        ls.add_argument("--json", action="store_true", help="Print JSON instead of a table.")
+
+        show = sub.add_parser("show", help="Show one dead letter with its error and traceback.")
+        show.add_argument("id", help="The dead letter id.")
+        show.add_argument("--json", action="store_true", help="Print JSON.")
+
+        replay = sub.add_parser(
+            "replay",
+            help="Replay one dead letter, or every open one, as a new execution.",
+            description="Replay dead letters: each becomes a NEW execution (trigger retry, "
+            "parent = the failed execution) and the letter is resolved as replayed.",
+        )
+        replay.add_argument("id", nargs="?", help="The dead letter id.")
+        replay.add_argument(
+            "--all-open", action="store_true", help="Replay every open dead letter (oldest first)."
+        )
+        replay.add_argument("--pipeline", help="With --all-open: only this pipeline.")
+        replay.add_argument(
+            "--force",
+            action="store_true",
+            help="Replay even letters whose lineage is over its retry budget.",
+        )
+
+        resolve = sub.add_parser("resolve", help="Close a dead letter as handled, with a note.")
+        resolve.add_argument("id", help="The dead letter id.")
+        resolve.add_argument("--note", required=True, help="How the failure was handled.")
+
+        discard = sub.add_parser("discard", help="Close a dead letter without replaying it.")
+        discard.add_argument("id", help="The dead letter id.")
+        discard.add_argument("--note", default="", help="Why the run is not wanted.")
+
+        sub.add_parser(
+            "retry-due",
+            help="Run the automatic retry pass now (what the periodic task does).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        handler = {
+            "list": self.list_letters,
+            "show": self.show_letter,
+            "replay": self.replay,
+            "resolve": self.resolve,
+            "discard": self.discard,
+            "retry-due": self.retry_due,
+        }[options["subcommand"]]
+        try:
+            handler(options)
+        except DeadLetterError as exc:
+            raise CommandError(str(exc)) from exc
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def list_letters(self, options: dict[str, Any]) -> None:
+        if options["limit"] < 1:
+            raise CommandError("--limit must be at least 1.")
+        hours = options["older_than_hours"]
+        if hours is not None and hours < 0:
+            raise CommandError("--older-than-hours cannot be negative.")
+        state = None if options["state"] == "all" else options["state"]
+        letters = list(
+            selectors.dead_letter_list(
+                pipeline=options["pipeline"],
+                failure_kind=options["kind"],
+                state=state,
+                resolution=options["resolution"],
+                created_before=utc_now() - timedelta(hours=hours) if hours is not None else None,
+                search=options["search"],
+            )[: options["limit"]]
+        )
+        if options["json"]:
+            self.stdout.write(json.dumps([letter_dict(x) for x in letters], indent=2))
+            return
+        if not letters:
+            self.stdout.write("No dead letters match.")
+            return
+        rows = [
+            (
+                str(x.pk),
+                x.pipeline,
+                x.failure_kind,
+                str(x.attempts),
+                str(x.max_retries),
+                x.state_label,
+                format_iso(x.created_at)[:19],
+                format_iso(x.next_retry_at)[:19] if x.next_retry_at else "-",
+                str(x.execution_id),
+                (x.error.strip().splitlines() or [""])[0][:60],
+            )
+            for x in letters
+        ]
+        header = ("ID", "PIPELINE", "KIND", "ATTEMPT", "RETRIES", "STATE", "PARKED", "NEXT RETRY")
+        header = (*header, "EXECUTION", "ERROR")
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+        for row in [header, *rows]:
+            self.stdout.write(
+                "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+            )
+
+    def show_letter(self, options: dict[str, Any]) -> None:
+        letter = selectors.get_dead_letter(options["id"])
+        if options["json"]:
+            self.stdout.write(
+                json.dumps({**letter_dict(letter), "traceback": letter.traceback}, indent=2)
+            )
+            return
+        data = letter_dict(letter)
+        for key in (
+            "id", "pipeline", "failure_kind", "state", "resolution", "attempts", "max_retries",
+            "execution_id", "replay_execution_id", "created_at", "next_retry_at",
+            "last_retry_at", "resolved_at", "note",
+        ):  # fmt: skip
+            self.stdout.write(f"{key:20} {data[key] if data[key] is not None else '-'}")
+        self.stdout.write("params:\n" + json.dumps(letter.params, indent=2, sort_keys=True))
+        self.stdout.write("error:\n" + (letter.error or "-"))
+        self.stdout.write("traceback:\n" + (letter.traceback or "-"))
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def replay(self, options: dict[str, Any]) -> None:
+        if options["all_open"] == bool(options["id"]):
+            raise CommandError("give a dead letter id or --all-open (exactly one of them).")
+        if options["pipeline"] and not options["all_open"]:
+            raise CommandError("--pipeline only narrows --all-open.")
+        if options["id"]:
+            letter = selectors.get_dead_letter(options["id"])
+            execution = services.retry(letter, by=None, force=options["force"], note=CLI_NOTE)
+            self.stdout.write(
+                self.style.SUCCESS(f"dead letter {letter.pk} replayed as execution {execution.pk}")
+            )
+            return
+        letters = list(selectors.open_dead_letters(pipeline=options["pipeline"]))
+        if not letters:
+            self.stdout.write("No open dead letters to replay.")
+            return
+        refused = 0
+        for letter in letters:
+            try:
+                execution = services.retry(letter, by=None, force=options["force"], note=CLI_NOTE)
+            except DeadLetterError as exc:
+                refused += 1
+                self.stderr.write(f"refused: {exc}")
+                continue
+            self.stdout.write(f"dead letter {letter.pk} replayed as execution {execution.pk}")
+        summary = f"{len(letters) - refused} replayed, {refused} refused"
+        if refused:
+            raise CommandError(summary)
+        self.stdout.write(self.style.SUCCESS(summary))
+
+    def resolve(self, options: dict[str, Any]) -> None:
+        letter = selectors.get_dead_letter(options["id"])
+        services.resolve(letter, by=None, note=options["note"])
+        self.stdout.write(self.style.SUCCESS(f"dead letter {letter.pk} resolved"))
+
+    def discard(self, options: dict[str, Any]) -> None:
+        letter = selectors.get_dead_letter(options["id"])
+        services.discard(letter, by=None, note=options["note"])
+        self.stdout.write(self.style.SUCCESS(f"dead letter {letter.pk} discarded"))
+
+    def retry_due(self, options: dict[str, Any]) -> None:
+        result = services.retry_due()
+        for letter_id, execution_id in result.replayed:
+            self.stdout.write(f"dead letter {letter_id} replayed as execution {execution_id}")
+        for letter_id, reason in result.skipped:
+            self.stdout.write(f"dead letter {letter_id} skipped: {reason}")
+        self.stdout.write(
+            self.style.SUCCESS(f"{len(result.replayed)} replayed, {len(result.skipped)} skipped")
+        )
