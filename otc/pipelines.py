@@ -25,6 +25,7 @@ same tier and week never interleave.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -169,32 +170,46 @@ def compute_pipeline(ctx: RunContext) -> dict[str, Any]:
     return compute_capture(_current(ctx.params).pk).as_dict()
 
 
+def run_step(
+    ctx: RunContext, steps: dict[str, Any], name: str, run: Callable[[], Any]
+) -> dict[str, Any]:
+    """One step of a composite pipeline: a cancellation check, ``step_started`` /
+    ``step_finished`` events, and its result (``run().as_dict()``) kept in ``steps``."""
+    ctx.raise_if_cancelled()
+    ctx.event("step_started", step=name)
+    result = run().as_dict()
+    ctx.event("step_finished", step=name, result=result)
+    steps[name] = result
+    return result
+
+
 @pipeline("otc.full_etl", params=IngestFileParams, lock_key=WEEK_LOCK, timeout_seconds=3600)
 def full_etl_pipeline(ctx: RunContext) -> dict[str, Any]:
     """Ingest, normalize and compute one week's file, as steps of one execution."""
     p = ctx.params
     steps: dict[str, Any] = {}
-
-    def step(name: str, run: Any) -> dict[str, Any]:
-        ctx.raise_if_cancelled()
-        ctx.event("step_started", step=name)
-        result = run().as_dict()
-        ctx.event("step_finished", step=name, result=result)
-        steps[name] = result
-        return result
-
-    ingested = step(
+    ingested = run_step(
+        ctx,
+        steps,
         "ingest",
         lambda: ingest_file(
             p["path"], tier=p["tier"], week=p["week"], ats=p["ats"], execution=ctx.execution
         ),
     )
+    return normalize_and_compute(ctx, steps, ingested)
+
+
+def normalize_and_compute(
+    ctx: RunContext, steps: dict[str, Any], ingested: dict[str, Any]
+) -> dict[str, Any]:
+    """The full ETL after its ingest step (files and ``otc.fetch_week`` alike): stop
+    for an unchanged capture that is already computed, else normalize and compute."""
     capture_id = ingested["capture_id"]
     capture = Capture.objects.get(pk=capture_id)
     if ingested["status"] == "unchanged" and capture.computed_at is not None:
         return {"status": "unchanged", "capture_id": capture_id, "steps": steps}
-    step("normalize", lambda: normalize_capture(capture_id))
-    computed = step("compute", lambda: compute_capture(capture_id))
+    run_step(ctx, steps, "normalize", lambda: normalize_capture(capture_id))
+    computed = run_step(ctx, steps, "compute", lambda: compute_capture(capture_id))
     return {
         "status": ingested["status"],
         "capture_id": capture_id,
@@ -253,3 +268,7 @@ def backfill_pipeline(ctx: RunContext) -> dict[str, Any]:
         "children": children,
         "missing_weeks": [week.isoformat() for week in missing],
     }
+
+
+# otc.fetch_week (FINRA's Query API) builds on the steps above, in its own module.
+from otc import pipelines_fetch  # noqa: E402, F401

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import os
 
+from django.core.exceptions import ImproperlyConfigured
+
+from otc.finra.config import FinraClientConfig
 from spine.config import BASE_DIR, load_config
 from spine.logging import logging_config
 
@@ -169,6 +172,14 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# FINRA Query API client (otc.finra): base URL, timeouts, page size, retries, rate
+# limit and circuit breaker from FINRA_API_* / FINRA_BREAKER_*; with REDIS_URL the
+# breaker's state is shared by every process.
+try:
+    FINRA_CLIENT = FinraClientConfig.from_env(os.environ)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"FINRA client: {exc}") from None
 
 # API clients
 SPINE_PUBLIC_READ = CONFIG.public_read

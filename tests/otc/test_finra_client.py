@@ -19,7 +19,6 @@ import pybreaker
 import pytest
 import redis
 from prometheus_client import REGISTRY
-from pytest_httpserver import HTTPServer
 
 import otc.finra.breaker as breaker_module
 from otc.finra import (
@@ -53,24 +52,6 @@ GAUGE = "spine_finra_circuit_state"
 
 
 # -- fixtures -------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def finra_http_server() -> Any:
-    # Threaded, so a deliberately hung reply does not block the retries behind it.
-    server = HTTPServer(host="127.0.0.1", threaded=True)
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
-
-
-@pytest.fixture
-def finra(finra_http_server: HTTPServer) -> Any:
-    fake = FakeFinra(finra_http_server)
-    yield fake
-    fake.release_hung()
-    finra_http_server.check_handler_errors()  # a bug in the fake must not pass as a 500
 
 
 class SleepRecorder:
