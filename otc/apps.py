@@ -7,3 +7,8 @@ class OtcConfig(AppConfig):
     name = "otc"
     verbose_name = "OTC transparency"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from otc import health
+
+        health.register()

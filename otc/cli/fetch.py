@@ -1,0 +1,108 @@
+"""``otc fetch``: dispatch ``otc.fetch_week`` for one week and (optionally) follow it.
+
+The execution goes through the Dispatcher like any other (trigger source ``cli``). On
+the embedded local backend it has already run when ``dispatch`` returns; on Celery it
+is queued, and ``--wait`` follows its events (pages, rows, rate) until it ends. A run
+that does not succeed exits non-zero with the execution's error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from executions.dispatcher import dispatch
+from executions.models import Execution, ExecutionEvent, ExecutionStatus
+from executions.registry import InvalidParams
+
+NAME = "fetch"
+HELP = "Fetch one week from FINRA's Query API into a capture (dispatches otc.fetch_week)."
+
+PIPELINE = "otc.fetch_week"
+POLL_SECONDS = 0.5
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tier", required=True, help="T1, T2 or OTC (OTCE accepted)")
+    parser.add_argument("--week", required=True, help="any date in the week (YYYY-MM-DD)")
+    parser.add_argument(
+        "--non-ats", action="store_true", help="non-ATS OTC volume (default: ATS volume)"
+    )
+    parser.add_argument(
+        "--wait", action="store_true", help="follow a queued execution until it ends"
+    )
+
+
+def run(command: BaseCommand, options: dict[str, Any]) -> None:
+    params = {"tier": options["tier"], "week": options["week"], "ats": not options["non_ats"]}
+    try:
+        execution = dispatch(PIPELINE, params, trigger_source="cli")
+    except InvalidParams as exc:
+        raise CommandError(str(exc)) from None
+    p = execution.params
+    kind = "ATS" if p["ats"] else "non-ATS"
+    command.stdout.write(f"{PIPELINE} {p['tier']} {kind} week {p['week']}: {execution.pk}")
+    if not execution.is_terminal and not options["wait"]:
+        command.stdout.write(f"{execution.status}; follow it with --wait, or in the admin")
+        return
+    execution = follow(execution, command.stdout.write)
+    if execution.status != ExecutionStatus.SUCCEEDED:
+        raise CommandError(f"execution {execution.pk} {execution.status}: {execution.error}")
+    command.stdout.write(command.style.SUCCESS(outcome(execution.result or {})))
+
+
+def follow(
+    execution: Execution, write: Callable[[str], None], *, poll_seconds: float = POLL_SECONDS
+) -> Execution:
+    """Print the execution's progress events as they are recorded, until it ends."""
+    seen = 0
+    while True:
+        execution.refresh_from_db()
+        for event in execution.events.filter(id__gt=seen).order_by("id"):
+            seen = event.id
+            line = describe(event)
+            if line:
+                write(line)
+        if execution.is_terminal:
+            return execution
+        time.sleep(poll_seconds)
+
+
+def describe(event: ExecutionEvent) -> str | None:
+    """One line for the events an operator follows; ``None`` for the others."""
+    d = event.data
+    if event.type == "fetch_progress":
+        return f"  page {d['pages']}: {d['rows']:,} rows ({d['rows_per_second']:,.1f} rows/s)"
+    if event.type == "step_finished":
+        return f"  {d['step']}: {_step_summary(d['step'], d.get('result') or {})}"
+    if event.type == "lock_wait":
+        return f"  waiting for {d.get('locked_by')} (lock {d.get('key')})"
+    return None
+
+
+def _step_summary(step: str, result: dict[str, Any]) -> str:
+    if step == "fetch":
+        return f"capture {result['capture_id']} {result['status']}, {result['rejects']} rejects"
+    if step == "normalize":
+        return f"{result['rows']:,} normalized rows"
+    if step == "compute":
+        return f"grade {result['grade']}"
+    if step == "reconcile":
+        return result.get("warning") or f"all {result['symbols']:,} symbols match FINRA's totals"
+    return str(result.get("status", "done"))
+
+
+def outcome(result: dict[str, Any]) -> str:
+    """The closing line: what was fetched and what became of it."""
+    f = result.get("fetch", {})
+    pace = (
+        f"{f.get('pages', 0)} pages, {f.get('rows', 0):,} rows in "
+        f"{f.get('elapsed_seconds', 0):.1f}s ({f.get('rows_per_second', 0):,.1f} rows/s)"
+    )
+    if result.get("status") == "unchanged":
+        return f"unchanged: capture {result['capture_id']} already holds this week ({pace})"
+    return f"capture {result['capture_id']} {result.get('status')}: {pace}"
