@@ -1,10 +1,13 @@
 """The Dispatcher: the single entrypoint that creates executions (invariant 1).
 
 ``dispatch`` validates against the registry before anything is written, creates the
-execution with its first event, and hands it to the backend only after the
-transaction commits, so a worker never sees a row that might still roll back. A
-backend that refuses (the broker is down) leaves the execution ``pending`` with an
-event saying why; the sweeper (:mod:`executions.recovery`) hands it over again later.
+execution with its ``created`` and ``queued`` events in one transaction, and hands it
+to the backend only after that commits, so a worker never sees a row that might
+still roll back. A backend that refuses (the broker is down) turns the execution back
+to ``pending`` with an event saying why; the sweeper (:mod:`executions.recovery`)
+hands it over again later. (A process that dies between the commit and the hand-off
+leaves it ``queued`` without a message; the sweeper republishes queued executions
+older than the broker's redelivery window.)
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from executions import metrics
 from executions.backends import ExecutionBackend, get_backend
 from executions.models import Execution, ExecutionStatus, TriggerSource
 from executions.registry import PipelineRegistry, registry
-from executions.services import IllegalTransition, record_event, transition
+from executions.services import IllegalTransition, record_event, record_events, transition
 from spine.context import get_request_id
 from spine.time import format_iso, utc_now
 
@@ -75,16 +78,15 @@ class Dispatcher:
         if request_id is None:
             request_id = get_request_id() or (parent.request_id if parent else "") or ""
         run_after = utc_now() + timedelta(seconds=delay_seconds) if delay_seconds else None
-        submitted: list[Execution] = []
-
-        def submit_after_commit() -> None:
-            submitted.append(self.submit(execution))
-
+        handed: list[Execution] = []
+        now = utc_now()
         with transaction.atomic():
+            # Created already queued (one commit per dispatch): the hand-off follows the
+            # commit, and a refusal turns it back to pending with the reason.
             execution = Execution.objects.create(
                 pipeline=spec.name,
                 params=canonical,
-                status=ExecutionStatus.PENDING,
+                status=ExecutionStatus.QUEUED,
                 lane=lane,
                 trigger_source=trigger_source,
                 parent=parent,
@@ -92,23 +94,25 @@ class Dispatcher:
                 attempt=attempt,
                 lock_key=spec.lock_key_for(canonical) or "",
                 run_after=run_after,
+                created_at=now,
+                queued_at=now,
+                submissions=1,
             )
-            record_event(
-                execution,
-                "created",
-                {
-                    "pipeline": spec.name,
-                    "params": canonical,
-                    "trigger_source": trigger_source,
-                    "lane": lane,
-                    "attempt": attempt,
-                    "parent": str(parent.pk) if parent else None,
-                    "run_after": format_iso(run_after) if run_after else None,
-                },
-            )
-            transaction.on_commit(submit_after_commit)
+            created = {
+                "pipeline": spec.name,
+                "params": canonical,
+                "trigger_source": trigger_source,
+                "lane": lane,
+                "attempt": attempt,
+                "parent": str(parent.pk) if parent else None,
+                "run_after": format_iso(run_after) if run_after else None,
+            }
+            queued = {"from": ExecutionStatus.PENDING, "to": ExecutionStatus.QUEUED}
+            queued.update(reason="dispatch", backend=self.backend.name)
+            record_events(execution, [("created", created), ("queued", queued)], timestamp=now)
+            transaction.on_commit(lambda: handed.append(self.hand_to_backend(execution)))
         metrics.SUBMITTED.labels(pipeline=spec.name, trigger_source=trigger_source).inc()
-        if submitted and self.backend.runs_inline:
+        if handed and self.backend.runs_inline:
             execution.refresh_from_db()
         return execution
 

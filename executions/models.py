@@ -12,6 +12,8 @@ import uuid
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
+from spine.time import utc_now
+
 
 class ExecutionStatus(models.TextChoices):
     PENDING = "pending", "Pending"
@@ -86,7 +88,7 @@ class Execution(models.Model):
     request_id = models.CharField(max_length=128, blank=True, default="")
     attempt = models.PositiveIntegerField(default=1)
     lock_key = models.CharField(max_length=200, blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=utc_now, editable=False)
     queued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -117,6 +117,7 @@ def _reap(pk: object, stale_before: datetime) -> Reaped | None:
                 redeliveries=execution.redeliveries + 1,
                 submissions=execution.submissions + 1,
                 run_token=None,
+                run_after=None,
             )
             transaction.on_commit(lambda: _requeue(execution))
         else:

@@ -124,6 +124,7 @@ def _claim(execution_id: uuid.UUID | str) -> tuple[Execution, Pipeline, uuid.UUI
             },
             run_token=run_token,
             run_after=None,
+            locked=True,
         )
     return execution, pipeline, run_token
 
@@ -147,7 +148,12 @@ def _runnable(execution: Execution) -> bool:
         return False
     if execution.status == ExecutionStatus.PENDING:
         # The broker took the message though the hand-off looked failed to the sender.
-        transition(execution, ExecutionStatus.QUEUED, data={"reason": "delivered while pending"})
+        transition(
+            execution,
+            ExecutionStatus.QUEUED,
+            data={"reason": "delivered while pending"},
+            locked=True,
+        )
     return True
 
 
@@ -210,6 +216,7 @@ def _fail_before_start(
         event_type=event_type,
         data={"error": error, **(data or {})},
         error=error,
+        locked=True,
     )
     metrics.FINISHED.labels(pipeline=execution.pipeline, status=ExecutionStatus.FAILED).inc()
     transaction.on_commit(lambda: hand_off_failure(execution, failure_kind))
@@ -299,7 +306,8 @@ def _finish(ctx: RunContext, outcome: Outcome, elapsed: float) -> None:
                 error=outcome.error,
                 traceback=outcome.traceback,
             )
-            release_lock(execution, ctx.run_token)
+            if execution.lock_key:
+                release_lock(execution, ctx.run_token)
     except IllegalTransition:
         # Cancelled, reaped or abandoned meanwhile: the ledger already says how it ended.
         with transaction.atomic():

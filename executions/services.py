@@ -10,7 +10,8 @@ them the runner's (:mod:`executions.runner`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -57,6 +58,7 @@ def transition(
     event_type: str | None = None,
     data: Mapping[str, Any] | None = None,
     expect: Mapping[str, Any] | None = None,
+    locked: bool = False,
     **fields: Any,
 ) -> Execution:
     """Move ``execution`` to ``to_status``, update ``fields`` and append the event.
@@ -64,12 +66,16 @@ def transition(
     ``expect`` lists field values the locked row must still have (for example the
     ``run_token`` of the run that means to write its outcome); a mismatch raises
     :class:`StaleExecution`, so a runner that lost its execution cannot overwrite it.
+    ``locked=True`` says the caller already read ``execution`` with
+    ``select_for_update`` in the enclosing transaction, which saves reading it again.
     The caller's instance is updated in place and also returned.
     """
     for name in fields:
         Execution._meta.get_field(name)  # an unknown field is a programming error
+    if locked and not transaction.get_connection().in_atomic_block:
+        raise ValueError("locked=True needs the caller's transaction that holds the row lock")
     with transaction.atomic():
-        row = Execution.objects.select_for_update().get(pk=execution.pk)
+        row = execution if locked else Execution.objects.select_for_update().get(pk=execution.pk)
         if to_status not in ALLOWED_TRANSITIONS[row.status]:
             raise IllegalTransition(row.pk, row.status, to_status)
         for name, value in (expect or {}).items():
@@ -108,6 +114,20 @@ def record_event(
     """Append a note to an execution's history without changing its status."""
     return ExecutionEvent.objects.create(
         execution_id=execution.pk, type=type, timestamp=utc_now(), data=dict(data or {})
+    )
+
+
+def record_events(
+    execution: Execution,
+    events: Iterable[tuple[str, Mapping[str, Any]]],
+    *,
+    timestamp: datetime | None = None,
+) -> list[ExecutionEvent]:
+    """Append several notes in one statement (they share one timestamp, in order)."""
+    when = timestamp or utc_now()
+    return ExecutionEvent.objects.bulk_create(
+        ExecutionEvent(execution_id=execution.pk, type=type, timestamp=when, data=dict(data))
+        for type, data in events
     )
 
 

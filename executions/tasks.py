@@ -3,6 +3,7 @@
 ``run_pipeline_task`` is deliberately thin: the message carries only the execution id
 and the runner does the rest. It acknowledges late and is rejected back to the queue
 if its worker process dies, and its result is not stored (the ledger is the result).
+The recovery tasks are routed to the ``maintenance`` lane (``CELERY_TASK_ROUTES``).
 """
 
 from __future__ import annotations
@@ -25,15 +26,13 @@ def run_pipeline_task(execution_id: str) -> None:
     run_pipeline(execution_id, enforce_timeout=False)
 
 
-@shared_task(
-    name="executions.tasks.sweep_pending_executions", queue="maintenance", ignore_result=True
-)
+@shared_task(name="executions.tasks.sweep_pending_executions", ignore_result=True)
 def sweep_pending_executions() -> int:
     """Re-submit executions the backend never accepted (broker down at submit)."""
     return sweep()
 
 
-@shared_task(name="executions.tasks.reap_stale_executions", queue="maintenance", ignore_result=True)
+@shared_task(name="executions.tasks.reap_stale_executions", ignore_result=True)
 def reap_stale_executions() -> int:
     """Requeue or fail running executions whose worker stopped beating."""
     return len(reap())

@@ -88,6 +88,19 @@ def env_rate(environ: Mapping[str, str], name: str, default: str) -> str:
     return value
 
 
+def sqlite_test_database(name: str) -> dict[str, str]:
+    """The test database for a SQLite file: another file beside it.
+
+    Django's default for SQLite tests is a shared-cache memory database, where a
+    second thread's write (a heartbeat, a timer) fails at once with "database table
+    is locked"; on a file, writers wait for each other as they do in production.
+    """
+    if not name or name == ":memory:" or name.startswith("file:"):
+        return {}
+    path = Path(name)
+    return {"NAME": str(path.with_name(f"{path.stem}-test{path.suffix}"))}
+
+
 def parse_database_url(environ: Mapping[str, str]) -> dict[str, Any]:
     """Build Django's default database from ``DATABASE_URL`` (SQLite file when unset)."""
     raw = environ.get("DATABASE_URL", "").strip()
@@ -97,6 +110,7 @@ def parse_database_url(environ: Mapping[str, str]) -> dict[str, Any]:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(DEFAULT_SQLITE_PATH),
             "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"},
+            "TEST": sqlite_test_database(str(DEFAULT_SQLITE_PATH)),
         }
     try:
         parsed = dj_database_url.parse(raw, conn_max_age=60, conn_health_checks=True)
@@ -111,6 +125,7 @@ def parse_database_url(environ: Mapping[str, str]) -> dict[str, Any]:
     if engine == "django.db.backends.sqlite3":
         parsed["CONN_MAX_AGE"] = 0
         parsed.setdefault("OPTIONS", {}).update({"timeout": 30, "transaction_mode": "IMMEDIATE"})
+        parsed.setdefault("TEST", {}).update(sqlite_test_database(parsed.get("NAME", "")))
     elif not parsed.get("NAME"):
         raise ImproperlyConfigured("DATABASE_URL names no database (postgres://host:port/NAME).")
     return parsed

@@ -62,9 +62,11 @@ def local_backend(settings: Any, fast: Any) -> Iterator[LocalBackend]:
 
 @pytest.fixture(scope="module")
 def celery_worker_env() -> dict[str, str]:
-    """The worker's side of FAST_SETTINGS (the reaper and sweeper run in the test)."""
+    """The worker's side of FAST_SETTINGS."""
     return {
         "SPINE_HEARTBEAT_SECONDS": "1",
+        "SPINE_REAP_AFTER_SECONDS": "3",
+        "SPINE_SWEEP_AFTER_SECONDS": "1",
         "SPINE_LOCK_RETRY_SECONDS": "1",
         "SPINE_TIME_LIMIT_GRACE_SECONDS": "1",
         "SPINE_FAILURE_HANDLER": HANDLER,

@@ -152,9 +152,15 @@ def test_cancel_a_queued_execution_withdraws_it(
     }
 
 
-def test_cancel_a_pending_execution(stub_backend: StubBackend) -> None:
-    execution = dispatch("diag.noop", trigger_source="api")
+def test_cancel_a_pending_execution(
+    stub_backend: StubBackend, django_capture_on_commit_callbacks: Any
+) -> None:
+    stub_backend.fail_with = OperationalError("broker down")
+    with django_capture_on_commit_callbacks(execute=True):
+        execution = dispatch("diag.noop", trigger_source="api")
+    assert execution.status == S.PENDING
     assert cancel(execution).status == S.CANCELLED
+    assert stub_backend.cancelled == [], "nothing to withdraw from the backend"
 
 
 def test_cancel_a_finished_execution_is_refused(stub_backend: StubBackend) -> None:

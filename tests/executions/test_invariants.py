@@ -34,6 +34,10 @@ REGISTRY = "executions/registry.py"
 CREATE_METHODS = {"create", "bulk_create", "get_or_create", "update_or_create"}
 RAW_INSERT = re.compile(r"insert\s+into\s+\"?executions_execution\"?[\s(]", re.IGNORECASE)
 SURFACE_FILES = {"api.py", "views.py", "serializers.py", "admin.py"}
+# The runner's entry points by name, or the runner module imported by string.
+DYNAMIC_RUNNER = re.compile(
+    r"\brun_pipeline(_task)?\b|(import_module|__import__)\(\s*[\"']executions\.runner"
+)
 
 
 def project_sources() -> dict[str, str]:
@@ -169,7 +173,7 @@ def runner_imports(path: str, source: str) -> list[int]:
                 or (absolute == "executions.tasks" and "run_pipeline_task" in names)
             ):
                 lines.append(node.lineno)
-    for m in re.finditer(r"\brun_pipeline(_task)?\b|executions\.runner", source):
+    for m in re.finditer(DYNAMIC_RUNNER, source):
         lines.append(source.count("\n", 0, m.start()) + 1)
     return sorted(set(lines))
 
@@ -280,10 +284,16 @@ def test_handler_scanner_catches() -> None:
         "from executions import runner",
         "from .runner import RunContext",
         "from executions.tasks import run_pipeline_task",
+        "importlib.import_module('executions.runner')",
+        "tasks.run_pipeline_task.delay(str(pk))",
     ],
 )
 def test_runner_import_scanner_catches(snippet: str) -> None:
     assert runner_imports("executions/api.py", snippet)
+
+
+def test_logger_names_are_not_imports() -> None:
+    assert runner_imports("x/admin.py", 'logging.getLogger("executions.runner")') == []
 
 
 def test_surface_modules_are_recognised() -> None:

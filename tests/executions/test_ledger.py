@@ -32,11 +32,10 @@ def execution(stub_backend: Any) -> Execution:
 
 
 def test_transition_updates_status_timestamps_and_appends_an_event(execution: Execution) -> None:
-    updated = transition(execution, S.QUEUED, data={"reason": "test"})
-    assert updated.status == S.QUEUED and updated.queued_at is not None
-    assert execution.status == S.QUEUED, "the caller's instance is updated too"
+    assert execution.status == S.QUEUED and execution.queued_at is not None
     running = transition(execution, S.RUNNING, event_type="started", run_token=uuid.uuid4())
     assert running.started_at and running.heartbeat_at and running.finished_at is None
+    assert execution.status == S.RUNNING, "the caller's instance is updated too"
     done = transition(execution, S.SUCCEEDED, result={"n": 1})
     assert done.finished_at >= done.started_at
     execution.refresh_from_db()
@@ -70,16 +69,15 @@ def test_illegal_transitions_raise_and_write_nothing(
 
 def test_status_and_event_commit_or_roll_back_together(execution: Execution) -> None:
     with pytest.raises(RuntimeError), transaction.atomic():
-        transition(execution, S.QUEUED)
+        transition(execution, S.RUNNING)
         raise RuntimeError("abort")
     execution.refresh_from_db()
-    assert execution.status == S.PENDING
-    assert event_types(execution) == ["created"]
+    assert execution.status == S.QUEUED
+    assert event_types(execution) == ["created", "queued"]
 
 
 def test_expect_guards_against_a_row_that_changed(execution: Execution) -> None:
     token = uuid.uuid4()
-    transition(execution, S.QUEUED)
     transition(execution, S.RUNNING, run_token=token)
     with pytest.raises(StaleExecution):
         transition(execution, S.SUCCEEDED, expect={"run_token": uuid.uuid4()})
@@ -90,14 +88,14 @@ def test_unknown_fields_are_refused(execution: Execution) -> None:
     from django.core.exceptions import FieldDoesNotExist
 
     with pytest.raises(FieldDoesNotExist):
-        transition(execution, S.QUEUED, no_such_field=1)
+        transition(execution, S.RUNNING, no_such_field=1)
 
 
 def test_record_event_appends_without_touching_the_status(execution: Execution) -> None:
     event = record_event(execution, "note", {"k": "v"})
     assert event.data == {"k": "v"} and event.timestamp.tzinfo is not None
     execution.refresh_from_db()
-    assert execution.status == S.PENDING
+    assert execution.status == S.QUEUED
     with pytest.raises(ValueError, match="append-only"):
         event.save()
 

@@ -1,0 +1,131 @@
+#!/usr/bin/env python
+"""Dispatch overhead: executions per second through the whole execution machinery
+(Dispatcher → PostgreSQL → Celery on Redis → runner → ledger) next to bare Celery
+``apply_async`` of an empty task, on one worker with 2 prefork processes.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/spine_bench \\
+    REDIS_URL=redis://127.0.0.1:6379/1 .venv/bin/python bench/dispatch.py [--count 1000]
+
+The database is migrated first and gets ``diag.noop`` executions written to it: point
+it at a scratch database. "Submitted" is calls per second in this process; "completed"
+is tasks per second from the first submission until the last one has finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spine.settings")
+os.environ["EXECUTION_BACKEND"] = "celery"
+os.environ["SPINE_DIAGNOSTIC_PIPELINES"] = "true"
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+WARMUP = 20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--timeout", type=float, default=300)
+    args = parser.parse_args()
+    if not os.environ.get("REDIS_URL") or not os.environ.get("DATABASE_URL", "").startswith(
+        ("postgres://", "postgresql://")
+    ):
+        sys.exit("set DATABASE_URL (PostgreSQL, a scratch database) and REDIS_URL")
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from tests.support.celery_worker import start_celery_worker
+
+    call_command("migrate", verbosity=0)
+    worker = start_celery_worker(
+        os.environ["DATABASE_URL"],
+        Path(tempfile.mkdtemp(prefix="spine-bench-")),
+        env={"LOG_LEVEL": "WARNING"},
+        loglevel="WARNING",
+        extra_args=("--include", "bench.celery_tasks"),
+    )
+    try:
+        bare = bench_bare(args.count, args.timeout)
+        spine = bench_dispatch(args.count, args.timeout)
+    finally:
+        worker.stop()
+    report(args.count, bare, spine)
+
+
+def bench_bare(count: int, timeout: float) -> tuple[float, float]:
+    from bench.celery_tasks import COUNTER_KEY, counter, empty
+
+    def run(n: int) -> tuple[float, float]:
+        key = uuid.uuid4().hex
+        start = time.perf_counter()
+        for _ in range(n):
+            empty.apply_async(args=[key], queue="default")
+        submitted = time.perf_counter() - start
+        wait(lambda: int(counter().get(f"{COUNTER_KEY}:{key}") or 0) >= n, timeout)
+        completed = time.perf_counter() - start
+        counter().delete(f"{COUNTER_KEY}:{key}")
+        return submitted, completed
+
+    run(WARMUP)
+    return run(count)
+
+
+def bench_dispatch(count: int, timeout: float) -> tuple[float, float]:
+    from executions.dispatcher import dispatch
+    from executions.models import Execution, ExecutionStatus
+
+    def run(n: int) -> tuple[float, float]:
+        request_id = f"bench-{uuid.uuid4().hex}"
+        start = time.perf_counter()
+        for _ in range(n):
+            dispatch("diag.noop", trigger_source="cli", request_id=request_id)
+        submitted = time.perf_counter() - start
+        mine = Execution.objects.filter(request_id=request_id)
+        wait(lambda: mine.filter(status=ExecutionStatus.SUCCEEDED).count() >= n, timeout)
+        completed = time.perf_counter() - start
+        failed = mine.exclude(status=ExecutionStatus.SUCCEEDED).count()
+        if failed:
+            sys.exit(f"{failed} executions did not succeed")
+        return submitted, completed
+
+    run(WARMUP)
+    return run(count)
+
+
+def wait(done: object, timeout: float) -> None:
+    deadline = time.perf_counter() + timeout
+    while not done():  # type: ignore[operator]
+        if time.perf_counter() > deadline:
+            sys.exit(f"not finished within {timeout}s")
+        time.sleep(0.02)
+
+
+def report(count: int, bare: tuple[float, float], spine: tuple[float, float]) -> None:
+    rows = [
+        ("bare Celery apply_async (empty task)", bare),
+        ("Market Spine dispatch (diag.noop)", spine),
+    ]
+    print(f"{count} tasks, one worker, 2 prefork processes, Redis broker, PostgreSQL ledger")
+    print(f"{'':40} {'submitted/s':>12} {'completed/s':>12}")
+    for label, (submitted, completed) in rows:
+        print(f"{label:40} {count / submitted:12.0f} {count / completed:12.0f}")
+    print(
+        f"{'ratio (dispatch / bare)':40} {bare[0] / spine[0]:12.0%} {bare[1] / spine[1]:12.0%}"
+        "   (target: completed >= 30%)"
+    )
+
+
+if __name__ == "__main__":
+    main()
