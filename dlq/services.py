@@ -139,12 +139,13 @@ def park(
         lambda: metrics.PARKED.labels(pipeline=letter.pipeline, failure_kind=kind.value).inc()
     )
     logger.warning(
-        "execution %s parked as dead letter %s (%s, attempt %s of %s)",
+        "execution %s parked as dead letter %s (%s, attempt %s, %s automatic retries allowed, %s)",
         execution.pk,
         letter.pk,
         kind.value,
         attempts,
-        policy.max_retries + 1,
+        policy.max_retries,
+        f"retry due {format_iso(next_retry_at)}" if next_retry_at else "waits for a person",
         extra={"execution_id": str(execution.pk), "dead_letter_id": letter.pk},
     )
     return letter
