@@ -152,6 +152,8 @@ SPINE_SWEEP_QUEUED_AFTER_SECONDS = SPINE_MAX_PIPELINE_TIMEOUT + 3600 + 600
 CELERY_TASK_ROUTES = {
     "executions.tasks.sweep_pending_executions": {"queue": "maintenance"},
     "executions.tasks.reap_stale_executions": {"queue": "maintenance"},
+    "dlq.retry_due": {"queue": "maintenance"},
+    "dlq.purge_resolved": {"queue": "maintenance"},
 }
 
 # Celery
