@@ -308,6 +308,9 @@ class VenueMarketShare(_WeekKeyed):
     total_volume = models.BigIntegerField()
     total_trades = models.BigIntegerField()
     symbol_count = models.PositiveIntegerField()
+    zero_volume_rows = models.PositiveIntegerField(
+        default=0, help_text="Symbols the venue reported with zero shares."
+    )
     market_share = models.DecimalField(**_PCT, null=True, blank=True, help_text="Percent.")
     rank = models.PositiveIntegerField(help_text="1 = most volume; ties share a rank.")
 

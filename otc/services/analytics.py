@@ -18,7 +18,13 @@ first: the symbol summaries take the top venue's name from them.
 
 from __future__ import annotations
 
-from otc.models import Capture, Concentration, SymbolWeekSummary, VenueMarketShare, VenueVolume
+from otc.models import (
+    Capture,
+    Concentration,
+    SymbolWeekSummary,
+    VenueMarketShare,
+    VenueVolume,
+)
 from otc.services.sql import execute, int_sum, round_div, round_div_scaled, unscale
 
 __all__ = [
@@ -71,8 +77,8 @@ def compute_symbol_summaries(capture: Capture) -> int:
                        MIN(CASE WHEN share_volume = sym_top THEN mpid END) AS top_mpid,
                        MAX(CASE WHEN share_volume = sym_top THEN share_e4 END) AS top_share_e4,
                        {int_sum("share_e4 * share_e4")} AS hhi_e8
-                  FROM (SELECT symbol, issue_name, mpid, share_volume, trade_count, sym_total,
-                               sym_top,
+                  FROM (SELECT symbol, issue_name, mpid, share_volume, trade_count,
+                               sym_total, sym_top,
                                CASE WHEN sym_total > 0 THEN {share_e4} END AS share_e4
                           FROM (SELECT symbol, issue_name, mpid, share_volume, trade_count,
                                        CAST(SUM(share_volume) OVER by_symbol AS BIGINT)
@@ -97,17 +103,18 @@ def compute_venue_shares(capture: Capture) -> int:
         f"""
         INSERT INTO {VenueMarketShare._meta.db_table}
                (capture_id, week, tier, ats, mpid, venue_name, total_volume, total_trades,
-                symbol_count, market_share, rank)
+                symbol_count, zero_volume_rows, market_share, rank)
         SELECT %(capture)s, %(week)s, %(tier)s, %(ats)s, mpid, venue_name, volume, trades,
-               symbols, {round_div("volume", "grand", times=100)},
+               symbols, zero_rows, {round_div("volume", "grand", times=100)},
                RANK() OVER (ORDER BY volume DESC)
-          FROM (SELECT mpid, venue_name, volume, trades, symbols,
+          FROM (SELECT mpid, venue_name, volume, trades, symbols, zero_rows,
                        CAST(SUM(volume) OVER () AS BIGINT) AS grand
                   FROM (SELECT mpid,
                                MAX(venue_name) AS venue_name,
                                {int_sum("share_volume")} AS volume,
                                {int_sum("trade_count")} AS trades,
-                               COUNT(*) AS symbols
+                               COUNT(*) AS symbols,
+                               SUM(CASE WHEN share_volume = 0 THEN 1 ELSE 0 END) AS zero_rows
                           FROM {VenueVolume._meta.db_table}
                          WHERE capture_id = %(capture)s
                          GROUP BY mpid) per_venue) totals

@@ -30,9 +30,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Q
+from django.db.models import Sum
 
-from otc.models import Capture, Grade, QualityReport, VenueMarketShare, VenueVolume
+from otc.models import Capture, Grade, QualityReport, VenueMarketShare
 
 __all__ = ["Verdict", "evaluate", "grade_metrics", "prior_capture", "save_report"]
 
@@ -86,9 +86,10 @@ def _shares(capture_id: int) -> dict[str, tuple[int, Decimal | None]]:
 
 def collect_metrics(capture: Capture, prior: Capture | None) -> dict[str, Any]:
     """Measure the capture (whose venue shares must be computed) against ``prior``."""
-    counts = VenueVolume.objects.filter(capture_id=capture.pk).aggregate(
-        rows=Count("id"), zero=Count("id", filter=Q(share_volume=0))
+    counts = VenueMarketShare.objects.filter(capture_id=capture.pk).aggregate(
+        rows=Sum("symbol_count"), zero=Sum("zero_volume_rows")
     )
+    counts = {key: value or 0 for key, value in counts.items()}
     shares = _shares(capture.pk)
     total = sum(volume for volume, _ in shares.values())
     metrics: dict[str, Any] = {

@@ -8,7 +8,8 @@ dialects disagree in a way that matters is numbers, and it is settled here:
   are cast back with ``CAST(SUM(x) AS BIGINT)`` before integer arithmetic;
 * divisions that yield a percentage or an average are done in integers, rounded half
   up at a fixed scale (:func:`round_div_scaled`), and only the final scale-down turns
-  the integer into a decimal. SQLite has no exact decimal type, so doing the rounding
+  the integer into a decimal (a multiplication by 0.0001, exact in PostgreSQL's
+  ``numeric`` and cheaper than a division). SQLite has no exact decimal type, so doing the rounding
   in integers is what makes both databases return the same four-decimal values
   (Django reads a SQLite float back as a Decimal quantized to the column's places,
   which recovers the exact scaled integer).
@@ -45,7 +46,7 @@ def round_div_scaled(numerator: str, denominator: str, *, times: int = 1) -> str
 
 def unscale(scaled: str) -> str:
     """SQL turning an integer scaled by ``10**SCALE`` into the decimal it stands for."""
-    return f"(({scaled}) / {_FACTOR}.0)"
+    return f"(({scaled}) * 0.{'0' * (SCALE - 1)}1)"
 
 
 def round_div(numerator: str, denominator: str, *, times: int = 1) -> str:

@@ -135,6 +135,7 @@ def analytics_snapshot(capture_id: int) -> dict[str, Any]:
         "total_volume",
         "total_trades",
         "symbol_count",
+        "zero_volume_rows",
         "market_share",
         "rank",
     ]
@@ -165,7 +166,8 @@ def analytics_snapshot(capture_id: int) -> dict[str, Any]:
         ),
         "venue_volumes": _rows(
             VenueVolume.objects.filter(capture_id=capture_id).order_by("symbol", "mpid"),
-            ["symbol", "mpid", "venue_name", "share_volume", "trade_count", "avg_trade_size"],
+            ["line_no", "symbol", "mpid", "venue_name", "share_volume", "trade_count"]
+            + ["avg_trade_size"],
         ),
         "symbol_summaries": _rows(
             SymbolWeekSummary.objects.filter(capture_id=capture_id).order_by("symbol"),
