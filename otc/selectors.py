@@ -20,7 +20,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum
 
 from otc.models import (
     Capture,
@@ -44,17 +44,21 @@ __all__ = [
     "current_capture",
     "current_captures",
     "known_at",
+    "latest_week",
     "quality_report",
     "quality_reports",
     "raw_rows",
     "rejects",
     "symbol_rolling",
     "symbol_summaries",
+    "symbol_venues",
     "venue_rolling",
     "venue_shares",
     "venue_shares_across_tiers",
+    "venue_shares_with_rolling",
     "venue_volumes",
     "venues",
+    "weeks_held",
 ]
 
 
@@ -161,6 +165,36 @@ def available_weeks(
     return list(qs.order_by("-week").values_list("week", flat=True).distinct())
 
 
+def latest_week(
+    *,
+    tier: str | None = None,
+    ats: bool | None = None,
+    symbol: str | None = None,
+    as_of: datetime | None = None,
+) -> date | None:
+    """The newest week with a current capture at ``as_of`` (with data for ``symbol`` if
+    given): what "no week named" means to the API."""
+    if symbol is not None:
+        qs: QuerySet[Any] = symbol_summaries(tier=tier, ats=ats, symbol=symbol, as_of=as_of)
+    else:
+        qs = current_captures(tier=tier, ats=ats, as_of=as_of)
+    return qs.order_by("-week").values_list("week", flat=True).first()
+
+
+def weeks_held(
+    *, tier: str | None = None, ats: bool | None = None, as_of: datetime | None = None
+) -> QuerySet[Capture]:
+    """The capture of each week held at ``as_of``, annotated with ``grade``: its quality
+    report's grade as known then (``Capture.quality_grade`` only holds the latest)."""
+    grade = (
+        quality_reports(as_of=as_of)
+        .filter(capture_id=OuterRef("pk"))
+        .order_by("-computed_at")
+        .values("grade")[:1]
+    )
+    return current_captures(tier=tier, ats=ats, as_of=as_of).annotate(grade=Subquery(grade))
+
+
 def raw_rows(capture_id: int) -> QuerySet[RawRow]:
     """A capture's data lines as received, in file order."""
     return RawRow.objects.filter(capture_id=capture_id).order_by("line_no")
@@ -254,6 +288,79 @@ def venue_shares(
     if mpid is not None:
         qs = qs.filter(mpid=mpid.strip().upper())
     return qs
+
+
+def venue_shares_with_rolling(
+    *,
+    tier: str | None = None,
+    week: date | str | None = None,
+    ats: bool | None = None,
+    mpid: str | None = None,
+    week_from: date | str | None = None,
+    week_to: date | str | None = None,
+    as_of: datetime | None = None,
+) -> QuerySet[VenueMarketShare]:
+    """:func:`venue_shares` annotated with the venue's rolling window anchored at the same
+    capture, as known at ``as_of``: ``trend``, ``rolling_avg_volume`` and
+    ``weeks_in_window`` (NULL when no window was computed, e.g. under a failed gate)."""
+    window = VenueRolling.objects.filter(
+        _version_at(as_of), capture_id=OuterRef("capture_id"), mpid=OuterRef("mpid")
+    ).order_by("-computed_at")
+    return venue_shares(
+        tier=tier,
+        week=week,
+        ats=ats,
+        mpid=mpid,
+        week_from=week_from,
+        week_to=week_to,
+        as_of=as_of,
+    ).annotate(
+        trend=Subquery(window.values("trend")[:1]),
+        rolling_avg_volume=Subquery(window.values("avg_volume")[:1]),
+        weeks_in_window=Subquery(window.values("weeks_in_window")[:1]),
+    )
+
+
+def symbol_venues(
+    *,
+    symbol: str,
+    week: date | str,
+    tier: str | None = None,
+    ats: bool | None = None,
+    as_of: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """One symbol's venue rows for a week with each venue's ``share`` of the symbol's
+    volume in its capture (percent, 4 places, half up, as the stored analytics), most
+    volume first. A symbol has a few dozen venues at most, so shares are computed here;
+    they sum to 100 up to that rounding."""
+    rows = list(
+        venue_volumes(symbol=symbol, week=week, tier=tier, ats=ats, as_of=as_of)
+        .values(
+            "capture_id",
+            "tier",
+            "ats",
+            "week",
+            "symbol",
+            "issue_name",
+            "mpid",
+            "venue_name",
+            "share_volume",
+            "trade_count",
+            "avg_trade_size",
+        )
+        .order_by("tier", "ats", "-share_volume", "mpid")
+    )
+    totals: dict[int, int] = {}
+    for row in rows:
+        totals[row["capture_id"]] = totals.get(row["capture_id"], 0) + row["share_volume"]
+    for row in rows:
+        total = totals[row["capture_id"]]
+        row["share"] = (
+            (Decimal(row["share_volume"]) * 100 / total).quantize(Decimal("0.0001"), ROUND_HALF_UP)
+            if total
+            else None
+        )
+    return rows
 
 
 def venue_shares_across_tiers(
