@@ -14,6 +14,13 @@ from rest_framework.routers import DefaultRouter
 
 from dlq.api import DeadLetterViewSet
 from executions.api import ExecutionViewSet, PipelineViewSet
+from otc.api import (
+    OtcCaptureViewSet,
+    OtcQualityViewSet,
+    OtcSymbolViewSet,
+    OtcVenueViewSet,
+    OtcWeekViewSet,
+)
 from spine.api.errors import api_not_found
 from spine.api.permissions import PublicEndpoint
 from spine.api.views import SpineAPIMixin
@@ -22,6 +29,11 @@ router = DefaultRouter()
 router.register("executions", ExecutionViewSet, basename="execution")
 router.register("pipelines", PipelineViewSet, basename="pipeline")
 router.register("dlq", DeadLetterViewSet, basename="deadletter")
+router.register("otc/weeks", OtcWeekViewSet, basename="otc-week")
+router.register("otc/symbols", OtcSymbolViewSet, basename="otc-symbol")
+router.register("otc/venues", OtcVenueViewSet, basename="otc-venue")
+router.register("otc/quality", OtcQualityViewSet, basename="otc-quality")
+router.register("otc/captures", OtcCaptureViewSet, basename="otc-capture")
 
 extra_v1: list = []
 

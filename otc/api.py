@@ -1,0 +1,422 @@
+"""The OTC analytics API (read-only): weeks held, symbols, venues, quality, lineage.
+
+Views stay thin: they validate the query string with the serializers in
+:mod:`otc.serializers` and answer from :mod:`otc.selectors`, which hold every read
+(point in time through ``as_of``). Each endpoint runs a fixed, small number of
+queries (a count and a page for lists; existence checks only on the way to a 404),
+whatever the amount of data held.
+
+Common parameters: ``tier`` (T1, T2, OTC; OTCE accepted), ``week`` (any date in the
+week, read as its Monday; the latest week held when omitted), ``ats`` (non-ATS by
+default) and ``as_of`` (what Market Spine knew at that instant).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from django.db.models import F, Q, QuerySet
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, extend_schema_view
+from rest_framework import exceptions, mixins, serializers
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from otc import selectors
+from otc.filters import CaptureFilter
+from otc.models import Capture, SymbolWeekSummary, VenueMarketShare
+from otc.serializers import (
+    CaptureDetailSerializer,
+    CaptureSerializer,
+    InventoryQuery,
+    QualityQuery,
+    QualityReportSerializer,
+    RangeQuery,
+    RejectSerializer,
+    RollingSerializer,
+    SymbolListQuery,
+    SymbolSummarySerializer,
+    SymbolVenuesSerializer,
+    VenueShareSerializer,
+    WeekHeldSerializer,
+    WeekQuery,
+)
+from spine.api.errors import SpineAPIError
+from spine.api.filters import StrictOrderingFilter
+from spine.api.schema import error_response
+from spine.api.views import SpineGenericViewSet, SpineReadOnlyViewSet
+
+#: Longest symbol or MPID looked up; anything longer cannot be one.
+_MAX_KEY = 32
+BAD_QUERY = error_response("A query parameter is invalid (details name it).")
+LIST_ERRORS = {
+    400: error_response("A query parameter or sort field is invalid (details name it)."),
+    404: error_response("The page is past the end, or no week is held yet."),
+}
+PAGE_PARAMS = [
+    OpenApiParameter("page", OpenApiTypes.INT, description="Page number."),
+    OpenApiParameter("page_size", OpenApiTypes.INT, description="Results per page (max 500)."),
+]
+
+
+class SortFilter(StrictOrderingFilter):
+    """Strict ordering read from ``?sort=`` (the venue list's documented parameter)."""
+
+    ordering_param = "sort"
+
+
+def _query(request: Request, form_class: type[serializers.Serializer]) -> dict[str, Any]:
+    """The validated query string; a bad value is a 400 naming the parameter."""
+    form = form_class(data=request.query_params.dict())
+    form.is_valid(raise_exception=True)
+    return dict(form.validated_data)
+
+
+def _key(value: str | None, kind: str) -> str:
+    """A symbol or MPID from the path, normalized as stored; one that cannot exist is 404."""
+    key = (value or "").strip().upper()
+    if not key or len(key) > _MAX_KEY or "\x00" in key:
+        raise _not_found(f"No {kind} {value!r}.", {kind: value})
+    return key
+
+
+def _not_found(message: str, details: dict[str, Any]) -> SpineAPIError:
+    return SpineAPIError(message, code="not_found", details=details, status_code=404)
+
+
+def _key_params(params: dict[str, Any]) -> dict[str, Any]:
+    return {"tier": params.get("tier"), "ats": params.get("ats"), "as_of": params.get("as_of")}
+
+
+def _week(params: dict[str, Any], *, symbol: str | None = None) -> date:
+    """The requested week, or the latest one held (for the symbol, if given)."""
+    week = params.get("week")
+    if week is not None:
+        return week
+    week = selectors.latest_week(symbol=symbol, **_key_params(params))
+    if week is None:
+        if symbol is not None:
+            raise _unknown_symbol(symbol)
+        raise _not_found("No week is held for these parameters.", _plain(params))
+    return week
+
+
+def _plain(params: dict[str, Any]) -> dict[str, Any]:
+    return {name: str(value) for name, value in params.items() if value is not None}
+
+
+def _unknown_symbol(symbol: str) -> SpineAPIError:
+    return _not_found(f"No data for symbol {symbol}.", {"symbol": symbol})
+
+
+def _one_tier(rows: list[Any], symbol: str, week: date) -> None:
+    """A single-week answer needs one tier; a symbol held in two must be asked by tier."""
+    tiers = sorted({row["tier"] if isinstance(row, dict) else row.tier for row in rows})
+    if len(tiers) > 1:
+        raise exceptions.ValidationError(
+            {"tier": [f"{symbol} has data in {', '.join(tiers)} for week {week}: pass tier."]}
+        )
+
+
+def _stable(queryset: QuerySet, *tiebreak: str) -> QuerySet:
+    """The requested order plus unique tie-breakers, so pages never overlap."""
+    return queryset.order_by(*queryset.query.order_by, *tiebreak)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Weeks held",
+        description="Every (week, tier, ATS flag) with a current capture at `as_of`, newest "
+        "week first, with the capture answering for it and its quality grade then.",
+        parameters=[InventoryQuery],
+        responses={200: WeekHeldSerializer(many=True), **LIST_ERRORS},
+    )
+)
+class OtcWeekViewSet(mixins.ListModelMixin, SpineGenericViewSet):
+    """The weeks Market Spine holds, per tier."""
+
+    serializer_class = WeekHeldSerializer
+    filter_backends: list = []
+
+    def get_queryset(self) -> QuerySet[Capture]:
+        params = _query(self.request, InventoryQuery)
+        return selectors.weeks_held(**_key_params(params)).order_by("-week", "tier", "ats")
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Symbol summaries for a week",
+        description="Per symbol: total volume and trades, venue count, average trade size, "
+        "top venue and its share (%), HHI (0–10,000) and its level. Most volume first; "
+        "order with `ordering=` over the listed fields.",
+        parameters=[SymbolListQuery],
+        responses={200: SymbolSummarySerializer(many=True), **LIST_ERRORS},
+    )
+)
+class OtcSymbolViewSet(mixins.ListModelMixin, SpineGenericViewSet):
+    """Symbols: a week's summaries, and one symbol's weeks, venues and rolling window."""
+
+    queryset = SymbolWeekSummary.objects.none()  # the model, for the schema's path types
+    serializer_class = SymbolSummarySerializer
+    filter_backends = [StrictOrderingFilter]
+    ordering_fields = [
+        "symbol",
+        "total_volume",
+        "total_trades",
+        "venue_count",
+        "avg_trade_size",
+        "top_venue_share",
+        "hhi",
+    ]
+    ordering = ["-total_volume", "symbol"]
+    lookup_field = "symbol"
+    lookup_value_regex = r"[^/]+"
+
+    def get_queryset(self) -> QuerySet[SymbolWeekSummary]:
+        params = _query(self.request, SymbolListQuery)
+        queryset = selectors.symbol_summaries(week=_week(params), **_key_params(params))
+        search = params.get("search", "").strip()
+        if search:
+            queryset = queryset.filter(
+                Q(symbol__startswith=search.upper()) | Q(issue_name__icontains=search)
+            )
+        return queryset
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        return _stable(super().filter_queryset(queryset), "tier", "symbol")
+
+    @extend_schema(
+        summary="One symbol over a range of weeks",
+        description="The symbol's weekly summaries from `from` to `to` (inclusive), oldest "
+        "first. A known symbol with no data in the range answers an empty list.",
+        parameters=[RangeQuery, *PAGE_PARAMS],
+        responses={
+            200: SymbolSummarySerializer(many=True),
+            400: BAD_QUERY,
+            404: error_response("Unknown symbol, or the page is past the end."),
+        },
+    )
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def weekly(self, request: Request, symbol: str | None = None) -> Response:
+        key = _key(symbol, "symbol")
+        params = _query(request, RangeQuery)
+        queryset = selectors.symbol_summaries(
+            symbol=key,
+            week_from=params.get("week_from"),
+            week_to=params.get("week_to"),
+            **_key_params(params),
+        ).order_by("week", "tier")
+        page = self.paginate_queryset(queryset)
+        if (
+            not page
+            and not selectors.symbol_summaries(symbol=key, as_of=params.get("as_of")).exists()
+        ):
+            raise _unknown_symbol(key)
+        return self.get_paginated_response(SymbolSummarySerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="A symbol's venue breakdown for a week",
+        description="Each venue's volume, trades and share (%) of the symbol's week, most "
+        "volume first; the shares sum to 100 up to 4-place rounding.",
+        parameters=[WeekQuery],
+        responses={
+            200: SymbolVenuesSerializer,
+            400: error_response(
+                "A query parameter is invalid, or the symbol is in several "
+                "tiers that week and `tier` was not given."
+            ),
+            404: error_response("Unknown symbol, or no data for it that week."),
+        },
+    )
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def venues(self, request: Request, symbol: str | None = None) -> Response:
+        key = _key(symbol, "symbol")
+        params = _query(request, WeekQuery)
+        week = _week(params, symbol=key)
+        rows = selectors.symbol_venues(symbol=key, week=week, **_key_params(params))
+        if not rows:
+            raise self._no_week(key, week, params)
+        _one_tier(rows, key, week)
+        first = rows[0]
+        body = {
+            **{name: first[name] for name in ("symbol", "issue_name", "week", "tier", "ats")},
+            "capture": first["capture_id"],
+            "total_volume": sum(row["share_volume"] for row in rows),
+            "total_trades": sum(row["trade_count"] for row in rows),
+            "venue_count": len(rows),
+            "venues": rows,
+        }
+        return Response(SymbolVenuesSerializer(body).data)
+
+    @extend_schema(
+        summary="A symbol's six-week rolling window",
+        description="Averages over the six weeks ending at `week` (over the weeks with "
+        "volume) and the week's trend against the earlier weeks (±10%).",
+        parameters=[WeekQuery],
+        responses={
+            200: RollingSerializer,
+            400: error_response(
+                "A query parameter is invalid, or the symbol is in several "
+                "tiers that week and `tier` was not given."
+            ),
+            404: error_response("Unknown symbol, or no rolling window for it that week."),
+        },
+    )
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def rolling(self, request: Request, symbol: str | None = None) -> Response:
+        key = _key(symbol, "symbol")
+        params = _query(request, WeekQuery)
+        week = _week(params, symbol=key)
+        rows = list(
+            selectors.symbol_rolling(symbol=key, week=week, **_key_params(params)).order_by("tier")[
+                :2
+            ]
+        )
+        if not rows:
+            raise self._no_week(key, week, params)
+        _one_tier(rows, key, week)
+        return Response(RollingSerializer(rows[0]).data)
+
+    def _no_week(self, symbol: str, week: date, params: dict[str, Any]) -> SpineAPIError:
+        if not selectors.symbol_summaries(symbol=symbol, as_of=params.get("as_of")).exists():
+            return _unknown_symbol(symbol)
+        return _not_found(
+            f"No data for {symbol} in week {week} with these parameters.",
+            {"symbol": symbol, **_plain({**params, "week": week})},
+        )
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Venues for a week",
+        description="Per venue and tier: volume, trades, symbol count, market share (%) of "
+        "the tier's week, rank and six-week trend. Ranked first by default; `sort=` by "
+        "volume, share, symbol_count or rank (prefix '-' for descending; any other field "
+        "is a 400 naming the allowed ones).",
+        parameters=[WeekQuery],
+        responses={200: VenueShareSerializer(many=True), **LIST_ERRORS},
+    ),
+    retrieve=extend_schema(
+        operation_id="otc_venues_history",
+        summary="One venue's history",
+        description="The venue's weeks from `from` to `to` (inclusive), oldest first, one "
+        "row per week and tier. A known venue with no data in the range answers an empty "
+        "list.",
+        parameters=[RangeQuery, *PAGE_PARAMS],
+        responses={
+            200: VenueShareSerializer(many=True),
+            400: BAD_QUERY,
+            404: error_response("Unknown venue, or the page is past the end."),
+        },
+    ),
+)
+class OtcVenueViewSet(mixins.ListModelMixin, SpineGenericViewSet):
+    """Venues (MPIDs): a week's market shares, and one venue's history."""
+
+    queryset = VenueMarketShare.objects.none()  # the model, for the schema's path types
+    serializer_class = VenueShareSerializer
+    filter_backends = [SortFilter]
+    # Sort names are the issue's contract; they are annotated onto the rows below.
+    ordering_fields = ["volume", "share", "symbol_count", "rank", "mpid"]
+    ordering = ["rank", "mpid"]
+    lookup_field = "mpid"
+    lookup_value_regex = r"[^/]+"
+
+    def get_queryset(self) -> QuerySet[VenueMarketShare]:
+        params = _query(self.request, WeekQuery)
+        return selectors.venue_shares_with_rolling(
+            week=_week(params), **_key_params(params)
+        ).annotate(volume=F("total_volume"), share=F("market_share"))
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        return _stable(super().filter_queryset(queryset), "tier", "mpid")
+
+    def retrieve(self, request: Request, mpid: str | None = None) -> Response:
+        key = _key(mpid, "mpid")
+        params = _query(request, RangeQuery)
+        queryset = selectors.venue_shares_with_rolling(
+            mpid=key,
+            week_from=params.get("week_from"),
+            week_to=params.get("week_to"),
+            **_key_params(params),
+        ).order_by("week", "tier")
+        page = self.paginate_queryset(queryset)
+        if not page and not selectors.venues(mpid=key).exists():
+            raise _not_found(f"No venue {key}.", {"mpid": key})
+        return self.get_paginated_response(VenueShareSerializer(page, many=True).data)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Quality reports",
+        description="The quality gate's report (grade A–F, metrics, warnings, failures) of "
+        "each capture current at `as_of`, newest week first; `week` and `tier` narrow it "
+        "to one report.",
+        parameters=[QualityQuery],
+        responses={200: QualityReportSerializer(many=True), **LIST_ERRORS},
+    )
+)
+class OtcQualityViewSet(mixins.ListModelMixin, SpineGenericViewSet):
+    """Data quality per capture, as graded when it was computed."""
+
+    serializer_class = QualityReportSerializer
+    filter_backends: list = []
+
+    def get_queryset(self) -> QuerySet:
+        params = _query(self.request, QualityQuery)
+        return selectors.quality_reports(
+            week=params.get("week"), grade=params.get("grade"), **_key_params(params)
+        ).order_by("-week", "tier", "ats")
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List captures (lineage)",
+        description="Every capture ingested, newest first: source, checksum, rows, rejects "
+        "and what superseded it. Filter by tier, week, ATS flag, current, as_of.",
+        responses={200: CaptureSerializer(many=True), **LIST_ERRORS},
+    ),
+    retrieve=extend_schema(
+        summary="Get one capture",
+        responses={200: CaptureDetailSerializer, 404: error_response("No capture with this id.")},
+    ),
+)
+class OtcCaptureViewSet(SpineReadOnlyViewSet):
+    """Captures: each ingest of FINRA data with its lineage."""
+
+    serializer_class = CaptureSerializer
+    filterset_class = CaptureFilter
+    ordering_fields = ["ingested_at", "week", "tier", "id"]
+    ordering = ["-ingested_at", "-id"]
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self) -> QuerySet[Capture]:
+        queryset = selectors.captures()
+        if self.action == "retrieve":
+            queryset = queryset.prefetch_related("superseded_captures")
+        return queryset
+
+    def get_serializer_class(self) -> type:
+        return CaptureDetailSerializer if self.action == "retrieve" else CaptureSerializer
+
+    @extend_schema(
+        summary="A capture's rejected rows",
+        description="Every refused data line as received, with its reason, in file order.",
+        parameters=PAGE_PARAMS,
+        responses={200: RejectSerializer(many=True), 404: error_response("No capture.")},
+    )
+    @action(detail=True, methods=["get"], filter_backends=[], serializer_class=RejectSerializer)
+    def rejects(self, request: Request, pk: str | None = None) -> Response:
+        capture = self.get_object()
+        page = self.paginate_queryset(selectors.rejects(capture.pk))
+        return self.get_paginated_response(RejectSerializer(page, many=True).data)
+
+
+__all__ = [
+    "OtcCaptureViewSet",
+    "OtcQualityViewSet",
+    "OtcSymbolViewSet",
+    "OtcVenueViewSet",
+    "OtcWeekViewSet",
+]

@@ -1,0 +1,346 @@
+"""API shapes of the OTC analytics: the query parameters each endpoint reads and the rows
+it answers with.
+
+Serializers only shape data; the reads are :mod:`otc.selectors`. Volumes and trade
+counts are JSON integers; percentages, averages and HHI are decimal strings with four
+places, exactly as stored (DRF's default for decimals: no binary-float rounding on the
+way out).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rest_framework import serializers
+
+from otc.models import Capture, QualityReport, Reject, SymbolRolling, SymbolWeekSummary
+from otc.pipelines import TierField, WeekField
+from spine.time import parse_iso
+
+_PCT = {"max_digits": 9, "decimal_places": 4}
+_AVG = {"max_digits": 24, "decimal_places": 4}
+
+
+# Query parameters --------------------------------------------------------------------
+
+
+class AsOfField(serializers.DateTimeField):
+    """An ISO 8601 instant read with :func:`spine.time.parse_iso` (no offset means UTC)."""
+
+    default_error_messages = {
+        "invalid": "Enter an ISO 8601 date or datetime, e.g. 2025-12-15T00:00:00Z.",
+    }
+
+    def to_internal_value(self, value: Any) -> datetime:
+        try:
+            return parse_iso(str(value))
+        except (ValueError, OverflowError):
+            self.fail("invalid")
+
+
+def _tier_param() -> TierField:
+    return TierField(
+        required=False, help_text="T1, T2 or OTC (OTCE accepted); all tiers when omitted."
+    )
+
+
+def _as_of_param() -> AsOfField:
+    return AsOfField(
+        required=False,
+        help_text="Answer from the captures (and analytics versions) known at this instant "
+        "(ISO 8601, no offset = UTC); now when omitted.",
+    )
+
+
+class InventoryQuery(serializers.Serializer):
+    """``?tier=&ats=&as_of=`` for inventories (weeks held): ATS and non-ATS both listed
+    unless ``ats`` is given."""
+
+    tier = _tier_param()
+    ats = serializers.BooleanField(
+        required=False, allow_null=True, default=None, help_text="ATS (true) or non-ATS (false)."
+    )
+    as_of = _as_of_param()
+
+
+class AnalyticsQuery(serializers.Serializer):
+    """``?tier=&ats=&as_of=`` for analytics: one ATS flag at a time, non-ATS by default
+    (FINRA's weekly OTC download, as the pipelines' default)."""
+
+    tier = _tier_param()
+    ats = serializers.BooleanField(
+        required=False, default=False, help_text="ATS volume (true) or non-ATS (false, default)."
+    )
+    as_of = _as_of_param()
+
+
+class WeekQuery(AnalyticsQuery):
+    week = WeekField(
+        required=False,
+        help_text="Any date (YYYY-MM-DD) in the reporting week, read as its Monday; "
+        "the latest week held when omitted.",
+    )
+
+
+class SymbolListQuery(WeekQuery):
+    search = serializers.CharField(
+        required=False,
+        max_length=100,
+        help_text="Symbol prefix or part of the issue name (case-insensitive).",
+    )
+
+
+class RangeQuery(AnalyticsQuery):
+    """``?from=&to=`` (both optional, inclusive, any dates in the weeks)."""
+
+    week_from = WeekField(required=False, help_text="First week (any date in it), inclusive.")
+    week_to = WeekField(required=False, help_text="Last week (any date in it), inclusive.")
+
+    #: ``from`` is a Python keyword: the fields are declared under other names and
+    #: exposed (to validation and to the schema) under the names clients send.
+    renamed = {"week_from": "from", "week_to": "to"}
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        for name, public in self.renamed.items():
+            field = fields.pop(name)
+            field.source = name
+            fields[public] = field
+        return fields
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        start, end = attrs.get("week_from"), attrs.get("week_to")
+        if start is not None and end is not None and start > end:
+            raise serializers.ValidationError({"from": [f"week {start} is after 'to' week {end}"]})
+        return attrs
+
+
+class QualityQuery(AnalyticsQuery):
+    week = WeekField(
+        required=False,
+        help_text="Any date (YYYY-MM-DD) in the reporting week; every week when omitted.",
+    )
+    grade = serializers.ChoiceField(
+        choices=["A", "B", "C", "D", "F"], required=False, help_text="Only this grade."
+    )
+
+
+# Responses -----------------------------------------------------------------------------
+
+
+class WeekHeldSerializer(serializers.ModelSerializer):
+    """One week held: the capture answering for it and its quality grade at ``as_of``."""
+
+    capture = serializers.IntegerField(source="pk", help_text="Capture id (see captures/).")
+    grade = serializers.CharField(
+        allow_null=True, help_text="Quality grade A–F; null when not computed yet."
+    )
+    rows = serializers.IntegerField(source="row_count")
+    rejects = serializers.IntegerField(source="reject_count")
+
+    class Meta:
+        model = Capture
+        fields = [
+            "week",
+            "tier",
+            "ats",
+            "capture",
+            "grade",
+            "rows",
+            "rejects",
+            "ingested_at",
+            "computed_at",
+        ]
+        read_only_fields = fields
+
+
+class SymbolSummarySerializer(serializers.ModelSerializer):
+    """A symbol's week: totals, top venue and concentration (HHI 0–10,000 and level)."""
+
+    capture = serializers.IntegerField(source="capture_id")
+
+    class Meta:
+        model = SymbolWeekSummary
+        fields = [
+            "symbol",
+            "issue_name",
+            "week",
+            "tier",
+            "ats",
+            "total_volume",
+            "total_trades",
+            "venue_count",
+            "avg_trade_size",
+            "top_venue_mpid",
+            "top_venue_name",
+            "top_venue_share",
+            "hhi",
+            "concentration",
+            "capture",
+        ]
+        read_only_fields = fields
+
+
+class SymbolVenueSerializer(serializers.Serializer):
+    """One venue's part of a symbol's week."""
+
+    mpid = serializers.CharField()
+    venue_name = serializers.CharField()
+    share_volume = serializers.IntegerField()
+    trade_count = serializers.IntegerField()
+    avg_trade_size = serializers.DecimalField(**_AVG, allow_null=True)
+    share = serializers.DecimalField(
+        **_PCT, allow_null=True, help_text="Percent of the symbol's volume (4 places, half up)."
+    )
+
+
+class SymbolVenuesSerializer(serializers.Serializer):
+    """A symbol's venue breakdown for one week; the shares sum to 100 (up to rounding)."""
+
+    symbol = serializers.CharField()
+    issue_name = serializers.CharField()
+    week = serializers.DateField()
+    tier = serializers.CharField()
+    ats = serializers.BooleanField()
+    capture = serializers.IntegerField()
+    total_volume = serializers.IntegerField()
+    total_trades = serializers.IntegerField()
+    venue_count = serializers.IntegerField()
+    venues = SymbolVenueSerializer(many=True)
+
+
+class RollingSerializer(serializers.ModelSerializer):
+    """Six-week window ending at ``week``: averages over the weeks with volume, and this
+    week's trend against the earlier weeks' average (±10%; null with one week)."""
+
+    capture = serializers.IntegerField(source="capture_id")
+
+    class Meta:
+        model = SymbolRolling
+        fields = [
+            "symbol",
+            "week",
+            "tier",
+            "ats",
+            "window_start",
+            "weeks_in_window",
+            "current_volume",
+            "window_volume",
+            "avg_volume",
+            "avg_trades",
+            "trend",
+            "computed_at",
+            "capture",
+        ]
+        read_only_fields = fields
+
+
+class VenueShareSerializer(serializers.Serializer):
+    """A venue's week in one tier: volume, trades, symbols, market share, rank, trend."""
+
+    mpid = serializers.CharField()
+    venue_name = serializers.CharField()
+    week = serializers.DateField()
+    tier = serializers.CharField()
+    ats = serializers.BooleanField()
+    total_volume = serializers.IntegerField()
+    total_trades = serializers.IntegerField()
+    symbol_count = serializers.IntegerField()
+    market_share = serializers.DecimalField(
+        **_PCT, allow_null=True, help_text="Percent of the tier's week (4 places, half up)."
+    )
+    rank = serializers.IntegerField(help_text="1 = most volume; ties share a rank.")
+    trend = serializers.CharField(
+        allow_null=True, help_text="Six-week trend: up, down or stable; null if none."
+    )
+    rolling_avg_volume = serializers.DecimalField(
+        **_AVG, allow_null=True, help_text="Six-week average volume over weeks with volume."
+    )
+    weeks_in_window = serializers.IntegerField(allow_null=True)
+    capture = serializers.IntegerField(source="capture_id")
+
+
+class QualityReportSerializer(serializers.ModelSerializer):
+    """The quality gate's verdict on a capture: grade A–F, metrics, warnings, failures."""
+
+    capture = serializers.IntegerField(source="capture_id")
+    prior_capture = serializers.IntegerField(source="prior_capture_id", allow_null=True)
+    metrics = serializers.DictField(child=serializers.JSONField())
+    warnings = serializers.ListField(child=serializers.CharField())
+    failures = serializers.ListField(child=serializers.CharField())
+
+    class Meta:
+        model = QualityReport
+        fields = [
+            "week",
+            "tier",
+            "ats",
+            "grade",
+            "metrics",
+            "warnings",
+            "failures",
+            "capture",
+            "prior_capture",
+            "computed_at",
+        ]
+        read_only_fields = fields
+
+
+class CaptureSerializer(serializers.ModelSerializer):
+    """A capture's lineage: where the bytes came from, what they held, what replaced it."""
+
+    url = serializers.HyperlinkedIdentityField(view_name="otc-capture-detail")
+    rows = serializers.IntegerField(source="row_count")
+    rejects = serializers.IntegerField(source="reject_count")
+    current = serializers.BooleanField(source="is_current")
+    superseded_by = serializers.IntegerField(source="superseded_by_id", allow_null=True)
+    execution = serializers.UUIDField(source="execution_id", allow_null=True)
+    quality_grade = serializers.CharField(help_text="Latest quality grade A–F; empty if none.")
+
+    class Meta:
+        model = Capture
+        fields = [
+            "id",
+            "url",
+            "tier",
+            "week",
+            "ats",
+            "source",
+            "checksum",
+            "rows",
+            "rejects",
+            "current",
+            "ingested_at",
+            "superseded_at",
+            "superseded_by",
+            "normalized_at",
+            "computed_at",
+            "quality_grade",
+            "execution",
+        ]
+        read_only_fields = fields
+
+
+class CaptureDetailSerializer(CaptureSerializer):
+    """One capture in full: adds its warnings, FINRA update dates and what it replaced."""
+
+    supersedes = serializers.SerializerMethodField(
+        help_text="Ids of the captures this one replaced."
+    )
+
+    class Meta(CaptureSerializer.Meta):
+        fields = [*CaptureSerializer.Meta.fields, "warnings", "last_update_dates", "supersedes"]
+        read_only_fields = fields
+
+    def get_supersedes(self, obj: Capture) -> list[int]:
+        return [capture.pk for capture in obj.superseded_captures.all()]
+
+
+class RejectSerializer(serializers.ModelSerializer):
+    """A refused data line, as received, with why."""
+
+    class Meta:
+        model = Reject
+        fields = ["line_no", "kind", "reason", "raw"]
+        read_only_fields = fields
