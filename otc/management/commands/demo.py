@@ -1,33 +1,322 @@
-"""Run Market Spine's main job on whatever database and backend are configured."""
+"""``manage.py demo``: Market Spine's main job, end to end, on whatever is configured.
+
+On the embedded default (SQLite, local in-process backend; ``./scripts/demo``) it:
+
+1. writes a few weeks of realistic FINRA files with the project's generator (or takes
+   one ``--file``), the newest week ending where FINRA's publication delay puts it;
+2. runs each week through ``otc.full_etl`` (ingest → normalize → compute, behind the
+   quality gate) via the Dispatcher, exactly as the API or a schedule would;
+3. shows the dead-letter queue at work: the newest week is dispatched before its file
+   has "arrived", fails, and is parked; the file is then written, so replaying the
+   dead letter from the admin succeeds;
+4. prints the newest computed week (rows, symbols, venues, top venues by share, HHI
+   leaders, quality grade), the elapsed time, and how to open the admin (creating a
+   superuser ``admin`` with a random password on a DEBUG install) and the API docs.
+
+Re-running it is safe: unchanged files are no-ops and new runs are recorded.
+"""
 
 from __future__ import annotations
 
+import logging
+import secrets
+import time
+from argparse import RawDescriptionHelpFormatter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
+
+from dlq.selectors import dead_letter_for_execution
+from executions import cli
+from executions.dispatcher import dispatch
+from executions.models import Execution, ExecutionStatus, TriggerSource
+from executions.registry import InvalidParams, UnknownPipeline
+from otc.generator import generate_week, generate_weeks
+from otc.parser import parse_tier
+from otc.report import render, week_report
+from spine.config import BASE_DIR
+from spine.maintenance import scheduled_week
+from spine.time import parse_date, week_start
+
+PIPELINE = "otc.full_etl"
+DEFAULT_OUT = BASE_DIR / "var" / "demo"
+ADMIN_USER = "admin"
 
 
 class Command(BaseCommand):
     help = (
-        "Run the Market Spine demo: check the database is migrated and print a summary "
-        "of the configuration with the next steps."
+        "Run the main job end to end: generate FINRA weekly files (or take --file), run "
+        "each through otc.full_etl via the Dispatcher, park a late file in the dead-letter "
+        "queue, and print a summary of the newest week with how to open the admin and "
+        "the API docs."
     )
 
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.formatter_class = RawDescriptionHelpFormatter
+        parser.epilog = (
+            "examples:\n"
+            "  demo                              generated T1 weeks (the default)\n"
+            "  demo --tier OTC --weeks 3 --rows 5000\n"
+            "  demo --file finra.psv --tier OTC --week 2025-12-15\n\n"
+            "Exit codes: 0 done, 1 a week failed (other than the deliberate late file),\n"
+            "2 bad input or an unmigrated database."
+        )
+        return parser
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--tier", default="T1", help="T1 (default), T2 or OTC.")
+        parser.add_argument("--weeks", type=int, default=6, help="Weeks to generate (6).")
+        parser.add_argument("--rows", type=int, default=20_000, help="Rows per week (20000).")
+        parser.add_argument("--seed", type=int, default=1, help="Generator seed (1).")
+        parser.add_argument(
+            "--out", type=Path, default=DEFAULT_OUT, help=f"Where files go ({DEFAULT_OUT})."
+        )
+        parser.add_argument(
+            "--file", type=Path, help="Ingest this FINRA file instead of generating."
+        )
+        parser.add_argument("--week", help="With --file: any date in its reporting week.")
+        parser.add_argument("--ats", action="store_true", help="With --file: ATS volume.")
+        parser.add_argument(
+            "--no-late-file",
+            action="store_true",
+            help="Skip the dead-letter step (the late file).",
+        )
+        parser.add_argument(
+            "--no-superuser", action="store_true", help="Do not create the 'admin' user."
+        )
+        parser.add_argument("--json", action="store_true", help="Print the summary as JSON.")
+
+    # -- the flow ----------------------------------------------------------------------
+
     def handle(self, *args: Any, **options: Any) -> None:
-        executor = MigrationExecutor(connection)
-        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
-        if pending:
-            self.stderr.write(
-                self.style.ERROR(f"{len(pending)} migrations are not applied; run migrate first.")
+        started = time.monotonic()
+        self._require_migrated()
+        try:
+            tier = parse_tier(options["tier"])
+        except ValueError as exc:
+            raise cli.bad_input(str(exc)) from None
+        say = (lambda text: None) if options["json"] else self.stdout.write
+        say(self.style.MIGRATE_HEADING("Market Spine demo"))
+        say(f"  database {_database()}, execution backend {settings.EXECUTION_BACKEND}")
+
+        if options["file"]:
+            plan = self._file_plan(options, tier)
+            late = None
+        else:
+            plan, late = self._generate(options, tier, say)
+
+        runs = []
+        for week, path in plan:
+            execution = self._run(path, tier, week, options["ats"])
+            runs.append(execution)
+            say(_run_line(execution, week))
+        failed = [e for e in runs if e.status != ExecutionStatus.SUCCEEDED]
+
+        letter = None
+        if late is not None:
+            letter = self._late_file(late, tier, options, say)
+
+        done = [week for (week, _), e in zip(plan, runs, strict=True) if e not in failed]
+        report = week_report(tier=tier, week=max(done), ats=options["ats"]) if done else None
+        admin = None if options["no_superuser"] else self._superuser()
+        elapsed = time.monotonic() - started
+
+        if options["json"]:
+            self.stdout.write(
+                cli.dumps(
+                    {
+                        "database": _database(),
+                        "backend": settings.EXECUTION_BACKEND,
+                        "weeks": [cli.execution_dict(e) for e in runs],
+                        "report": report.as_dict() if report else None,
+                        "dead_letter": letter,
+                        "admin": admin,
+                        "elapsed_seconds": round(elapsed, 2),
+                    }
+                )
             )
-            raise SystemExit(1)
-        db = settings.DATABASES["default"]
-        self.stdout.write(self.style.SUCCESS("Market Spine is ready."))
-        self.stdout.write(f"  database:  {db['ENGINE'].rsplit('.', 1)[-1]} {db['NAME']}")
-        self.stdout.write(f"  backend:   {settings.EXECUTION_BACKEND}")
-        self.stdout.write(f"  redis:     {settings.REDIS_URL or 'not configured (not needed)'}")
-        self.stdout.write("  admin:     .venv/bin/python manage.py createsuperuser, then")
-        self.stdout.write("             .venv/bin/python manage.py runserver -> /admin/")
+        else:
+            self._print_summary(report, letter, admin, elapsed)
+        if failed:
+            raise CommandError(
+                f"{len(failed)} week(s) failed: "
+                + "; ".join(f"{e.pk} {e.status}: {e.error}" for e in failed),
+                returncode=cli.EXIT_FAILED,
+            )
+
+    def _require_migrated(self) -> None:
+        executor = MigrationExecutor(connection)
+        if executor.migration_plan(executor.loader.graph.leaf_nodes()):
+            raise cli.bad_input("the database is not migrated; run: python manage.py migrate")
+
+    def _file_plan(self, options: dict[str, Any], tier: str) -> list[tuple[date, Path]]:
+        path = options["file"].expanduser()
+        if not path.is_file():
+            raise cli.bad_input(f"no such file: {path}")
+        if not options["week"]:
+            raise cli.bad_input("--file needs --week (any date in the file's reporting week)")
+        try:
+            week = week_start(parse_date(options["week"]))
+        except ValueError as exc:
+            raise cli.bad_input(f"--week: {exc}") from None
+        return [(week, path.resolve())]
+
+    def _generate(
+        self, options: dict[str, Any], tier: str, say: Any
+    ) -> tuple[list[tuple[date, Path]], tuple[date, Path] | None]:
+        weeks, rows = options["weeks"], options["rows"]
+        if weeks < 1 or rows < 1:
+            raise cli.bad_input("--weeks and --rows must be at least 1")
+        late_file = not options["no_late_file"]
+        newest = scheduled_week(tier)
+        first = newest - timedelta(weeks=weeks - 1)
+        out: Path = options["out"].expanduser()
+        on_time = weeks - 1 if late_file and weeks > 1 else weeks
+        paths = generate_weeks(
+            out, tier=tier, start_week=first, weeks=on_time, rows=rows, seed=options["seed"]
+        )
+        seed = options["seed"]
+        say(f"  generated {on_time} {tier} week(s) of {rows:,} rows (seed {seed}) in {out}")
+        plan = [(first + timedelta(weeks=i), p.resolve()) for i, p in enumerate(paths)]
+        late = None
+        if late_file and weeks > 1:
+            late = (newest, (out / f"finra_{tier.lower()}_{newest:%Y%m%d}.psv").resolve())
+            late[1].unlink(missing_ok=True)  # it "arrives" only after its run has failed
+        return plan, late
+
+    def _run(self, path: Path, tier: str, week: date, ats: bool) -> Execution:
+        params = {"path": str(path), "tier": tier, "week": week.isoformat(), "ats": ats}
+        try:
+            execution = dispatch(PIPELINE, params, trigger_source=TriggerSource.CLI)
+        except (UnknownPipeline, InvalidParams, ValueError) as exc:
+            raise cli.refused(exc) from exc
+        return cli.follow(execution, self.stdout, quiet=True)
+
+    def _late_file(
+        self, late: tuple[date, Path], tier: str, options: dict[str, Any], say: Any
+    ) -> dict[str, Any] | None:
+        week, path = late
+        say(f"  week {week}: its file has not arrived yet, running it anyway...")
+        with _quiet("executions.runner", "dlq.services"):  # the failure is the point here
+            execution = self._run(path, tier, week, False)
+        letter = dead_letter_for_execution(execution.pk)
+        generate_week(
+            path,
+            tier=tier,
+            week=week,
+            rows=options["rows"],
+            seed=options["seed"],
+        )
+        if letter is None:
+            say(f"    {execution.status}: no dead letter was parked ({execution.error})")
+            return None
+        say(
+            f"    {execution.status} as expected ({execution.error}) → dead letter #{letter.pk}; "
+            "the file has arrived now: replay it from the admin"
+        )
+        return {
+            "id": letter.pk,
+            "execution_id": str(execution.pk),
+            "week": week.isoformat(),
+            "error": execution.error,
+            "file": str(path),
+        }
+
+    def _superuser(self) -> dict[str, Any]:
+        """Create ``admin`` with a random password (DEBUG installs only), once."""
+        users = get_user_model()._default_manager
+        if users.filter(username=ADMIN_USER).exists():
+            return {"username": ADMIN_USER, "password": None, "created": False}
+        if not settings.DEBUG:
+            return {"username": None, "password": None, "created": False}
+        password = secrets.token_urlsafe(12)
+        users.create_superuser(ADMIN_USER, email="", password=password)
+        return {"username": ADMIN_USER, "password": password, "created": True}
+
+    # -- output --------------------------------------------------------------------------
+
+    def _print_summary(
+        self,
+        report: Any,
+        letter: dict[str, Any] | None,
+        admin: dict[str, Any] | None,
+        elapsed: float,
+    ) -> None:
+        write = self.stdout.write
+        write("")
+        if report is None:
+            write("No week was computed.")
+        else:
+            for line in render(report):
+                write(line)
+        write("")
+        write(self.style.SUCCESS(f"Done in {elapsed:.1f}s."))
+        write("")
+        write("Next: start the web server and open the admin and the API docs")
+        write(f"  {_python()} manage.py runserver")
+        write("  admin:     http://127.0.0.1:8000/admin/")
+        write("  overview:  http://127.0.0.1:8000/admin/operations/  (market-share chart)")
+        write("  API docs:  http://127.0.0.1:8000/api/docs/")
+        if admin and admin["created"]:
+            write(f"  sign in as {admin['username']} / {admin['password']}  (shown once)")
+        elif admin and admin["username"]:
+            write(
+                f"  sign in as {admin['username']} (created by an earlier run; new password: "
+                f"{_python()} manage.py changepassword {admin['username']})"
+            )
+        else:
+            write(f"  create a user first: {_python()} manage.py createsuperuser")
+        if letter:
+            write(
+                f"  dead letter #{letter['id']} (week {letter['week']}): Dead letters → "
+                f"#{letter['id']} → Replay; or {_python()} manage.py dlq replay {letter['id']}"
+            )
+
+
+def _run_line(execution: Execution, week: date) -> str:
+    result = execution.result or {}
+    took = f"{execution.duration_seconds:.2f}s" if execution.duration_seconds else "—"
+    if execution.status != ExecutionStatus.SUCCEEDED:
+        return f"  week {week}  {execution.status}  {took}  {execution.error}"
+    ingest = result.get("steps", {}).get("ingest", {})
+    what = (
+        "unchanged"
+        if result.get("status") == "unchanged"
+        else f"{ingest.get('rows', 0):,} rows, grade {result.get('grade', '?')}"
+    )
+    return (
+        f"  week {week}  {execution.status}  {took:>6}  capture {result.get('capture_id')} "
+        f"{what}  (execution {str(execution.pk)[:8]})"
+    )
+
+
+@contextmanager
+def _quiet(*names: str) -> Iterator[None]:
+    """Hold back these loggers' warnings for a failure the demo causes on purpose."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def _database() -> str:
+    db = settings.DATABASES["default"]
+    return f"{db['ENGINE'].rsplit('.', 1)[-1]} {db['NAME']}"
+
+
+def _python() -> str:
+    return ".venv/bin/python" if (BASE_DIR / ".venv").exists() else "python"

@@ -1,0 +1,87 @@
+"""``otc ingest <file> --tier T --week DATE [--wait]``: run the full ETL for one file.
+
+Dispatches ``otc.full_etl`` (ingest → normalize → compute, with the quality gate)
+through the Dispatcher with trigger source ``cli``. On the embedded local backend it
+has run when ``dispatch`` returns; on Celery it is queued, and ``--wait`` follows its
+steps until it ends. A run that did not succeed exits 1; bad input exits 2 before
+anything is recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from executions import cli
+from executions.dispatcher import dispatch
+from executions.models import ExecutionStatus, TriggerSource
+from executions.registry import InvalidParams, UnknownPipeline
+from otc.cli.fetch import follow
+
+NAME = "ingest"
+HELP = "Ingest a FINRA weekly file and run its full ETL (dispatches otc.full_etl)."
+PIPELINE = "otc.full_etl"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path, help="a FINRA weekly download file (pipe-delimited)")
+    parser.add_argument("--tier", required=True, help="T1, T2 or OTC (OTCE accepted)")
+    parser.add_argument("--week", required=True, help="any date in the reporting week (YYYY-MM-DD)")
+    parser.add_argument(
+        "--ats", action="store_true", help="the file holds ATS volume (default: non-ATS)"
+    )
+    parser.add_argument(
+        "--wait", action="store_true", help="follow a queued execution until it ends"
+    )
+    parser.add_argument("--json", action="store_true", help="print the execution as JSON")
+    parser.epilog = "Exit codes: 0 succeeded (or queued without --wait), 1 failed, 2 bad input."
+
+
+def run(command: BaseCommand, options: dict[str, Any]) -> None:
+    path: Path = options["file"].expanduser()
+    if not path.is_file():
+        raise cli.bad_input(f"no such file: {path}")
+    params = {
+        "path": str(path.resolve()),
+        "tier": options["tier"],
+        "week": options["week"],
+        "ats": options["ats"],
+    }
+    try:
+        execution = dispatch(PIPELINE, params, trigger_source=TriggerSource.CLI)
+    except (UnknownPipeline, InvalidParams, ValueError) as exc:
+        raise cli.refused(exc) from exc
+    quiet = options["json"]
+    if not quiet:
+        p = execution.params
+        kind = "ATS" if p["ats"] else "non-ATS"
+        command.stdout.write(f"{PIPELINE} {p['tier']} {kind} week {p['week']}: {execution.pk}")
+    if options["wait"] or execution.is_terminal:
+        execution = follow(execution, (lambda line: None) if quiet else command.stdout.write)
+    if quiet:
+        command.stdout.write(cli.dumps(cli.execution_dict(execution, full=True)))
+        if execution.is_terminal and execution.status != ExecutionStatus.SUCCEEDED:
+            raise CommandError(f"{PIPELINE} {execution.status}", returncode=cli.EXIT_FAILED)
+        return
+    if not execution.is_terminal:
+        command.stdout.write(f"{execution.status}; follow it with --wait, or in the admin")
+        return
+    cli.finish(execution, command.stdout, command.style)
+    command.stdout.write(summary(execution.result or {}))
+
+
+def summary(result: dict[str, Any]) -> str:
+    """The closing line: the capture and what became of it."""
+    if result.get("status") == "unchanged":
+        return f"unchanged: capture {result['capture_id']} already holds this file"
+    ingest = result.get("steps", {}).get("ingest", {})
+    line = (
+        f"capture {result.get('capture_id')} {result.get('status')}: "
+        f"{ingest.get('rows', 0):,} rows, {ingest.get('rejects', 0):,} rejects, "
+        f"grade {result.get('grade', '?')}"
+    )
+    warnings = result.get("warnings") or []
+    return line + (f", {len(warnings)} warning(s)" if warnings else "")

@@ -1,0 +1,120 @@
+"""``manage.py backfill --tier T --from DATE --to DATE --dir DIR``: many weeks at once."""
+
+from __future__ import annotations
+
+from argparse import RawDescriptionHelpFormatter
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from executions import cli
+from executions.dispatcher import dispatch
+from executions.models import ExecutionStatus, TriggerSource
+from executions.registry import InvalidParams, UnknownPipeline
+
+PIPELINE = "otc.backfill"
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the full ETL for a range of weeks from a directory of FINRA weekly files: "
+        "dispatches otc.backfill, which starts one otc.full_etl child execution per "
+        "week on the backfill lane (weeks without a file are reported, not guessed)."
+    )
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.formatter_class = RawDescriptionHelpFormatter
+        parser.epilog = (
+            "example:\n"
+            "  otc generate --tier T1 --weeks 8 --out var/weeks\n"
+            "  backfill --tier T1 --from 2025-10-06 --to 2025-11-24 --dir var/weeks --wait\n\n"
+            "Files are found by --pattern ({tier} = t1/t2/otc, {week} = YYYYMMDD of the\n"
+            "Monday). For weeks straight from FINRA's API use 'otc fetch'.\n"
+            "Exit codes: 0 done (every child succeeded, with --wait), 1 something failed,\n"
+            "2 bad input (nothing was recorded)."
+        )
+        return parser
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--tier", required=True, help="T1, T2 or OTC (OTCE accepted).")
+        parser.add_argument(
+            "--from", dest="start", required=True, metavar="DATE", help="First week (any day)."
+        )
+        parser.add_argument(
+            "--to", dest="end", required=True, metavar="DATE", help="Last week (any day)."
+        )
+        parser.add_argument(
+            "--dir", dest="directory", required=True, type=Path, help="Directory of week files."
+        )
+        parser.add_argument(
+            "--pattern", help="File name per week (default finra_{tier}_{week}.psv)."
+        )
+        parser.add_argument("--ats", action="store_true", help="The files hold ATS volume.")
+        parser.add_argument(
+            "--wait", action="store_true", help="Follow the backfill and its children to the end."
+        )
+        parser.add_argument(
+            "--timeout", type=float, metavar="SECONDS", help="With --wait: stop waiting after this."
+        )
+        parser.add_argument("--json", action="store_true", help="Print the result as JSON.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        directory: Path = options["directory"].expanduser()
+        if not directory.is_dir():
+            raise cli.bad_input(f"no such directory: {directory}")
+        params: dict[str, Any] = {
+            "tier": options["tier"],
+            "start": options["start"],
+            "end": options["end"],
+            "ats": options["ats"],
+            "directory": str(directory.resolve()),
+        }
+        if options["pattern"]:
+            params["pattern"] = options["pattern"]
+        try:
+            execution = dispatch(PIPELINE, params, trigger_source=TriggerSource.CLI)
+        except (UnknownPipeline, InvalidParams, ValueError) as exc:
+            raise cli.refused(exc) from exc
+        quiet = options["json"]
+        if not quiet:
+            self.stdout.write(cli.one_line(execution))
+        if options["wait"]:
+            execution = cli.follow(execution, self.stdout, timeout=options["timeout"], quiet=quiet)
+            # The backfill ends once its children are dispatched; then follow them.
+            children = list(execution.children.order_by("created_at", "id"))
+            for child in children:
+                if not child.is_terminal:
+                    cli.follow(child, self.stdout, timeout=options["timeout"], quiet=quiet)
+        else:
+            children = list(execution.children.order_by("created_at", "id"))
+        report = {
+            **cli.execution_dict(execution, full=True),
+            "children": [cli.execution_dict(c) for c in _reload(children)],
+        }
+        failed = [c for c in report["children"] if c["status"] in FAILED]
+        if quiet:
+            self.stdout.write(cli.dumps(report))
+        else:
+            result = execution.result or {}
+            missing = result.get("missing_weeks") or []
+            self.stdout.write(
+                f"{len(report['children'])} week(s) dispatched"
+                + (f", missing files for {', '.join(missing)}" if missing else "")
+            )
+            for child in report["children"]:
+                week = child["params"].get("week")
+                self.stdout.write(f"  {week}  {child['status']:<9}  {child['id']}")
+        if execution.status in FAILED or failed:
+            what = f"{len(failed)} week(s) failed" if failed else f"{PIPELINE} {execution.status}"
+            raise CommandError(f"backfill: {what}", returncode=cli.EXIT_FAILED)
+
+
+FAILED = {ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT, ExecutionStatus.CANCELLED}
+
+
+def _reload(children: list[Any]) -> list[Any]:
+    for child in children:
+        child.refresh_from_db()
+    return children

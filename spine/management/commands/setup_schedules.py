@@ -1,0 +1,61 @@
+"""``manage.py setup_schedules``: install Market Spine's periodic tasks (idempotent)."""
+
+from __future__ import annotations
+
+from argparse import RawDescriptionHelpFormatter
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from executions import cli
+from spine.schedules import SCHEDULES, ensure_schedules
+
+
+class Command(BaseCommand):
+    help = (
+        "Create the django-celery-beat periodic tasks Market Spine needs: the pending-"
+        "execution sweeper, the heartbeat reaper, dead-letter retries, daily retention "
+        "cleanup and the weekly FINRA fetch per tier. Each runs a maintenance pipeline "
+        "through the Dispatcher (trigger: schedule). Safe to run again: existing entries "
+        "are kept as edited in the admin unless --reset."
+    )
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.formatter_class = RawDescriptionHelpFormatter
+        parser.epilog = "schedules:\n" + "\n".join(
+            f"  {spec.name:<34} {spec.pipeline:<20} {spec.when()}" for spec in SCHEDULES
+        )
+        return parser
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--reset",
+            action="store_true",
+            help="Restore the defaults of entries that were edited (re-enables them too).",
+        )
+        parser.add_argument("--json", action="store_true", help="Print what was done as JSON.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        outcome = ensure_schedules(reset=options["reset"])
+        if options["json"]:
+            self.stdout.write(
+                cli.dumps(
+                    [
+                        {
+                            "name": spec.name,
+                            "pipeline": spec.pipeline,
+                            "params": spec.params,
+                            "when": spec.when(),
+                            "action": action,
+                        }
+                        for spec, action in outcome
+                    ]
+                )
+            )
+            return
+        for spec, action in outcome:
+            note = " (edited in the admin; --reset restores it)" if action == "kept" else ""
+            self.stdout.write(f"{action:<9} {spec.name:<34} {spec.when()}{note}")
+        created = sum(1 for _, action in outcome if action == "created")
+        self.stdout.write(self.style.SUCCESS(f"{len(outcome)} schedules, {created} created"))
