@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from otc.models import Capture, QualityReport, Reject, SymbolRolling, SymbolWeekSummary
@@ -39,8 +40,13 @@ class AsOfField(serializers.DateTimeField):
             self.fail("invalid")
 
 
-def _tier_param() -> TierField:
-    return TierField(
+@extend_schema_field({"type": "string", "enum": ["T1", "T2", "OTC", "OTCE"]})
+class TierParam(TierField):
+    """The pipelines' tier field, documented with its accepted values."""
+
+
+def _tier_param() -> TierParam:
+    return TierParam(
         required=False, help_text="T1, T2 or OTC (OTCE accepted); all tiers when omitted."
     )
 
