@@ -246,32 +246,8 @@ class ExecutionAdmin(admin.ModelAdmin):
         ("Result", {"fields": ("result_display",)}),
         ("Error", {"fields": ("error_display", "traceback_display")}),
     )
-    readonly_fields = (
-        "id",
-        "pipeline",
-        "status_display",
-        "lane",
-        "trigger_source",
-        "attempt",
-        "request_id",
-        "lock_key",
-        "parent_display",
-        "children_display",
-        "dead_letters_display",
-        "created_at",
-        "queued_at",
-        "started_at",
-        "finished_at",
-        "heartbeat_at",
-        "run_after",
-        "duration_display",
-        "submissions",
-        "redeliveries",
-        "params_display",
-        "result_display",
-        "error_display",
-        "traceback_display",
-    )
+    # Every field shown is read-only: the ledger changes only through services.
+    readonly_fields = tuple(name for _, section in fieldsets for name in section["fields"])
 
     # -- permissions: the ledger is never written by hand ------------------------------
 

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import json
 import time
+from argparse import RawDescriptionHelpFormatter
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
-from django.core.management.base import CommandError, OutputWrapper
+from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 from django.db.models import Count
 
 from executions.models import TERMINAL_STATUSES, Execution, ExecutionStatus
@@ -28,6 +29,22 @@ from spine.time import format_iso
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 POLL_SECONDS = 0.5
+
+
+class OperatorCommand(BaseCommand):
+    """A command whose ``--help`` ends with :attr:`epilog` as written (examples, exit
+    codes), instead of argparse re-flowing it into one paragraph."""
+
+    epilog = ""
+
+    def get_epilog(self) -> str:
+        return self.epilog
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.formatter_class = RawDescriptionHelpFormatter
+        parser.epilog = self.get_epilog()
+        return parser
 
 
 def bad_input(message: str) -> CommandError:

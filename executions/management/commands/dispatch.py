@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from argparse import RawDescriptionHelpFormatter
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from executions import cli
 from executions.dispatcher import dispatch
@@ -15,26 +14,22 @@ from executions.registry import InvalidParams, UnknownPipeline
 from executions.selectors import pipeline_list
 
 
-class Command(BaseCommand):
+class Command(cli.OperatorCommand):
     help = (
         "Submit one execution of a registered pipeline through the Dispatcher "
         "(trigger: cli) and print its id. Params are validated by the pipeline before "
         "anything is recorded."
     )
 
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.formatter_class = RawDescriptionHelpFormatter
-        parser.epilog = (
-            "examples:\n"
-            "  dispatch otc.full_etl -p path=week.psv -p tier=T1 -p week=2025-12-15 --wait\n"
-            "  dispatch diag.sleep -p seconds=2 --json\n"
-            "  dispatch --list\n\n"
-            "A value that reads as JSON (numbers, true/false, lists) is JSON; anything else\n"
-            "is a string. Exit codes: 0 done (succeeded, with --wait), 1 the execution\n"
-            "failed, 2 bad input (unknown pipeline, invalid params): nothing was recorded."
-        )
-        return parser
+    epilog = (
+        "examples:\n"
+        "  dispatch otc.full_etl -p path=week.psv -p tier=T1 -p week=2025-12-15 --wait\n"
+        "  dispatch diag.sleep -p seconds=2 --json\n"
+        "  dispatch --list\n\n"
+        "A value that reads as JSON (numbers, true/false, lists) is JSON; anything else\n"
+        "is a string. Exit codes: 0 done (succeeded, with --wait), 1 the execution\n"
+        "failed, 2 bad input (unknown pipeline, invalid params): nothing was recorded."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("pipeline", nargs="?", help="A registered pipeline name.")

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from argparse import RawDescriptionHelpFormatter
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from executions import cli, selectors, services
 from executions.dispatcher import cancel
@@ -22,24 +21,20 @@ from executions.services import IllegalTransition
 from spine.time import format_iso, parse_iso
 
 
-class Command(BaseCommand):
+class Command(cli.OperatorCommand):
     help = (
         "Inspect and act on executions: list recent ones, show one with its event "
         "history, cancel one, or run the sweeper/reaper once in this process."
     )
 
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.formatter_class = RawDescriptionHelpFormatter
-        parser.epilog = (
-            "examples:\n"
-            "  executions list --status failed --since 2025-12-01 --limit 20\n"
-            "  executions show 3f2a...  (a full id or an unambiguous prefix)\n"
-            "  executions cancel 3f2a... --reason 'wrong week'\n"
-            "  executions sweep   (re-submit pending executions now; works without beat)\n\n"
-            "Exit codes: 0 done, 1 the action failed (e.g. already finished), 2 bad input."
-        )
-        return parser
+    epilog = (
+        "examples:\n"
+        "  executions list --status failed --since 2025-12-01 --limit 20\n"
+        "  executions show 3f2a...  (a full id or an unambiguous prefix)\n"
+        "  executions cancel 3f2a... --reason 'wrong week'\n"
+        "  executions sweep   (re-submit pending executions now; works without beat)\n\n"
+        "Exit codes: 0 done, 1 the action failed (e.g. already finished), 2 bad input."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from argparse import RawDescriptionHelpFormatter
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from executions import cli
 from executions.dispatcher import dispatch
@@ -16,26 +15,22 @@ from executions.registry import InvalidParams, UnknownPipeline
 PIPELINE = "otc.backfill"
 
 
-class Command(BaseCommand):
+class Command(cli.OperatorCommand):
     help = (
         "Run the full ETL for a range of weeks from a directory of FINRA weekly files: "
         "dispatches otc.backfill, which starts one otc.full_etl child execution per "
         "week on the backfill lane (weeks without a file are reported, not guessed)."
     )
 
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.formatter_class = RawDescriptionHelpFormatter
-        parser.epilog = (
-            "example:\n"
-            "  otc generate --tier T1 --weeks 8 --out var/weeks\n"
-            "  backfill --tier T1 --from 2025-10-06 --to 2025-11-24 --dir var/weeks --wait\n\n"
-            "Files are found by --pattern ({tier} = t1/t2/otc, {week} = YYYYMMDD of the\n"
-            "Monday). For weeks straight from FINRA's API use 'otc fetch'.\n"
-            "Exit codes: 0 done (every child succeeded, with --wait), 1 something failed,\n"
-            "2 bad input (nothing was recorded)."
-        )
-        return parser
+    epilog = (
+        "example:\n"
+        "  otc generate --tier T1 --weeks 8 --out var/weeks\n"
+        "  backfill --tier T1 --from 2025-10-06 --to 2025-11-24 --dir var/weeks --wait\n\n"
+        "Files are found by --pattern ({tier} = t1/t2/otc, {week} = YYYYMMDD of the\n"
+        "Monday). For weeks straight from FINRA's API use 'otc fetch'.\n"
+        "Exit codes: 0 done (every child succeeded, with --wait), 1 something failed,\n"
+        "2 bad input (nothing was recorded)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--tier", required=True, help="T1, T2 or OTC (OTCE accepted).")

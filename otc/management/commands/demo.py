@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from argparse import RawDescriptionHelpFormatter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -30,7 +29,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
@@ -51,7 +50,7 @@ DEFAULT_OUT = BASE_DIR / "var" / "demo"
 ADMIN_USER = "admin"
 
 
-class Command(BaseCommand):
+class Command(cli.OperatorCommand):
     help = (
         "Run the main job end to end: generate FINRA weekly files (or take --file), run "
         "each through otc.full_etl via the Dispatcher, park a late file in the dead-letter "
@@ -59,18 +58,14 @@ class Command(BaseCommand):
         "the API docs."
     )
 
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.formatter_class = RawDescriptionHelpFormatter
-        parser.epilog = (
-            "examples:\n"
-            "  demo                              generated T1 weeks (the default)\n"
-            "  demo --tier OTC --weeks 3 --rows 5000\n"
-            "  demo --file finra.psv --tier OTC --week 2025-12-15\n\n"
-            "Exit codes: 0 done, 1 a week failed (other than the deliberate late file),\n"
-            "2 bad input or an unmigrated database."
-        )
-        return parser
+    epilog = (
+        "examples:\n"
+        "  demo                              generated T1 weeks (the default)\n"
+        "  demo --tier OTC --weeks 3 --rows 5000\n"
+        "  demo --file finra.psv --tier OTC --week 2025-12-15\n\n"
+        "Exit codes: 0 done, 1 a week failed (other than the deliberate late file),\n"
+        "2 bad input or an unmigrated database."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--tier", default="T1", help="T1 (default), T2 or OTC.")

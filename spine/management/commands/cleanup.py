@@ -2,34 +2,29 @@
 
 from __future__ import annotations
 
-from argparse import RawDescriptionHelpFormatter
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
 from executions import cli
 from executions.retention import DEFAULT_RETENTION
 from spine.maintenance import run_cleanup
 
 
-class Command(BaseCommand):
+class Command(cli.OperatorCommand):
     help = (
         "Delete what is past retention: finished executions and their events older than "
         "--older-than, and resolved dead letters older than --dlq-older-than. Open dead "
         "letters and unfinished executions are never removed."
     )
 
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.formatter_class = RawDescriptionHelpFormatter
-        parser.epilog = (
-            "Ages: 90d, 12h, 30m, 2w (a bare number means days).\n"
-            "An execution that still has a dead letter is kept until the letter is purged.\n"
-            "Exit codes: 0 done, 2 bad input."
-        )
-        return parser
+    epilog = (
+        "Ages: 90d, 12h, 30m, 2w (a bare number means days).\n"
+        "An execution that still has a dead letter is kept until the letter is purged.\n"
+        "Exit codes: 0 done, 2 bad input."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(

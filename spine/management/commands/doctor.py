@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from argparse import RawDescriptionHelpFormatter
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from executions import cli
 from spine.doctor import run_checks, summary
@@ -13,7 +12,7 @@ from spine.doctor import run_checks, summary
 MARKS = {"ok": "ok", "warn": "WARN", "fail": "FAIL", "skipped": "-"}
 
 
-class Command(BaseCommand):
+class Command(cli.OperatorCommand):
     help = (
         "Check that Market Spine can do its job here: database reachable and migrated, "
         "Redis answering, a Celery worker answering on every lane, the beat schedule "
@@ -23,20 +22,13 @@ class Command(BaseCommand):
     requires_system_checks: list[str] = []
     requires_migrations_checks = False
 
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.formatter_class = RawDescriptionHelpFormatter
-        parser.epilog = (
-            "Run it with the same environment as the services, e.g. against the Docker\n"
-            "stack from the host:\n"
-            "  DATABASE_URL=postgres://spine:spine@127.0.0.1:5432/spine \\\n"
-            "  REDIS_URL=redis://127.0.0.1:6379/0 python manage.py doctor\n"
-            "or inside it: docker compose -f docker/compose.yaml exec web "
-            "python manage.py doctor\n\n"
-            "Statuses: ok, WARN (works, have a look), FAIL (broken), - (does not apply).\n"
-            "Exit codes: 0 no check failed, 1 at least one failed."
-        )
-        return parser
+    epilog = (
+        "Run it with the services' environment. For the Docker stack:\n"
+        "  docker compose -f docker/compose.yaml exec web python manage.py doctor\n"
+        "Elsewhere set DATABASE_URL / REDIS_URL / EXECUTION_BACKEND as the services have them.\n\n"
+        "Statuses: ok, WARN (works, have a look), FAIL (broken), - (does not apply).\n"
+        "Exit codes: 0 no check failed, 1 at least one failed."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--json", action="store_true", help="Print the results as JSON.")

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from argparse import RawDescriptionHelpFormatter
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
 from executions import cli
 from spine.schedules import SCHEDULES, ensure_schedules
 
 
-class Command(BaseCommand):
+class Command(cli.OperatorCommand):
     help = (
         "Create the django-celery-beat periodic tasks Market Spine needs: the pending-"
         "execution sweeper, the heartbeat reaper, dead-letter retries, daily retention "
@@ -20,13 +19,10 @@ class Command(BaseCommand):
         "are kept as edited in the admin unless --reset."
     )
 
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.formatter_class = RawDescriptionHelpFormatter
-        parser.epilog = "schedules:\n" + "\n".join(
+    def get_epilog(self) -> str:
+        return "schedules:\n" + "\n".join(
             f"  {spec.name:<34} {spec.pipeline:<20} {spec.when()}" for spec in SCHEDULES
         )
-        return parser
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
