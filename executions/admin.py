@@ -43,6 +43,7 @@ from executions.models import (
 )
 from executions.registry import InvalidParams, UnknownPipeline
 from executions.services import IllegalTransition
+from spine.admin import ReadOnlyAdmin
 from spine.context import get_request_id
 
 CANCEL_PERMISSION = "executions.cancel_execution"
@@ -184,7 +185,7 @@ class ExecutionEventInline(admin.TabularInline):
 
 
 @admin.register(Execution)
-class ExecutionAdmin(admin.ModelAdmin):
+class ExecutionAdmin(ReadOnlyAdmin):
     list_display = (
         "short_id",
         "status_display",
@@ -201,8 +202,6 @@ class ExecutionAdmin(admin.ModelAdmin):
     search_fields = ("error",)  # the real search is get_search_results
     search_help_text = "Execution id (or a fragment of it), text in its params, or its error."
     ordering = ("-created_at", "-id")
-    list_per_page = 50
-    show_full_result_count = False
     actions = ("cancel_selected", "rerun_selected")
     inlines = (ExecutionEventInline,)
     change_list_template = "admin/executions/execution/change_list.html"
@@ -249,16 +248,8 @@ class ExecutionAdmin(admin.ModelAdmin):
     # Every field shown is read-only: the ledger changes only through services.
     readonly_fields = tuple(name for _, section in fieldsets for name in section["fields"])
 
-    # -- permissions: the ledger is never written by hand ------------------------------
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # executions are created by the Dispatcher: see "Run pipeline"
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # retention (the cleanup command) is the only deleter
+    # -- permissions: the ledger is never written by hand (ReadOnlyAdmin); executions
+    # are created by the Dispatcher ("Run pipeline"), deleted only by retention.
 
     def has_cancel_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(CANCEL_PERMISSION)
@@ -650,22 +641,13 @@ def _uuid_or_404(object_id: str) -> uuid.UUID:
 
 
 @admin.register(ExecutionLock)
-class ExecutionLockAdmin(admin.ModelAdmin):
+class ExecutionLockAdmin(ReadOnlyAdmin):
     """Who holds which concurrency key, until when; read-only (locks expire by design)."""
 
     list_display = ("key", "holder", "acquired_at", "expires_at")
     search_fields = ("key",)
     ordering = ("key",)
     list_select_related = ("execution",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="held by")
     def holder(self, obj: ExecutionLock) -> SafeString | str:

@@ -22,7 +22,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 from django.db.models import Count
 
-from executions.models import TERMINAL_STATUSES, Execution, ExecutionStatus
+from executions.models import TERMINAL_STATUSES, Execution, ExecutionStatus, TriggerSource
 from executions.registry import InvalidParams, UnknownPipeline
 from spine.time import format_iso
 
@@ -61,6 +61,16 @@ def refused(exc: UnknownPipeline | InvalidParams | ValueError) -> CommandError:
             lines.extend(f"  {key}: {text}" for text in texts)
         return bad_input("\n".join(lines))
     return bad_input(str(exc))
+
+
+def submit(pipeline: str, params: dict[str, Any], *, lane: str | None = None) -> Execution:
+    """Dispatch from a shell (trigger: cli); a refusal by the Dispatcher is bad input."""
+    from executions.dispatcher import dispatch
+
+    try:
+        return dispatch(pipeline, params, trigger_source=TriggerSource.CLI, lane=lane)
+    except (UnknownPipeline, InvalidParams, ValueError) as exc:
+        raise refused(exc) from exc
 
 
 def parse_params(pairs: Iterable[str]) -> dict[str, Any]:

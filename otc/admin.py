@@ -32,7 +32,7 @@ from otc.models import (
     VenueRolling,
     VenueVolume,
 )
-from spine.paginators import EstimatedCountPaginator
+from spine.admin import ReadOnlyAdmin as BaseReadOnlyAdmin
 
 
 def _url(model: str, pk: Any) -> str:
@@ -166,21 +166,8 @@ class VersionFilter(admin.SimpleListFilter):
 # --- base --------------------------------------------------------------------------------------
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Browse only; counted without full scans on big tables."""
-
-    paginator = EstimatedCountPaginator
-    show_full_result_count = False
-    list_per_page = 50
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+class ReadOnlyAdmin(BaseReadOnlyAdmin):
+    """Every model field read-only on the detail page, declared ones first."""
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         declared = list(super().get_readonly_fields(request, obj))

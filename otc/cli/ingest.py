@@ -16,9 +16,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from executions import cli
-from executions.dispatcher import dispatch
-from executions.models import ExecutionStatus, TriggerSource
-from executions.registry import InvalidParams, UnknownPipeline
+from executions.models import ExecutionStatus
 from otc.cli.fetch import follow
 
 NAME = "ingest"
@@ -50,10 +48,7 @@ def run(command: BaseCommand, options: dict[str, Any]) -> None:
         "week": options["week"],
         "ats": options["ats"],
     }
-    try:
-        execution = dispatch(PIPELINE, params, trigger_source=TriggerSource.CLI)
-    except (UnknownPipeline, InvalidParams, ValueError) as exc:
-        raise cli.refused(exc) from exc
+    execution = cli.submit(PIPELINE, params)
     quiet = options["json"]
     if not quiet:
         p = execution.params

@@ -38,6 +38,16 @@ def local_backend(settings: Any) -> Any:
     return get_backend()
 
 
+@pytest.fixture
+def stub(settings: Any) -> Iterator[Any]:
+    """The configured backend records submissions and runs nothing ("the broker")."""
+    settings.EXECUTION_BACKEND = "stub"
+    backend = get_backend()
+    backend.reset()
+    yield backend
+    backend.reset()
+
+
 def make_user(username: str, *perms: str, staff: bool = True, superuser: bool = False) -> User:
     user = User.objects.create_user(
         username=username, password="a-test-password-123", is_staff=staff, is_superuser=superuser

@@ -15,7 +15,6 @@ import pytest
 from django.core.management import get_commands
 from django.core.management.base import BaseCommand
 
-from executions.backends import get_backend
 from executions.dispatcher import dispatch
 from executions.models import Execution, ExecutionStatus
 from otc.generator import generate_weeks
@@ -25,15 +24,6 @@ from tests.ops.conftest import FIRST_WEEK, Result
 pytestmark = pytest.mark.embedded
 committed = pytest.mark.django_db(transaction=True)
 Run = Callable[..., Result]
-
-
-@pytest.fixture
-def stub(settings: Any) -> Any:
-    settings.EXECUTION_BACKEND = "stub"
-    backend = get_backend()
-    backend.reset()
-    yield backend
-    backend.reset()
 
 
 @pytest.mark.parametrize(

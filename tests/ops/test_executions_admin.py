@@ -23,12 +23,6 @@ def change_url(execution: Execution) -> str:
     return reverse("admin:executions_execution_change", args=[execution.pk])
 
 
-@pytest.fixture
-def stub(settings: Any) -> Any:
-    """Executions stay queued (nothing runs them), so they can be cancelled."""
-    settings.EXECUTION_BACKEND = "stub"
-
-
 def queued(run_immediately: Any, pipeline: str = "diag.noop", **params: Any) -> Execution:
     with run_immediately():
         execution = dispatch(pipeline, params, trigger_source=TriggerSource.API)

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from django_celery_beat.models import PeriodicTask
 
-from executions.backends import get_backend
 from executions.dispatcher import dispatch
 from executions.models import Execution, ExecutionStatus, TriggerSource
 from executions.registry import registry
@@ -19,16 +18,6 @@ from spine.tasks import run_scheduled
 
 pytestmark = pytest.mark.embedded
 committed = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def stub(settings: Any) -> Any:
-    """The configured backend records submissions and runs nothing ("the broker")."""
-    settings.EXECUTION_BACKEND = "stub"
-    backend = get_backend()
-    backend.reset()
-    yield backend
-    backend.reset()
 
 
 @pytest.mark.django_db

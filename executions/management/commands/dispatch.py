@@ -8,9 +8,6 @@ from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 
 from executions import cli
-from executions.dispatcher import dispatch
-from executions.models import TriggerSource
-from executions.registry import InvalidParams, UnknownPipeline
 from executions.selectors import pipeline_list
 
 
@@ -64,15 +61,7 @@ class Command(cli.OperatorCommand):
         if not options["pipeline"]:
             raise cli.bad_input("give a pipeline name (see dispatch --list)")
         params = cli.parse_params(options["param"])
-        try:
-            execution = dispatch(
-                options["pipeline"],
-                params,
-                trigger_source=TriggerSource.CLI,
-                lane=options["lane"],
-            )
-        except (UnknownPipeline, InvalidParams, ValueError) as exc:
-            raise cli.refused(exc) from exc
+        execution = cli.submit(options["pipeline"], params, lane=options["lane"])
         if options["wait"]:
             execution = cli.follow(
                 execution, self.stdout, timeout=options["timeout"], quiet=options["json"]

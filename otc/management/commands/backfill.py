@@ -8,9 +8,7 @@ from typing import Any
 from django.core.management.base import CommandError, CommandParser
 
 from executions import cli
-from executions.dispatcher import dispatch
-from executions.models import ExecutionStatus, TriggerSource
-from executions.registry import InvalidParams, UnknownPipeline
+from executions.models import ExecutionStatus
 
 PIPELINE = "otc.backfill"
 
@@ -68,10 +66,7 @@ class Command(cli.OperatorCommand):
         }
         if options["pattern"]:
             params["pattern"] = options["pattern"]
-        try:
-            execution = dispatch(PIPELINE, params, trigger_source=TriggerSource.CLI)
-        except (UnknownPipeline, InvalidParams, ValueError) as exc:
-            raise cli.refused(exc) from exc
+        execution = cli.submit(PIPELINE, params)
         quiet = options["json"]
         if not quiet:
             self.stdout.write(cli.one_line(execution))

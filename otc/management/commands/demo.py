@@ -35,9 +35,7 @@ from django.db.migrations.executor import MigrationExecutor
 
 from dlq.selectors import dead_letter_for_execution
 from executions import cli
-from executions.dispatcher import dispatch
-from executions.models import Execution, ExecutionStatus, TriggerSource
-from executions.registry import InvalidParams, UnknownPipeline
+from executions.models import Execution, ExecutionStatus
 from otc.generator import generate_week, generate_weeks
 from otc.parser import parse_tier
 from otc.report import render, week_report
@@ -190,10 +188,7 @@ class Command(cli.OperatorCommand):
 
     def _run(self, path: Path, tier: str, week: date, ats: bool) -> Execution:
         params = {"path": str(path), "tier": tier, "week": week.isoformat(), "ats": ats}
-        try:
-            execution = dispatch(PIPELINE, params, trigger_source=TriggerSource.CLI)
-        except (UnknownPipeline, InvalidParams, ValueError) as exc:
-            raise cli.refused(exc) from exc
+        execution = cli.submit(PIPELINE, params)
         return cli.follow(execution, self.stdout, quiet=True)
 
     def _late_file(
