@@ -166,8 +166,7 @@ def analytics_snapshot(capture_id: int) -> dict[str, Any]:
         ),
         "venue_volumes": _rows(
             VenueVolume.objects.filter(capture_id=capture_id).order_by("symbol", "mpid"),
-            ["line_no", "symbol", "mpid", "venue_name", "share_volume", "trade_count"]
-            + ["avg_trade_size"],
+            ["symbol", "mpid", "venue_name", "share_volume", "trade_count", "avg_trade_size"],
         ),
         "symbol_summaries": _rows(
             SymbolWeekSummary.objects.filter(capture_id=capture_id).order_by("symbol"),
