@@ -80,8 +80,8 @@ def line_chart(
         f'<text x="{left}" y="16" font-size="13" font-weight="bold" fill="currentColor">'
         f"{escape(title)}</text>",
     ]
-    for step in range(5):
-        v = top_value * step / 4
+    for step in range(6):  # a nice ceiling divides into five round steps
+        v = top_value * step / 5
         y = y_at(v)
         parts.append(
             f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" '
