@@ -291,6 +291,7 @@ class SymbolWeekSummary(_WeekKeyed):
         ]
         indexes = [
             models.Index(fields=["symbol", "week"], name="otc_sws_symbol_week"),
+            models.Index(fields=["week", "tier"], name="otc_sws_week_tier"),
         ]
 
     def __str__(self) -> str:
