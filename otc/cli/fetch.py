@@ -2,8 +2,9 @@
 
 The execution goes through the Dispatcher like any other (trigger source ``cli``). On
 the embedded local backend it has already run when ``dispatch`` returns; on Celery it
-is queued, and ``--wait`` follows its events (pages, rows, rate) until it ends. A run
-that does not succeed exits non-zero with the execution's error.
+is queued, and ``--wait`` follows its events (pages, rows, rate) until it ends. Exit
+codes are the operator commands' (:mod:`executions.cli`): 1 when the run did not
+succeed, 2 for bad input (nothing dispatched).
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from executions.dispatcher import dispatch
-from executions.models import Execution, ExecutionEvent, ExecutionStatus
-from executions.registry import InvalidParams
+from executions import cli
+from executions.models import Execution, ExecutionEvent
 
 NAME = "fetch"
 HELP = "Fetch one week from FINRA's Query API into a capture (dispatches otc.fetch_week)."
@@ -35,14 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--wait", action="store_true", help="follow a queued execution until it ends"
     )
+    parser.epilog = "Exit codes: 0 succeeded (or queued without --wait), 1 failed, 2 bad input."
 
 
 def run(command: BaseCommand, options: dict[str, Any]) -> None:
     params = {"tier": options["tier"], "week": options["week"], "ats": not options["non_ats"]}
-    try:
-        execution = dispatch(PIPELINE, params, trigger_source="cli")
-    except InvalidParams as exc:
-        raise CommandError(str(exc)) from None
+    execution = cli.submit(PIPELINE, params)
     p = execution.params
     kind = "ATS" if p["ats"] else "non-ATS"
     command.stdout.write(f"{PIPELINE} {p['tier']} {kind} week {p['week']}: {execution.pk}")
@@ -50,9 +48,8 @@ def run(command: BaseCommand, options: dict[str, Any]) -> None:
         command.stdout.write(f"{execution.status}; follow it with --wait, or in the admin")
         return
     execution = follow(execution, command.stdout.write)
-    if execution.status != ExecutionStatus.SUCCEEDED:
-        raise CommandError(f"execution {execution.pk} {execution.status}: {execution.error}")
-    command.stdout.write(command.style.SUCCESS(outcome(execution.result or {})))
+    cli.finish(execution, command.stdout, command.style)
+    command.stdout.write(outcome(execution.result or {}))
 
 
 def follow(

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from executions import cli
 from otc.fetch import published_weeks
 from otc.finra import FinraError
 from otc.parser import parse_tier
@@ -26,18 +27,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--non-ats", action="store_true", help="non-ATS OTC volume (default: ATS volume)"
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.epilog = "Exit codes: 0 listed, 1 FINRA could not be asked, 2 bad input."
 
 
 def run(command: BaseCommand, options: dict[str, Any]) -> None:
     try:
         tier = parse_tier(options["tier"])
     except ValueError as exc:
-        raise CommandError(f"--tier: {exc}") from None
+        raise cli.bad_input(f"--tier: {exc}") from None
     ats = not options["non_ats"]
     try:
         rows = published_weeks(tier, ats=ats)
     except FinraError as exc:
-        raise CommandError(f"could not list FINRA's weeks: {exc}") from None
+        raise CommandError(
+            f"could not list FINRA's weeks: {exc}", returncode=cli.EXIT_FAILED
+        ) from None
     if options["json"]:
         command.stdout.write(json.dumps({"tier": tier, "ats": ats, "weeks": rows}, indent=2))
         return

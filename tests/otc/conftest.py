@@ -11,11 +11,7 @@ from pytest_httpserver import HTTPServer
 
 import otc.fetch
 from otc.finra import FinraClient, FinraClientConfig, build_breaker, process_rate_limiter
-
-try:  # tests/ as plain folders (pytest's default "prepend" import mode)
-    from finra_server import FakeFinra
-except ModuleNotFoundError:  # tests/ as packages
-    from tests.otc.finra_server import FakeFinra
+from tests.otc.finra_server import FakeFinra
 
 
 @pytest.fixture(scope="module")

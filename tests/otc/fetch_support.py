@@ -11,11 +11,7 @@ from typing import Any
 
 from executions.dispatcher import dispatch
 from executions.models import Execution
-
-try:
-    import finra_server as fake
-except ModuleNotFoundError:  # tests/ as packages
-    from tests.otc import finra_server as fake
+from tests.otc import finra_server as fake
 
 WEEK = date(2025, 12, 1)  # a Monday
 PAGE_SIZE = 10

@@ -24,13 +24,8 @@ from otc.cli.fetch import follow
 from otc.finra import FinraClientConfig, breaker_for
 from otc.health import DETAIL_NAME
 from otc.models import Capture
-
-try:
-    import finra_server as fake
-    from fetch_support import ROWS, WEEK, fetch, publish, venue_rows
-except ModuleNotFoundError:  # tests/ as packages
-    from tests.otc import finra_server as fake
-    from tests.otc.fetch_support import ROWS, WEEK, fetch, publish, venue_rows
+from tests.otc import finra_server as fake
+from tests.otc.fetch_support import ROWS, WEEK, fetch, publish, venue_rows
 
 pytestmark = [pytest.mark.embedded, pytest.mark.django_db(transaction=True)]
 
@@ -65,6 +60,7 @@ def test_fetch_prints_progress_and_the_capture(
     assert f"  fetch: capture {capture.pk} created, 0 rejects" in lines
     assert "  compute: grade A" in lines
     assert "  reconcile: all 9 symbols match FINRA's totals" in lines
+    assert lines[-2].startswith(f"otc.fetch_week {execution.pk} succeeded in ")
     assert lines[-1].startswith(f"capture {capture.pk} created: 7 pages, {ROWS} rows in ")
 
     again = otc("fetch", "--tier", "t1", "--week", "2025-12-01")
@@ -88,21 +84,29 @@ def test_fetch_non_ats(finra: fake.FakeFinra, finra_config: FinraClientConfig) -
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--tier", "T3", "--week", "2025-12-01"], "tier: unknown tier 'T3'"),
-        (["--tier", "T1", "--week", "last monday"], "week: Date has wrong format"),
-        (["--tier", "T1"], "the following arguments are required: --week"),
+        (["--tier", "T3", "--week", "2025-12-01"], "  tier: unknown tier 'T3'"),
+        (["--tier", "T1", "--week", "last monday"], "  week: Date has wrong format"),
     ],
 )
-def test_fetch_bad_input_is_refused_before_anything_runs(
+def test_fetch_bad_input_exits_2_before_anything_runs(
     finra: fake.FakeFinra, finra_config: FinraClientConfig, args: list[str], message: str
 ) -> None:
-    with pytest.raises(CommandError, match=message):
+    with pytest.raises(CommandError) as refused:
         otc("fetch", *args)
+
+    assert refused.value.returncode == 2
+    assert str(refused.value).startswith("invalid params for otc.fetch_week:\n")
+    assert message in str(refused.value)
     assert not Execution.objects.exists()
     assert finra.request_count == 0
 
 
-def test_failed_fetch_exits_with_the_execution_error(
+def test_fetch_needs_tier_and_week() -> None:
+    with pytest.raises(CommandError, match="the following arguments are required: --week"):
+        otc("fetch", "--tier", "T1")
+
+
+def test_failed_fetch_exits_1_with_the_execution_error(
     finra: fake.FakeFinra, finra_config: FinraClientConfig, breaker: pybreaker.CircuitBreaker
 ) -> None:
     publish(finra, venue_rows())
@@ -112,10 +116,9 @@ def test_failed_fetch_exits_with_the_execution_error(
         otc("fetch", "--tier", "T1", "--week", "2025-12-01", "--wait")
 
     execution = Execution.objects.get()
-    assert str(failure.value).startswith(
-        f"execution {execution.pk} failed: FinraUnavailable: FINRA API unavailable, "
-        "circuit open until "
-    )
+    assert failure.value.returncode == 1
+    assert str(failure.value).startswith(f"otc.fetch_week {execution.pk} failed in ")
+    assert "FinraUnavailable: FINRA API unavailable, circuit open until " in str(failure.value)
 
 
 def test_fetch_on_a_queue_returns_at_once_and_wait_follows_it(
@@ -144,7 +147,7 @@ def test_fetch_on_a_queue_returns_at_once_and_wait_follows_it(
     )
 
 
-def test_a_bad_tier_exits_non_zero_from_the_shell(tmp_path: Path) -> None:
+def test_a_bad_tier_exits_2_from_the_shell(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "EXECUTION_BACKEND")} | {
         "DATABASE_URL": f"sqlite:///{tmp_path / 'unused.sqlite3'}"
     }
@@ -156,7 +159,7 @@ def test_a_bad_tier_exits_non_zero_from_the_shell(tmp_path: Path) -> None:
         text=True,
         timeout=60,
     )
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert "--tier: unknown tier 'T9'" in done.stderr
 
 
@@ -220,10 +223,13 @@ def test_weeks_reports_finra_trouble(
 ) -> None:
     finra.reply_always(fake.Reply(status=403, body={"message": "forbidden"}))
 
-    with pytest.raises(
-        CommandError, match="could not list FINRA's weeks: FINRA API returned HTTP 403"
-    ):
+    with pytest.raises(CommandError) as failure:
         otc("weeks", "--tier", "T2")
+
+    assert failure.value.returncode == 1
+    assert str(failure.value).startswith(
+        "could not list FINRA's weeks: FINRA API returned HTTP 403"
+    )
 
 
 # -- health ----------------------------------------------------------------------------------

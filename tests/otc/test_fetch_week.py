@@ -18,36 +18,21 @@ from executions.models import ExecutionStatus
 from executions.registry import InvalidParams, registry
 from otc.finra import FinraClientConfig
 from otc.models import Capture, QualityReport, RawRow, Reject, VenueVolume
+from otc.parser import HEADER
 from otc.reconcile import METRICS_KEY, WARNING_PREFIX
-
-try:
-    import finra_server as fake
-    from etl_support import HEADER_LINE, analytics_snapshot, run_etl, stored_counts
-    from fetch_support import (
-        PAGE_SIZE,
-        ROWS,
-        WEEK,
-        Row,
-        events,
-        fetch,
-        publish,
-        symbol_totals,
-        venue_rows,
-    )
-except ModuleNotFoundError:  # tests/ as packages
-    from tests.otc import finra_server as fake
-    from tests.otc.etl_support import HEADER_LINE, analytics_snapshot, run_etl, stored_counts
-    from tests.otc.fetch_support import (
-        PAGE_SIZE,
-        ROWS,
-        WEEK,
-        Row,
-        events,
-        fetch,
-        publish,
-        symbol_totals,
-        venue_rows,
-    )
+from tests.otc import finra_server as fake
+from tests.otc.etl_support import HEADER_LINE, analytics_snapshot, run_etl, stored_counts
+from tests.otc.fetch_support import (
+    PAGE_SIZE,
+    ROWS,
+    WEEK,
+    Row,
+    events,
+    fetch,
+    publish,
+    symbol_totals,
+    venue_rows,
+)
 
 pytestmark = [pytest.mark.embedded, pytest.mark.django_db(transaction=True)]
 
@@ -55,17 +40,7 @@ pytestmark = [pytest.mark.embedded, pytest.mark.django_db(transaction=True)]
 def file_bytes(rows: list[Row]) -> bytes:
     """The same data as FINRA's download file, written independently of the API path
     and in reverse order, so only content (not bytes) can make the results agree."""
-    columns = (
-        "tierDescription",
-        "issueSymbolIdentifier",
-        "issueName",
-        "marketParticipantName",
-        "MPID",
-        "totalWeeklyShareQuantity",
-        "totalWeeklyTradeCount",
-        "lastUpdateDate",
-    )
-    lines = [HEADER_LINE] + ["|".join(str(r[c]) for c in columns) for r in reversed(rows)]
+    lines = [HEADER_LINE] + ["|".join(str(r[c]) for c in HEADER) for r in reversed(rows)]
     return ("\n".join(lines) + "\n").encode()
 
 
