@@ -24,6 +24,7 @@ import socket
 import time
 import traceback
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -94,17 +95,26 @@ def _claim(execution_id: uuid.UUID | str) -> tuple[Execution, Pipeline, uuid.UUI
     except ValueError:
         logger.error("refusing to run %r: not an execution id", execution_id)
         return None
+    execution = Execution.objects.filter(pk=pk).first()
+    if execution is None:
+        logger.warning("execution %s does not exist; message dropped", pk)
+        return None
+    if not execution.lock_key:
+        # No lock to take with it: the start transition's own check settles races.
+        return _start(execution, locked=False)
     with transaction.atomic():
-        execution = Execution.objects.select_for_update().filter(pk=pk).first()
-        if execution is None:
-            logger.warning("execution %s does not exist; message dropped", pk)
-            return None
-        if not _runnable(execution):
+        execution = Execution.objects.select_for_update().get(pk=pk)
+        return _start(execution, locked=True)
+
+
+def _start(execution: Execution, *, locked: bool) -> tuple[Execution, Pipeline, uuid.UUID] | None:
+    try:
+        if not _runnable(execution, locked=locked):
             return None
         try:
             pipeline = registry.get(execution.pipeline)
         except UnknownPipeline as exc:
-            _fail_before_start(execution, str(exc), "error")
+            _fail_before_start(execution, str(exc), "error", locked=locked)
             return None
         run_token = uuid.uuid4()
         if execution.lock_key and not _take_lock(execution, pipeline, run_token):
@@ -124,12 +134,20 @@ def _claim(execution_id: uuid.UUID | str) -> tuple[Execution, Pipeline, uuid.UUI
             },
             run_token=run_token,
             run_after=None,
-            locked=True,
+            locked=locked,
         )
+    except IllegalTransition as exc:
+        # Another delivery (or a cancel) changed it between our read and our write.
+        record_event(
+            execution,
+            "delivery_ignored",
+            {"status": exc.from_status, "reason": "changed while being claimed"},
+        )
+        return None
     return execution, pipeline, run_token
 
 
-def _runnable(execution: Execution) -> bool:
+def _runnable(execution: Execution, *, locked: bool) -> bool:
     if execution.status not in (ExecutionStatus.PENDING, ExecutionStatus.QUEUED):
         record_event(
             execution, "delivery_ignored", {"status": execution.status, "reason": "not runnable"}
@@ -152,7 +170,7 @@ def _runnable(execution: Execution) -> bool:
             execution,
             ExecutionStatus.QUEUED,
             data={"reason": "delivered while pending"},
-            locked=True,
+            locked=locked,
         )
     return True
 
@@ -209,6 +227,7 @@ def _fail_before_start(
     *,
     event_type: str = "failed",
     data: dict[str, Any] | None = None,
+    locked: bool = True,
 ) -> None:
     transition(
         execution,
@@ -216,7 +235,7 @@ def _fail_before_start(
         event_type=event_type,
         data={"error": error, **(data or {})},
         error=error,
-        locked=True,
+        locked=locked,
     )
     metrics.FINISHED.labels(pipeline=execution.pipeline, status=ExecutionStatus.FAILED).inc()
     transaction.on_commit(lambda: hand_off_failure(execution, failure_kind))
@@ -295,8 +314,11 @@ def _finish(ctx: RunContext, outcome: Outcome, elapsed: float) -> None:
         data["error"] = outcome.error
     if outcome.status == ExecutionStatus.TIMED_OUT:
         data["limit_seconds"] = ctx.pipeline.timeout_seconds
+    holds_lock = bool(execution.lock_key)
     try:
-        with transaction.atomic():
+        # The lock goes with the outcome in one transaction; without one, the
+        # transition is a single statement on its own.
+        with transaction.atomic() if holds_lock else nullcontext():
             transition(
                 execution,
                 outcome.status,
@@ -306,20 +328,21 @@ def _finish(ctx: RunContext, outcome: Outcome, elapsed: float) -> None:
                 error=outcome.error,
                 traceback=outcome.traceback,
             )
-            if execution.lock_key:
+            if holds_lock:
                 release_lock(execution, ctx.run_token)
     except IllegalTransition:
-        # Cancelled, reaped or abandoned meanwhile: the ledger already says how it ended.
-        with transaction.atomic():
+        # Cancelled, reaped or abandoned meanwhile: the ledger already says how it
+        # ended; the handler's outcome is only noted.
+        stopped = outcome.status == ExecutionStatus.CANCELLED
+        with transaction.atomic() if holds_lock else nullcontext():
             record_event(
                 execution,
-                "handler_stopped" if outcome.status == ExecutionStatus.CANCELLED else "late_result",
+                "handler_stopped" if stopped else "late_result",
                 {"outcome": outcome.status, **data},
             )
-            release_lock(execution, ctx.run_token)
-        logger.info(
-            "execution %s ended elsewhere; handler outcome %s noted", execution.pk, outcome.status
-        )
+            if holds_lock:
+                release_lock(execution, ctx.run_token)
+        logger.info("execution %s ended elsewhere; outcome %s noted", execution.pk, outcome.status)
         return
     metrics.FINISHED.labels(pipeline=execution.pipeline, status=outcome.status).inc()
     metrics.DURATION.labels(pipeline=execution.pipeline).observe(elapsed)

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.module_loading import import_string
 
+from executions import ledger_sql
 from executions.models import (
     ALLOWED_TRANSITIONS,
     TERMINAL_STATUSES,
@@ -30,6 +31,11 @@ from spine.time import utc_now
 logger = logging.getLogger(__name__)
 
 FAILURE_KINDS = ("error", "timeout", "lock", "worker_lost")
+# Status → the statuses it may be reached from.
+_SOURCES = {
+    target: [source for source, targets in ALLOWED_TRANSITIONS.items() if target in targets]
+    for target in ALLOWED_TRANSITIONS
+}
 
 
 class IllegalTransition(Exception):
@@ -68,22 +74,40 @@ def transition(
     :class:`StaleExecution`, so a runner that lost its execution cannot overwrite it.
     ``locked=True`` says the caller already read ``execution`` with
     ``select_for_update`` in the enclosing transaction, which saves reading it again.
-    The caller's instance is updated in place and also returned.
+    The caller's instance is updated in place and also returned. On PostgreSQL the
+    whole transition is one statement (:mod:`executions.ledger_sql`).
     """
     for name in fields:
         Execution._meta.get_field(name)  # an unknown field is a programming error
     if locked and not transaction.get_connection().in_atomic_block:
         raise ValueError("locked=True needs the caller's transaction that holds the row lock")
-    with transaction.atomic():
+    now = utc_now()
+    changes = {"status": to_status, **_timestamps(to_status, now), **fields}
+    if not locked and ledger_sql.available():
+        moved = ledger_sql.transition(
+            execution.pk,
+            from_statuses=_SOURCES[to_status],
+            to_status=to_status,
+            changes=changes,
+            expect=expect or {},
+            event_type=event_type or to_status,
+            data=data or {},
+            timestamp=now,
+        )
+        if moved:
+            for name, value in changes.items():
+                setattr(execution, name, value)
+            return execution
+        # Nothing moved: the ORM path below finds out why and raises it (or wins a race).
+    # Inside the caller's locking transaction a savepoint would only cost round trips.
+    with transaction.atomic(savepoint=not locked):
         row = execution if locked else Execution.objects.select_for_update().get(pk=execution.pk)
         if to_status not in ALLOWED_TRANSITIONS[row.status]:
             raise IllegalTransition(row.pk, row.status, to_status)
         for name, value in (expect or {}).items():
             if getattr(row, name) != value:
                 raise StaleExecution(row.pk, row.status, to_status, name)
-        now = utc_now()
         from_status = row.status
-        changes = {"status": to_status, **_timestamps(to_status, now), **fields}
         for name, value in changes.items():
             setattr(row, name, value)
         row.save(update_fields=list(changes))

@@ -233,6 +233,29 @@ def test_a_second_delivery_after_success_changes_nothing(stub_backend: StubBacke
     assert event_types(execution)[-1] == "delivery_ignored"
 
 
+def test_two_deliveries_at_once_run_it_once(stub_backend: StubBackend) -> None:
+    execution = queued("diag.sleep", {"seconds": 0.5})
+    barrier = threading.Barrier(2)
+
+    def deliver() -> None:
+        from django.db import connection
+
+        try:
+            barrier.wait()
+            run_pipeline(execution.pk)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert reload(execution).status == S.SUCCEEDED
+    types = event_types(execution)
+    assert types.count("started") == 1 and types.count("delivery_ignored") == 1
+
+
 def test_unknown_ids_are_dropped(stub_backend: StubBackend) -> None:
     run_pipeline("not-a-uuid")
     run_pipeline("3f0c1e9e-0000-4000-8000-000000000000")
