@@ -262,3 +262,23 @@ def test_venue_shares_across_tiers(tmp_path: Path) -> None:
         ("JNST", 600, Decimal("60.0000"), 1),
         ("OTCN", 400, Decimal("40.0000"), 2),
     ]
+
+
+def test_capture_and_row_selectors(tmp_path: Path) -> None:
+    good = [row("AAAA", "OTCN", 10, 1), *(row(f"F{i:03d}", "OTCX", 5, 1) for i in range(20))]
+    lines = [*good, row("BBBB", "OTCN", "bad", 1)]
+    first = run_etl(write_file(tmp_path, lines, "a.psv"))["capture_id"]
+    between = utc_now()
+    second = run_etl(write_file(tmp_path, good, "b.psv"))["capture_id"]
+
+    assert [c.pk for c in selectors.captures(tier="OTC")] == [second, first]
+    assert [c.pk for c in selectors.captures(include_superseded=False)] == [second]
+    assert [c.pk for c in selectors.captures(include_superseded=False, as_of=between)] == [first]
+    assert [c.pk for c in selectors.captures(as_of=between)] == [first]
+    assert [r.line_no for r in selectors.raw_rows(first)] == list(range(2, 24))
+    assert [(r.line_no, r.kind) for r in selectors.rejects(first)] == [(23, "invalid")]
+    assert selectors.venue_volumes(week=WEEK, symbol="aaaa", mpid="otcn").get().capture_id == second
+    assert not selectors.venue_volumes(week=WEEK, tier="T1").exists()
+    assert selectors.current_capture(tier="T2", week=WEEK) is None
+    with pytest.raises(ValueError, match="aware datetime"):
+        selectors.current_capture(tier="OTC", week=WEEK, as_of=between.replace(tzinfo=None))
