@@ -121,7 +121,9 @@ def _one_tier(rows: list[Any], symbol: str, week: date) -> None:
 
 def _stable(queryset: QuerySet, *tiebreak: str) -> QuerySet:
     """The requested order plus unique tie-breakers, so pages never overlap."""
-    return queryset.order_by(*queryset.query.order_by, *tiebreak)
+    ordering = list(queryset.query.order_by)
+    named = {str(term).lstrip("-") for term in ordering}
+    return queryset.order_by(*ordering, *(name for name in tiebreak if name not in named))
 
 
 @extend_schema_view(
@@ -175,7 +177,7 @@ class OtcSymbolViewSet(mixins.ListModelMixin, SpineGenericViewSet):
 
     def get_queryset(self) -> QuerySet[SymbolWeekSummary]:
         params = _query(self.request, SymbolListQuery)
-        queryset = selectors.symbol_summaries(week=_week(params), **_key_params(params))
+        queryset = selectors.week_symbol_summaries(week=_week(params), **_key_params(params))
         search = params.get("search", "").strip()
         if search:
             queryset = queryset.filter(

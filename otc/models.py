@@ -292,6 +292,11 @@ class SymbolWeekSummary(_WeekKeyed):
         indexes = [
             models.Index(fields=["symbol", "week"], name="otc_sws_symbol_week"),
             models.Index(fields=["week", "tier"], name="otc_sws_week_tier"),
+            # A week's symbols by volume (the API's default order) straight from the
+            # index: without it every page sorts all of the week's symbols.
+            models.Index(
+                fields=["capture", "-total_volume", "symbol"], name="otc_sws_capture_volume"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -20,7 +20,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import F, FilteredRelation, OuterRef, Q, QuerySet, Subquery, Sum
 
 from otc.models import (
     Capture,
@@ -58,6 +58,7 @@ __all__ = [
     "venue_shares_with_rolling",
     "venue_volumes",
     "venues",
+    "week_symbol_summaries",
     "weeks_held",
 ]
 
@@ -265,6 +266,27 @@ def symbol_summaries(
     return qs
 
 
+def week_symbol_summaries(
+    *,
+    week: date | str,
+    tier: str | None = None,
+    ats: bool | None = None,
+    as_of: datetime | None = None,
+) -> QuerySet[SymbolWeekSummary]:
+    """One week's symbol summaries: the rows :func:`symbol_summaries` gives for ``week``,
+    selected by the answering capture's id rather than through a join.
+
+    A week holds thousands of symbols; through the join the planner cannot tell that
+    one capture answers, so it scans and sorts them all. With tier and ATS flag given
+    the capture is one id (an ``InitPlan``), so the ``(capture_id, ...)`` indexes give
+    counts from the index alone and pages in index order.
+    """
+    answering = current_captures(tier=tier, week=week, ats=ats, as_of=as_of).values("pk")
+    if tier is not None and ats is not None:
+        return SymbolWeekSummary.objects.filter(capture_id=Subquery(answering[:1]))
+    return SymbolWeekSummary.objects.filter(capture_id__in=Subquery(answering))
+
+
 def venue_shares(
     *,
     tier: str | None = None,
@@ -302,22 +324,34 @@ def venue_shares_with_rolling(
 ) -> QuerySet[VenueMarketShare]:
     """:func:`venue_shares` annotated with the venue's rolling window anchored at the same
     capture, as known at ``as_of``: ``trend``, ``rolling_avg_volume`` and
-    ``weeks_in_window`` (NULL when no window was computed, e.g. under a failed gate)."""
-    window = VenueRolling.objects.filter(
-        _version_at(as_of), capture_id=OuterRef("capture_id"), mpid=OuterRef("mpid")
-    ).order_by("-computed_at")
-    return venue_shares(
-        tier=tier,
-        week=week,
-        ats=ats,
-        mpid=mpid,
-        week_from=week_from,
-        week_to=week_to,
-        as_of=as_of,
-    ).annotate(
-        trend=Subquery(window.values("trend")[:1]),
-        rolling_avg_volume=Subquery(window.values("avg_volume")[:1]),
-        weeks_in_window=Subquery(window.values("weeks_in_window")[:1]),
+    ``weeks_in_window`` (NULL when no window was computed, e.g. under a failed gate).
+
+    One LEFT JOIN (at most one window version is current at any instant), not a
+    subquery per column and row."""
+    window = "capture__venue_rolling__"
+    current = Q(**{f"{window}mpid": F("mpid")})
+    if as_of is None:
+        current &= Q(**{f"{window}replaced_at__isnull": True})
+    else:
+        current &= Q(**{f"{window}computed_at__lte": as_of}) & (
+            Q(**{f"{window}replaced_at__isnull": True}) | Q(**{f"{window}replaced_at__gt": as_of})
+        )
+    return (
+        venue_shares(
+            tier=tier,
+            week=week,
+            ats=ats,
+            mpid=mpid,
+            week_from=week_from,
+            week_to=week_to,
+            as_of=as_of,
+        )
+        .annotate(venue_window=FilteredRelation("capture__venue_rolling", condition=current))
+        .annotate(
+            trend=F("venue_window__trend"),
+            rolling_avg_volume=F("venue_window__avg_volume"),
+            weeks_in_window=F("venue_window__weeks_in_window"),
+        )
     )
 
 

@@ -16,10 +16,12 @@ from typing import Any
 
 import pytest
 from django.db.models import Sum
+from rest_framework import serializers
 from rest_framework.test import APIClient
 
 from otc import selectors
 from otc.models import Capture, SymbolWeekSummary, VenueMarketShare
+from otc.serializers import SymbolSummarySerializer, SymbolVenueSerializer, VenueShareSerializer
 from spine.time import format_iso
 from tests.api.conftest import assert_error
 from tests.api.otc_data import (
@@ -612,6 +614,23 @@ def test_per_symbol_and_venue_reads_run_a_fixed_number_of_queries(
         with django_assert_max_num_queries(MAX_QUERIES):
             response = api.get(f"{API}/{path}")
         assert response.status_code == 200, path
+
+
+def test_fast_rows_render_exactly_as_drf_does(otc: OtcData) -> None:
+    """The lists' fast rendering gives DRF's own output for every row and field."""
+    week = {"week": T1_LAST, "tier": "T1", "ats": False}
+    cases = [
+        (SymbolSummarySerializer, list(selectors.symbol_summaries(**week)[:200])),
+        (SymbolSummarySerializer, list(selectors.symbol_summaries(tier="OTC")[:200])),
+        (VenueShareSerializer, list(selectors.venue_shares_with_rolling(**week))),
+        (VenueShareSerializer, list(selectors.venue_shares_with_rolling(tier="OTC"))),
+        (SymbolVenueSerializer, selectors.symbol_venues(symbol="AABB", week=REAL_WEEK)),
+    ]
+    for serializer_class, rows in cases:
+        assert rows
+        fast = serializer_class(rows, many=True).data
+        drf = [serializers.Serializer.to_representation(serializer_class(), r) for r in rows]
+        assert json.loads(json.dumps(fast)) == json.loads(json.dumps(drf)), serializer_class
 
 
 def test_the_selectors_answer_what_the_api_says(api: APIClient, otc: OtcData) -> None:

@@ -63,6 +63,29 @@ def test_weeks_held_grade_is_the_one_known_then(tmp_path: Path) -> None:
     assert list(selectors.weeks_held(tier="T2", ats=True)) == []
 
 
+def test_week_symbol_summaries_are_the_weeks_rows(tmp_path: Path) -> None:
+    load_week(tmp_path, W1, week_lines(600, 400), "w1.psv")
+    before = utc_now()
+    load_week(tmp_path, W1, week_lines(500, 500), "w1-corrected.psv")
+    load_week(tmp_path, W1, [row("CCC", "XA", 5, 1, tier="T1")], "t1.psv", tier="T1")
+
+    def ids(qs: object) -> list[int]:
+        return sorted(qs.values_list("pk", flat=True))  # type: ignore[attr-defined]
+
+    for params in (
+        {"tier": "T2", "ats": False},
+        {"tier": "T2", "ats": False, "as_of": before},
+        {"tier": None, "ats": None},
+        {"tier": "T1", "ats": True},
+    ):
+        same = selectors.symbol_summaries(week=W1, **params)
+        assert ids(selectors.week_symbol_summaries(week=W1, **params)) == ids(same), params
+    now = selectors.week_symbol_summaries(week=W1, tier="T2", ats=False).get(symbol="AAA")
+    then = selectors.week_symbol_summaries(week=W1, tier="T2", ats=False, as_of=before)
+    assert now.hhi == Decimal("5000.0000") and then.get(symbol="AAA").hhi == Decimal("5200.0000")
+    assert selectors.week_symbol_summaries(week=W2, tier="T2", ats=False).count() == 0
+
+
 def test_symbol_venues_shares(tmp_path: Path) -> None:
     load_week(tmp_path, W1, week_lines(2, 1), "w1.psv")
     rows = selectors.symbol_venues(symbol="aaa", week=W1 + timedelta(days=4))
@@ -83,3 +106,9 @@ def test_venue_shares_with_rolling(tmp_path: Path) -> None:
     assert rows["XB"].trend == "stable"
     first = {r.mpid: r for r in selectors.venue_shares_with_rolling(tier="T2", week=W1)}
     assert first["XA"].trend is None and first["XA"].weeks_in_window == 1
+    before = utc_now()
+    load_week(tmp_path, W2, week_lines(100, 400), "w2-corrected.psv")
+    (now,) = selectors.venue_shares_with_rolling(tier="T2", week=W2, mpid="xa")
+    (then,) = selectors.venue_shares_with_rolling(tier="T2", week=W2, mpid="XA", as_of=before)
+    assert (now.trend, now.total_volume) == ("down", 107)
+    assert (then.trend, then.total_volume, then.rolling_avg_volume) == ("up", 907, Decimal("757"))
