@@ -14,9 +14,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 
-from executions import metrics
+from executions import metrics, selectors
 from executions.locks import release_lock
 from executions.models import Execution, ExecutionStatus
 from executions.registry import Pipeline, UnknownPipeline, registry
@@ -36,20 +35,13 @@ def sweep_pending_executions(*, now: datetime | None = None, limit: int = BATCH)
 
     now = now or utc_now()
     cutoff = now - timedelta(seconds=settings.SPINE_SWEEP_AFTER_SECONDS)
-    due = Q(run_after__isnull=True) | Q(run_after__lte=cutoff)
-    pending = Execution.objects.filter(
-        due,
-        Q(queued_at__isnull=True, created_at__lt=cutoff) | Q(queued_at__lt=cutoff),
-        status=ExecutionStatus.PENDING,
-    ).order_by("created_at")[:limit]
+    pending = selectors.unsubmitted_executions(cutoff)[:limit]
     count = 0
     for execution in pending:
         before = execution.submissions
         count += default_dispatcher.submit(execution, reason="sweeper").submissions > before
     lost_before = now - timedelta(seconds=settings.SPINE_SWEEP_QUEUED_AFTER_SECONDS)
-    lost = Execution.objects.filter(
-        due, status=ExecutionStatus.QUEUED, queued_at__lt=lost_before
-    ).order_by("queued_at")[:limit]
+    lost = selectors.lost_queued_executions(lost_before)[:limit]
     for execution in lost:
         before = execution.submissions
         resubmitted = default_dispatcher.resubmit(execution, reason="message presumed lost")
@@ -77,13 +69,8 @@ def reap_stale_executions(*, now: datetime | None = None, limit: int = BATCH) ->
     """
     now = now or utc_now()
     stale_before = now - timedelta(seconds=settings.SPINE_REAP_AFTER_SECONDS)
-    silent = Q(heartbeat_at__lt=stale_before) | Q(
-        heartbeat_at__isnull=True, started_at__lt=stale_before
-    )
     candidates = list(
-        Execution.objects.filter(silent, status=ExecutionStatus.RUNNING)
-        .order_by("heartbeat_at")
-        .values_list("pk", flat=True)[:limit]
+        selectors.silent_running_executions(stale_before).values_list("pk", flat=True)[:limit]
     )
     reaped = [r for pk in candidates if (r := _reap(pk, stale_before)) is not None]
     if reaped:

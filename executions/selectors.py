@@ -7,9 +7,11 @@ thin and every reader sees the same ordering.
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from datetime import datetime
 
-from executions.models import Execution, ExecutionEvent
+from django.db.models import Q, QuerySet
+
+from executions.models import Execution, ExecutionEvent, ExecutionStatus
 from executions.registry import Pipeline, registry
 
 
@@ -31,3 +33,29 @@ def pipeline_list() -> list[Pipeline]:
 def pipeline_get(name: str) -> Pipeline:
     """One registered pipeline; raises ``UnknownPipeline``."""
     return registry.get(name)
+
+
+def silent_running_executions(stale_before: datetime) -> QuerySet[Execution]:
+    """Running executions with no heartbeat since ``stale_before`` (the reaper's work)."""
+    silent = Q(heartbeat_at__lt=stale_before) | Q(
+        heartbeat_at__isnull=True, started_at__lt=stale_before
+    )
+    return Execution.objects.filter(silent, status=ExecutionStatus.RUNNING).order_by("heartbeat_at")
+
+
+def unsubmitted_executions(cutoff: datetime) -> QuerySet[Execution]:
+    """Pending since before ``cutoff`` and due: the backend never accepted them."""
+    return Execution.objects.filter(
+        Q(run_after__isnull=True) | Q(run_after__lte=cutoff),
+        Q(queued_at__isnull=True, created_at__lt=cutoff) | Q(queued_at__lt=cutoff),
+        status=ExecutionStatus.PENDING,
+    ).order_by("created_at")
+
+
+def lost_queued_executions(queued_before: datetime) -> QuerySet[Execution]:
+    """Queued since before ``queued_before`` (past the broker's redelivery window)."""
+    return Execution.objects.filter(
+        Q(run_after__isnull=True) | Q(run_after__lte=queued_before),
+        status=ExecutionStatus.QUEUED,
+        queued_at__lt=queued_before,
+    ).order_by("queued_at")

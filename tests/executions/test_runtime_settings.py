@@ -56,3 +56,20 @@ def test_sqlite_tests_use_a_file_beside_the_database(tmp_path) -> None:
     assert config.database["TEST"]["NAME"] == f"{tmp_path}/spine-test.sqlite3"
     memory = load_config({"DATABASE_URL": "sqlite:///:memory:"})
     assert "NAME" not in memory.database.get("TEST", {})
+
+
+def test_system_checks_catch_timings_that_break_the_guarantees(settings) -> None:
+    from executions.checks import execution_timings
+    from executions.registry import Pipeline, PipelineParams, registry
+
+    assert execution_timings() == []
+    settings.SPINE_HEARTBEAT_SECONDS = 30
+    settings.SPINE_REAP_AFTER_SECONDS = 45
+    assert [e.id for e in execution_timings()] == ["executions.E001"]
+    settings.SPINE_HEARTBEAT_SECONDS = 10
+    long = Pipeline("test.too_long", lambda ctx: None, PipelineParams, "x", timeout_seconds=10**6)
+    registry.register(long)
+    try:
+        assert [e.id for e in execution_timings()] == ["executions.E002"]
+    finally:
+        registry.unregister("test.too_long")
