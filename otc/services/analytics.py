@@ -22,6 +22,7 @@ from otc.models import (
     Capture,
     Concentration,
     SymbolWeekSummary,
+    Venue,
     VenueMarketShare,
     VenueVolume,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "HHI_MODERATE_FROM",
     "compute_symbol_summaries",
     "compute_venue_shares",
+    "upsert_venues",
 ]
 
 #: HHI bands: below 1,500 competitive; 1,500–2,500 moderate; above 2,500 concentrated.
@@ -120,4 +122,28 @@ def compute_venue_shares(capture: Capture) -> int:
                          GROUP BY mpid) per_venue) totals
         """,
         _key_params(capture),
+    )
+
+
+def upsert_venues(capture: Capture) -> None:
+    """Insert the capture's new MPIDs into ``Venue``; for known ones widen first/last
+    seen and take the name of the latest week seen, so re-ingesting an older week
+    never renames a venue back. Reads the capture's venue shares (a few dozen rows)."""
+    venue, shares = Venue._meta.db_table, VenueMarketShare._meta.db_table
+    execute(
+        f"""
+        INSERT INTO {venue} (mpid, name, first_seen_week, last_seen_week)
+        SELECT mpid, venue_name, %(week)s, %(week)s
+          FROM {shares}
+         WHERE capture_id = %(capture)s
+        ON CONFLICT (mpid) DO UPDATE SET
+            name = CASE WHEN excluded.last_seen_week >= {venue}.last_seen_week
+                        THEN excluded.name ELSE {venue}.name END,
+            first_seen_week = CASE WHEN excluded.first_seen_week < {venue}.first_seen_week
+                                   THEN excluded.first_seen_week
+                                   ELSE {venue}.first_seen_week END,
+            last_seen_week = CASE WHEN excluded.last_seen_week > {venue}.last_seen_week
+                                  THEN excluded.last_seen_week ELSE {venue}.last_seen_week END
+        """,
+        {"capture": capture.pk, "week": capture.week},
     )

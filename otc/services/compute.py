@@ -6,10 +6,11 @@ quality checks read them (and the prior week's), and then either
 * grade F — the transaction is rolled back (no analytics from this capture), the F
   report is stored on its own so operators can read why, and ``QualityGateFailed``
   fails the execution with the reasons; or
-* grade A–D — the report is stored, the rolling windows anchored at this week are
-  recomputed, and so are those of the five following weeks (their windows include
-  this week, which may have just been superseded), plus the next week's quality
-  report (it compares against this week).
+* grade A–D — the report is stored, the capture's venues are upserted into
+  ``Venue``, the rolling windows anchored at this week are recomputed, and so are
+  those of the five following weeks (their windows include this week, which may have
+  just been superseded), plus the next week's quality report (it compares against
+  this week).
 """
 
 from __future__ import annotations
@@ -21,7 +22,11 @@ from typing import Any
 from django.db import transaction
 
 from otc.models import Capture
-from otc.services.analytics import compute_symbol_summaries, compute_venue_shares
+from otc.services.analytics import (
+    compute_symbol_summaries,
+    compute_venue_shares,
+    upsert_venues,
+)
 from otc.services.errors import NotNormalized, QualityGateFailed
 from otc.services.quality import Verdict, evaluate, save_report
 from otc.services.rolling import WINDOW_WEEKS, compute_rolling
@@ -71,6 +76,7 @@ def compute_capture(capture_id: int) -> ComputeResult:
             if not verdict.passed:
                 raise _Blocked(verdict, prior)
             save_report(capture, verdict, prior, now=now)
+            upsert_venues(capture)
             counts.update(compute_rolling(capture, now=now))
             refreshed = _refresh_following_weeks(capture, now)
             Capture.objects.filter(pk=capture_id).update(computed_at=now)

@@ -7,8 +7,10 @@ All set-based SQL that PostgreSQL and SQLite run alike, in one transaction:
    are none (the usual case). With duplicates the insert is redone keeping the first
    line of each symbol+MPID (``ON CONFLICT DO NOTHING`` in line order);
 2. only when rows were left out, one ``INSERT ... SELECT`` joins the left-out lines to
-   the kept ones and rejects them as duplicates naming the line they repeat;
-3. one upsert of the capture's venues (``Venue``).
+   the kept ones and rejects them as duplicates naming the line they repeat.
+
+Venues (``Venue``) are upserted by compute, from the capture's few venue-share rows
+rather than its million volume rows, and only for captures that pass the gate.
 
 Symbols and MPIDs were trimmed and upper-cased by the parser and stored that way.
 """
@@ -16,12 +18,11 @@ Symbols and MPIDs were trimmed and upper-cased by the parser and stored that way
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from typing import Any, Literal
 
 from django.db import IntegrityError, transaction
 
-from otc.models import Capture, RawRow, Reject, RejectKind, Venue, VenueVolume
+from otc.models import Capture, RawRow, Reject, RejectKind, VenueVolume
 from otc.services.sql import execute, round_div, tune_bulk_transaction
 from spine.time import utc_now
 
@@ -60,7 +61,6 @@ def normalize_capture(capture_id: int, *, force: bool = False) -> NormalizeResul
         duplicates = 0
         if rows < capture.row_count - invalid:
             duplicates = _reject_duplicates(capture_id)
-        _upsert_venues(capture.pk, capture.week)
         Capture.objects.filter(pk=capture_id).update(
             normalized_at=utc_now(), reject_count=invalid + duplicates
         )
@@ -119,28 +119,4 @@ def _reject_duplicates(capture_id: int) -> int:
            AND v.line_no <> r.line_no
         """,
         {"capture": capture_id, "kind": RejectKind.DUPLICATE},
-    )
-
-
-def _upsert_venues(capture_id: int, week: date) -> None:
-    """Insert new MPIDs; for known ones widen first/last seen and take the name of the
-    latest week seen (a re-ingest of an older week never renames a venue back)."""
-    venue, vv = Venue._meta.db_table, VenueVolume._meta.db_table
-    execute(
-        f"""
-        INSERT INTO {venue} (mpid, name, first_seen_week, last_seen_week)
-        SELECT mpid, MAX(venue_name), %(week)s, %(week)s
-          FROM {vv}
-         WHERE capture_id = %(capture)s
-         GROUP BY mpid
-        ON CONFLICT (mpid) DO UPDATE SET
-            name = CASE WHEN excluded.last_seen_week >= {venue}.last_seen_week
-                        THEN excluded.name ELSE {venue}.name END,
-            first_seen_week = CASE WHEN excluded.first_seen_week < {venue}.first_seen_week
-                                   THEN excluded.first_seen_week
-                                   ELSE {venue}.first_seen_week END,
-            last_seen_week = CASE WHEN excluded.last_seen_week > {venue}.last_seen_week
-                                  THEN excluded.last_seen_week ELSE {venue}.last_seen_week END
-        """,
-        {"capture": capture_id, "week": week},
     )
