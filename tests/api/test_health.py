@@ -150,15 +150,16 @@ def test_unapplied_migrations_is_down(unmigrated_database: str) -> None:
 
 @pytest.mark.embedded
 def test_detail_providers_are_informational() -> None:
-    health.register_detail_provider("finra_breaker", lambda: {"state": "open", "failures": 5})
+    # Not "finra_breaker": unregistering that would remove the otc app's real provider.
+    health.register_detail_provider("example_breaker", lambda: {"state": "open", "failures": 5})
     health.register_detail_provider("broken", lambda: 1 / 0)
     try:
         status, body = get_json("/health/ready")
     finally:
-        health.unregister("finra_breaker")
+        health.unregister("example_breaker")
         health.unregister("broken")
     assert status == 200
-    assert body["details"]["finra_breaker"] == {"state": "open", "failures": 5}
+    assert body["details"]["example_breaker"] == {"state": "open", "failures": 5}
     assert body["details"]["broken"] == {"error": "ZeroDivisionError: division by zero"}
     assert body["status"] != "down"
 
