@@ -3,8 +3,9 @@
 Views stay thin: they validate the query string with the serializers in
 :mod:`otc.serializers` and answer from :mod:`otc.selectors`, which hold every read
 (point in time through ``as_of``). Each endpoint runs a fixed, small number of
-queries (a count and a page for lists; existence checks only on the way to a 404),
-whatever the amount of data held.
+queries — one for a page of a list, its total counted inside it (see
+:mod:`otc.pagination`); existence checks only on the way to a 404 — whatever the
+amount of data held.
 
 Common parameters: ``tier`` (T1, T2, OTC; OTCE accepted), ``week`` (any date in the
 week, read as its Monday; the latest week held when omitted), ``ats`` (non-ATS by
@@ -26,6 +27,7 @@ from rest_framework.response import Response
 from otc import selectors
 from otc.filters import CaptureFilter
 from otc.models import Capture, SymbolWeekSummary, VenueMarketShare
+from otc.pagination import OneQueryPagination
 from otc.serializers import (
     CaptureDetailSerializer,
     CaptureSerializer,
@@ -138,6 +140,8 @@ def _stable(queryset: QuerySet, *tiebreak: str) -> QuerySet:
 class OtcWeekViewSet(mixins.ListModelMixin, SpineGenericViewSet):
     """The weeks Market Spine holds, per tier."""
 
+    pagination_class = OneQueryPagination
+
     serializer_class = WeekHeldSerializer
     filter_backends: list = []
 
@@ -158,6 +162,8 @@ class OtcWeekViewSet(mixins.ListModelMixin, SpineGenericViewSet):
 )
 class OtcSymbolViewSet(mixins.ListModelMixin, SpineGenericViewSet):
     """Symbols: a week's summaries, and one symbol's weeks, venues and rolling window."""
+
+    pagination_class = OneQueryPagination
 
     queryset = SymbolWeekSummary.objects.none()  # the model, for the schema's path types
     serializer_class = SymbolSummarySerializer
@@ -316,6 +322,8 @@ class OtcSymbolViewSet(mixins.ListModelMixin, SpineGenericViewSet):
 class OtcVenueViewSet(mixins.ListModelMixin, SpineGenericViewSet):
     """Venues (MPIDs): a week's market shares, and one venue's history."""
 
+    pagination_class = OneQueryPagination
+
     queryset = VenueMarketShare.objects.none()  # the model, for the schema's path types
     serializer_class = VenueShareSerializer
     filter_backends = [SortFilter]
@@ -362,6 +370,8 @@ class OtcVenueViewSet(mixins.ListModelMixin, SpineGenericViewSet):
 class OtcQualityViewSet(mixins.ListModelMixin, SpineGenericViewSet):
     """Data quality per capture, as graded when it was computed."""
 
+    pagination_class = OneQueryPagination
+
     serializer_class = QualityReportSerializer
     filter_backends: list = []
 
@@ -386,6 +396,8 @@ class OtcQualityViewSet(mixins.ListModelMixin, SpineGenericViewSet):
 )
 class OtcCaptureViewSet(SpineReadOnlyViewSet):
     """Captures: each ingest of FINRA data with its lineage."""
+
+    pagination_class = OneQueryPagination
 
     serializer_class = CaptureSerializer
     filterset_class = CaptureFilter
