@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
@@ -279,3 +280,45 @@ def test_run_pipeline_unknown_name_says_so(admin_client: Client) -> None:
     response = admin_client.get(reverse(RUN), {"pipeline": "no.such"}, follow=True)
     html = response.content.decode().lower()
     assert "unknown pipeline &#x27;no.such&#x27;; registered pipelines:" in html
+
+
+def test_every_registered_pipeline_gets_a_form(admin_client: Client) -> None:
+    from executions.selectors import pipeline_list
+
+    for pipeline in pipeline_list():
+        response = admin_client.get(reverse(RUN), {"pipeline": pipeline.name})
+        assert response.status_code == 200, pipeline.name
+        html = response.content.decode()
+        for name in pipeline.params().fields:
+            assert f'name="params-{name}"' in html, (pipeline.name, name)
+
+
+def test_run_the_full_etl_from_the_admin(
+    admin_client: Client, local_backend: Any, run_immediately: Any, tmp_path: Any
+) -> None:
+    from otc.generator import generate_week
+    from otc.models import Capture
+
+    path = tmp_path / "week.psv"
+    generate_week(path, tier="T1", week=date(2025, 10, 8), rows=200, seed=5)
+    form = {
+        "pipeline": "otc.full_etl",
+        "params-path": str(path),
+        "params-tier": "T1",
+        "params-week": "2025-10-08",
+        "run-lane": "",
+    }
+    with run_immediately():
+        response = admin_client.post(reverse(RUN), form)
+    execution = Execution.objects.get()
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert execution.status == ExecutionStatus.SUCCEEDED, execution.error
+    assert execution.params == {
+        "path": str(path),
+        "tier": "T1",
+        "week": "2025-10-06",
+        "ats": False,
+    }
+    assert Capture.objects.get().week.isoformat() == "2025-10-06"
+    bad = admin_client.post(reverse(RUN), {**form, "params-tier": "T4"})
+    assert "unknown tier" in bad.content.decode()
