@@ -61,6 +61,7 @@ class Command(cli.OperatorCommand):
         "  demo                              generated T1 weeks (the default)\n"
         "  demo --tier OTC --weeks 3 --rows 5000\n"
         "  demo --file finra.psv --tier OTC --week 2025-12-15\n\n"
+        "With the Celery backend the workers must be able to read --out (a shared disk).\n"
         "Exit codes: 0 done, 1 a week failed (other than the deliberate late file),\n"
         "2 bad input or an unmigrated database."
     )
