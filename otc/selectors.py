@@ -281,7 +281,7 @@ def week_symbol_summaries(
     the capture is one id (an ``InitPlan``), so the ``(capture_id, ...)`` indexes give
     counts from the index alone and pages in index order.
     """
-    answering = current_captures(tier=tier, week=week, ats=ats, as_of=as_of).values("pk")
+    answering = current_captures(tier=tier, week=week, ats=ats, as_of=as_of).order_by().values("pk")
     if tier is not None and ats is not None:
         return SymbolWeekSummary.objects.filter(capture_id=Subquery(answering[:1]))
     return SymbolWeekSummary.objects.filter(capture_id__in=Subquery(answering))
