@@ -45,18 +45,6 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 TIER = "T1"
 SEED = 2026
 TARGET_RATIO = 2.0
-OTC_TABLES = (
-    "otc_qualityreport",
-    "otc_symbolrolling",
-    "otc_venuerolling",
-    "otc_symbolweeksummary",
-    "otc_venuemarketshare",
-    "otc_venuevolume",
-    "otc_reject",
-    "otc_rawrow",
-    "otc_venue",
-    "otc_capture",
-)
 
 
 def parse_args() -> argparse.Namespace:
@@ -81,13 +69,15 @@ def parse_args() -> argparse.Namespace:
 
 def load(weeks: int, rows: int) -> dict[str, Any]:
     """Generate and load ``weeks`` weeks through the services; return timings."""
+    from django.apps import apps
     from django.db import connection
 
     from otc.generator import SymbolUniverse, generate_week
     from otc.services import compute_capture, ingest_file, normalize_capture
 
+    tables = [model._meta.db_table for model in apps.get_app_config("otc").get_models()]
     with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {', '.join(OTC_TABLES)} RESTART IDENTITY CASCADE")
+        cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
     start = last_monday() - timedelta(weeks=weeks - 1)
     universe = SymbolUniverse.for_rows(TIER, rows, SEED)
     generate_s = etl_s = 0.0

@@ -49,6 +49,10 @@ from spine.api.filters import StrictOrderingFilter
 from spine.api.schema import error_response
 from spine.api.views import SpineGenericViewSet, SpineReadOnlyViewSet
 
+#: The columns list rows are rendered from: rows come as dicts, since building model
+#: instances costs more than the rest of rendering them.
+SYMBOL_ROW = [*(f for f in SymbolSummarySerializer.Meta.fields if f != "capture"), "capture_id"]
+VENUE_ROW = [*(f for f in VenueShareSerializer._declared_fields if f != "capture"), "capture_id"]
 #: Longest symbol or MPID looked up; anything longer cannot be one.
 _MAX_KEY = 32
 BAD_QUERY = error_response("A query parameter is invalid (details name it).")
@@ -141,7 +145,6 @@ class OtcWeekViewSet(mixins.ListModelMixin, SpineGenericViewSet):
     """The weeks Market Spine holds, per tier."""
 
     pagination_class = OneQueryPagination
-
     serializer_class = WeekHeldSerializer
     filter_backends: list = []
 
@@ -164,7 +167,6 @@ class OtcSymbolViewSet(mixins.ListModelMixin, SpineGenericViewSet):
     """Symbols: a week's summaries, and one symbol's weeks, venues and rolling window."""
 
     pagination_class = OneQueryPagination
-
     queryset = SymbolWeekSummary.objects.none()  # the model, for the schema's path types
     serializer_class = SymbolSummarySerializer
     filter_backends = [StrictOrderingFilter]
@@ -183,7 +185,9 @@ class OtcSymbolViewSet(mixins.ListModelMixin, SpineGenericViewSet):
 
     def get_queryset(self) -> QuerySet[SymbolWeekSummary]:
         params = _query(self.request, SymbolListQuery)
-        queryset = selectors.week_symbol_summaries(week=_week(params), **_key_params(params))
+        queryset = selectors.week_symbol_summaries(
+            week=_week(params), **_key_params(params)
+        ).values(*SYMBOL_ROW)
         search = params.get("search", "").strip()
         if search:
             queryset = queryset.filter(
@@ -209,12 +213,16 @@ class OtcSymbolViewSet(mixins.ListModelMixin, SpineGenericViewSet):
     def weekly(self, request: Request, symbol: str | None = None) -> Response:
         key = _key(symbol, "symbol")
         params = _query(request, RangeQuery)
-        queryset = selectors.symbol_summaries(
-            symbol=key,
-            week_from=params.get("week_from"),
-            week_to=params.get("week_to"),
-            **_key_params(params),
-        ).order_by("week", "tier")
+        queryset = (
+            selectors.symbol_summaries(
+                symbol=key,
+                week_from=params.get("week_from"),
+                week_to=params.get("week_to"),
+                **_key_params(params),
+            )
+            .values(*SYMBOL_ROW)
+            .order_by("week", "tier")
+        )
         page = self.paginate_queryset(queryset)
         if (
             not page
@@ -323,7 +331,6 @@ class OtcVenueViewSet(mixins.ListModelMixin, SpineGenericViewSet):
     """Venues (MPIDs): a week's market shares, and one venue's history."""
 
     pagination_class = OneQueryPagination
-
     queryset = VenueMarketShare.objects.none()  # the model, for the schema's path types
     serializer_class = VenueShareSerializer
     filter_backends = [SortFilter]
@@ -335,9 +342,11 @@ class OtcVenueViewSet(mixins.ListModelMixin, SpineGenericViewSet):
 
     def get_queryset(self) -> QuerySet[VenueMarketShare]:
         params = _query(self.request, WeekQuery)
-        return selectors.venue_shares_with_rolling(
-            week=_week(params), **_key_params(params)
-        ).annotate(volume=F("total_volume"), share=F("market_share"))
+        return (
+            selectors.venue_shares_with_rolling(week=_week(params), **_key_params(params))
+            .annotate(volume=F("total_volume"), share=F("market_share"))
+            .values(*VENUE_ROW)
+        )
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         return _stable(super().filter_queryset(queryset), "tier", "mpid")
@@ -345,12 +354,16 @@ class OtcVenueViewSet(mixins.ListModelMixin, SpineGenericViewSet):
     def retrieve(self, request: Request, mpid: str | None = None) -> Response:
         key = _key(mpid, "mpid")
         params = _query(request, RangeQuery)
-        queryset = selectors.venue_shares_with_rolling(
-            mpid=key,
-            week_from=params.get("week_from"),
-            week_to=params.get("week_to"),
-            **_key_params(params),
-        ).order_by("week", "tier")
+        queryset = (
+            selectors.venue_shares_with_rolling(
+                mpid=key,
+                week_from=params.get("week_from"),
+                week_to=params.get("week_to"),
+                **_key_params(params),
+            )
+            .values(*VENUE_ROW)
+            .order_by("week", "tier")
+        )
         page = self.paginate_queryset(queryset)
         if not page and not selectors.venues(mpid=key).exists():
             raise _not_found(f"No venue {key}.", {"mpid": key})
@@ -371,7 +384,6 @@ class OtcQualityViewSet(mixins.ListModelMixin, SpineGenericViewSet):
     """Data quality per capture, as graded when it was computed."""
 
     pagination_class = OneQueryPagination
-
     serializer_class = QualityReportSerializer
     filter_backends: list = []
 
@@ -398,7 +410,6 @@ class OtcCaptureViewSet(SpineReadOnlyViewSet):
     """Captures: each ingest of FINRA data with its lineage."""
 
     pagination_class = OneQueryPagination
-
     serializer_class = CaptureSerializer
     filterset_class = CaptureFilter
     ordering_fields = ["ingested_at", "week", "tier", "id"]

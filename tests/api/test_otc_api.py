@@ -20,6 +20,7 @@ from rest_framework import serializers
 from rest_framework.test import APIClient
 
 from otc import selectors
+from otc.api import SYMBOL_ROW, VENUE_ROW
 from otc.models import Capture, SymbolWeekSummary, VenueMarketShare
 from otc.serializers import SymbolSummarySerializer, SymbolVenueSerializer, VenueShareSerializer
 from spine.time import format_iso
@@ -629,6 +630,9 @@ def test_fast_rows_render_exactly_as_drf_does(otc: OtcData) -> None:
         (VenueShareSerializer, list(selectors.venue_shares_with_rolling(**week))),
         (VenueShareSerializer, list(selectors.venue_shares_with_rolling(tier="OTC"))),
         (SymbolVenueSerializer, selectors.symbol_venues(symbol="AABB", week=REAL_WEEK)),
+        # As the views read them: dicts of the rendered columns.
+        (SymbolSummarySerializer, list(selectors.symbol_summaries(**week).values(*SYMBOL_ROW))),
+        (VenueShareSerializer, list(selectors.venue_shares_with_rolling().values(*VENUE_ROW))),
     ]
     for serializer_class, rows in cases:
         assert rows
