@@ -57,11 +57,34 @@ def main() -> None:
         extra_args=("--include", "bench.celery_tasks"),
     )
     try:
+        load = os.getloadavg()[0]
+        commit_ms = durable_commit_ms()
         bare = bench_bare(args.count, args.timeout)
         spine = bench_dispatch(args.count, args.timeout)
     finally:
         worker.stop()
     report(args.count, bare, spine)
+    print(
+        f"context: load average {load:.1f} on {os.cpu_count()} CPUs; one durable PostgreSQL "
+        f"commit takes {commit_ms:.1f} ms here (a dispatched execution needs three)"
+    )
+
+
+def durable_commit_ms(samples: int = 50) -> float:
+    """Median time of a one-row insert committed to disk, for reading the figures."""
+    import statistics
+
+    from django.db import connection
+
+    timings = []
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE IF NOT EXISTS spine_bench_commit (x int)")
+        for _ in range(samples):
+            start = time.perf_counter()
+            cursor.execute("INSERT INTO spine_bench_commit VALUES (1)")
+            timings.append((time.perf_counter() - start) * 1000)
+        cursor.execute("DROP TABLE spine_bench_commit")
+    return statistics.median(timings)
 
 
 def bench_bare(count: int, timeout: float) -> tuple[float, float]:

@@ -1,4 +1,4 @@
-"""A status transition and its event in one PostgreSQL statement.
+"""Status transitions and their events in one PostgreSQL statement each.
 
 Every execution makes several transitions on its way through the system, and each
 ORM transition costs five round trips (BEGIN, SELECT ... FOR UPDATE, UPDATE, INSERT,
@@ -18,7 +18,7 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 
-from executions.models import Execution, ExecutionEvent
+from executions.models import Execution, ExecutionEvent, ExecutionStatus
 
 
 def available() -> bool:
@@ -79,3 +79,54 @@ def transition(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone() is not None
+
+
+def claim_queued(
+    execution_id: object,
+    *,
+    run_token: object,
+    now: datetime,
+    due_by: datetime,
+    data: Mapping[str, Any],
+) -> Execution | None:
+    """Start a queued, lock-free, due execution in one statement; the started row or None.
+
+    The common delivery needs no decision the row cannot make itself, so the read,
+    the move to running and the ``started`` event are one round trip. Anything else
+    (pending, early, not runnable, a lock key) returns None for the runner's full path.
+    """
+    table = connection.ops.quote_name(Execution._meta.db_table)
+    events = connection.ops.quote_name(ExecutionEvent._meta.db_table)
+    sql = f"""
+        WITH moved AS (
+            UPDATE {table} AS e
+            SET status = %s, started_at = %s, heartbeat_at = %s, finished_at = NULL,
+                run_token = %s, run_after = NULL
+            WHERE e.id = %s AND e.status = %s AND e.lock_key = ''
+              AND (e.run_after IS NULL OR e.run_after <= %s)
+            RETURNING e.*
+        ), started AS (
+            INSERT INTO {events} (execution_id, type, timestamp, data)
+            SELECT id, 'started', %s, jsonb_build_object(
+                'from', %s::text, 'to', %s::text, 'attempt', attempt,
+                'submission', submissions, 'redeliveries', redeliveries
+            ) || %s::jsonb
+            FROM moved
+        )
+        SELECT * FROM moved
+    """  # noqa: S608 - identifiers come from the models, values are parameters
+    params = [
+        ExecutionStatus.RUNNING,
+        now,
+        now,
+        run_token,
+        execution_id,
+        ExecutionStatus.QUEUED,
+        due_by,
+        now,
+        ExecutionStatus.QUEUED,
+        ExecutionStatus.RUNNING,
+        json.dumps(dict(data), cls=DjangoJSONEncoder),
+    ]
+    rows = list(Execution.objects.raw(sql, params))
+    return rows[0] if rows else None

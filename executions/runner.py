@@ -34,14 +34,14 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
-from executions import metrics
+from executions import ledger_sql, metrics
 from executions.interrupts import ExecutionCancelled, ExecutionInterrupted, PipelineTimeout
 from executions.locks import acquire_lock, release_lock
 from executions.models import Execution, ExecutionStatus
 from executions.registry import Pipeline, UnknownPipeline, registry
 from executions.run_context import RunContext
 from executions.services import IllegalTransition, hand_off_failure, record_event, transition
-from executions.supervisor import Supervisor
+from executions.supervisor import supervisor
 from spine import context
 from spine.time import format_iso, utc_now
 
@@ -95,6 +95,17 @@ def _claim(execution_id: uuid.UUID | str) -> tuple[Execution, Pipeline, uuid.UUI
     except ValueError:
         logger.error("refusing to run %r: not an execution id", execution_id)
         return None
+    if ledger_sql.available():
+        run_token = uuid.uuid4()
+        started = ledger_sql.claim_queued(
+            pk,
+            run_token=run_token,
+            now=utc_now(),
+            due_by=utc_now() + EARLY_TOLERANCE,
+            data=_started_data(run_token, lock_key=None),
+        )
+        if started is not None:
+            return _registered(started, run_token)
     execution = Execution.objects.filter(pk=pk).first()
     if execution is None:
         logger.warning("execution %s does not exist; message dropped", pk)
@@ -124,13 +135,10 @@ def _start(execution: Execution, *, locked: bool) -> tuple[Execution, Pipeline, 
             ExecutionStatus.RUNNING,
             event_type="started",
             data={
-                "worker": socket.gethostname(),
-                "pid": os.getpid(),
                 "attempt": execution.attempt,
                 "submission": execution.submissions,
                 "redeliveries": execution.redeliveries,
-                "lock_key": execution.lock_key or None,
-                "timeout_seconds": pipeline.timeout_seconds,
+                **_started_data(run_token, lock_key=execution.lock_key or None),
             },
             run_token=run_token,
             run_after=None,
@@ -145,6 +153,35 @@ def _start(execution: Execution, *, locked: bool) -> tuple[Execution, Pipeline, 
         )
         return None
     return execution, pipeline, run_token
+
+
+def _started_data(run_token: uuid.UUID, *, lock_key: str | None) -> dict[str, Any]:
+    return {
+        "worker": socket.gethostname(),
+        "pid": os.getpid(),
+        "run": str(run_token),
+        "lock_key": lock_key,
+    }
+
+
+def _registered(
+    execution: Execution, run_token: uuid.UUID
+) -> tuple[Execution, Pipeline, uuid.UUID] | None:
+    """The started execution with its pipeline; fails it if nobody registers that now."""
+    try:
+        return execution, registry.get(execution.pipeline), run_token
+    except UnknownPipeline as exc:
+        error = str(exc)
+        transition(
+            execution,
+            ExecutionStatus.FAILED,
+            data={"error": error},
+            expect={"run_token": run_token},
+            error=error,
+        )
+        metrics.FINISHED.labels(pipeline=execution.pipeline, status=ExecutionStatus.FAILED).inc()
+        hand_off_failure(execution, "error")
+        return None
 
 
 def _runnable(execution: Execution, *, locked: bool) -> bool:
@@ -249,19 +286,18 @@ def _run(
 ) -> None:
     started = time.monotonic()
     ctx = RunContext(execution, pipeline, run_token, deadline=started + pipeline.timeout_seconds)
-    supervisor = Supervisor(
+    logger.info("execution started: %s", pipeline.name, extra={"pipeline": pipeline.name})
+    watch = supervisor().watch(
         ctx,
         heartbeat_seconds=settings.SPINE_HEARTBEAT_SECONDS,
         enforce_timeout=enforce_timeout,
         grace_seconds=settings.SPINE_TIME_LIMIT_GRACE_SECONDS,
         on_abandon=_record_abandoned,
     )
-    logger.info("execution started: %s", pipeline.name, extra={"pipeline": pipeline.name})
-    supervisor.start()
     try:
         outcome = _call_handler(ctx)
     finally:
-        supervisor.stop()
+        watch.stop()
     _finish(ctx, outcome, time.monotonic() - started)
     if outcome.reraise is not None:
         raise outcome.reraise

@@ -1,22 +1,27 @@
-"""The thread that watches a run: heartbeats, cancellation and (off Celery) the time limit.
+"""Watching running handlers: heartbeats, cancellation and (off Celery) the time limit.
 
-While a handler runs, its supervisor beats the heartbeat every
-``SPINE_HEARTBEAT_SECONDS`` so the reaper can tell a live run from a lost one. A beat
-that finds the execution cancelled (or reaped) asks the handler to stop, and one
-heartbeat later interrupts it. When the runner enforces the time limit itself (every
-backend but Celery, whose soft/hard limits do it there), the supervisor interrupts the
-handler at the limit and, if it still has not returned after
+One supervisor thread per process watches every handler running in it (usually one
+per Celery pool process; several on the local backend). For each it beats the
+heartbeat every ``SPINE_HEARTBEAT_SECONDS`` so the reaper can tell a live run from a
+lost one. A beat that finds the execution cancelled (or reaped) asks the handler to
+stop, and one heartbeat later interrupts it. When the runner enforces the time limit
+itself (every backend but Celery, whose soft/hard limits do it there), the supervisor
+interrupts the handler at the limit and, if it still has not returned after
 ``SPINE_TIME_LIMIT_GRACE_SECONDS``, records ``timed_out`` on its behalf.
+
+The thread outlives runs (starting one per run costs more than a short run), and is
+started again in a forked child, where the parent's thread does not exist.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
 
-from django.db import connections
+from django.db import close_old_connections, connections
 
 from executions.interrupts import ExecutionCancelled, PipelineTimeout
 from executions.run_context import RunContext
@@ -25,11 +30,12 @@ from spine import context
 logger = logging.getLogger(__name__)
 
 
-class Supervisor(threading.Thread):
-    """Runs beside one handler call; ``stop()`` when the handler returns."""
+class Watch:
+    """One running handler under supervision; ``stop()`` when the handler returns."""
 
     def __init__(
         self,
+        supervisor: Supervisor,
         ctx: RunContext,
         *,
         heartbeat_seconds: float,
@@ -37,54 +43,61 @@ class Supervisor(threading.Thread):
         grace_seconds: float,
         on_abandon: Callable[[RunContext], None],
     ) -> None:
-        super().__init__(name=f"supervisor-{ctx.execution_id}", daemon=True)
+        self.supervisor = supervisor
         self.ctx = ctx
         self.heartbeat_seconds = heartbeat_seconds
         self.enforce_timeout = enforce_timeout
         self.grace_seconds = grace_seconds
         self.on_abandon = on_abandon
-        self._stopped = threading.Event()
+        self.next_beat = time.monotonic() + heartbeat_seconds
+        self.active = True
+        self.lock = threading.Lock()
         self._timed_out = False
         self._abandoned = False
         self._stop_seen_at: float | None = None
+        self._interrupted = False
 
     def stop(self) -> None:
-        self._stopped.set()
-        self.join()
+        with self.lock:  # waits for a tick in progress, so none acts after this
+            self.active = False
+        self.supervisor.forget(self)
 
-    def run(self) -> None:
-        with context.bind(execution_id=str(self.ctx.execution_id)):
-            try:
-                self._loop()
-            finally:
-                connections.close_all()
-
-    def _loop(self) -> None:
-        next_beat = time.monotonic() + self.heartbeat_seconds
-        while not self._stopped.wait(max(0.0, self._next_wake(next_beat) - time.monotonic())):
-            now = time.monotonic()
-            if self.enforce_timeout:
-                self._enforce_limit(now)
-            if now >= next_beat:
-                next_beat = now + self.heartbeat_seconds
-                self._beat()
-            if self.ctx.stop_requested and self._stop_seen_at is None:
-                self._stop_seen_at = now
-                logger.info("execution %s: %s", self.ctx.execution_id, self.ctx.stop_reason)
-            elif (
-                self._stop_seen_at is not None
-                and now - self._stop_seen_at >= self.heartbeat_seconds
-            ):
-                # The handler had a heartbeat to stop at a checkpoint; now interrupt it.
-                self.ctx.interrupt(ExecutionCancelled, self.ctx.stop_reason or "stopped")
-
-    def _next_wake(self, next_beat: float) -> float:
-        wake = next_beat
+    def next_wake(self) -> float:
+        if not self.active:
+            return float("inf")
+        wake = self.next_beat
+        if self._stop_seen_at is not None and not self._interrupted:
+            wake = min(wake, self._stop_seen_at + self.heartbeat_seconds)
         if self.enforce_timeout and not self._timed_out:
             wake = min(wake, self.ctx.deadline)
         elif self.enforce_timeout and not self._abandoned:
             wake = min(wake, self.ctx.deadline + self.grace_seconds)
         return wake
+
+    def tick(self, now: float) -> None:
+        with self.lock:
+            if not self.active:
+                return
+            with context.bind(execution_id=str(self.ctx.execution_id)):
+                self._tick(now)
+
+    def _tick(self, now: float) -> None:
+        if self.enforce_timeout:
+            self._enforce_limit(now)
+        if now >= self.next_beat:
+            self.next_beat = now + self.heartbeat_seconds
+            self._beat()
+        if self.ctx.stop_requested and self._stop_seen_at is None:
+            self._stop_seen_at = now
+            logger.info("execution %s: %s", self.ctx.execution_id, self.ctx.stop_reason)
+        elif (
+            self._stop_seen_at is not None
+            and not self._interrupted
+            and now - self._stop_seen_at >= self.heartbeat_seconds
+        ):
+            # The handler had a heartbeat to stop at a checkpoint; now interrupt it.
+            self._interrupted = True
+            self.ctx.interrupt(ExecutionCancelled, self.ctx.stop_reason or "stopped")
 
     def _enforce_limit(self, now: float) -> None:
         limit = self.ctx.pipeline.timeout_seconds
@@ -107,7 +120,75 @@ class Supervisor(threading.Thread):
 
     def _beat(self) -> None:
         try:
+            close_old_connections()  # drop a connection a database restart broke
             self.ctx.beat()
         except Exception:
             # A missed beat is survivable (the reaper allows several); a dead thread is not.
             logger.warning("heartbeat of execution %s failed", self.ctx.execution_id, exc_info=True)
+
+
+class Supervisor(threading.Thread):
+    """The process's watcher thread; see :func:`supervisor`."""
+
+    def __init__(self) -> None:
+        super().__init__(name="execution-supervisor", daemon=True)
+        self._changed = threading.Condition()
+        self._watches: list[Watch] = []
+
+    def watch(self, ctx: RunContext, **options: object) -> Watch:
+        watch = Watch(self, ctx, **options)  # type: ignore[arg-type]
+        with self._changed:
+            self._watches.append(watch)
+            self._changed.notify()
+        return watch
+
+    def forget(self, watch: Watch) -> None:
+        with self._changed:
+            if watch in self._watches:
+                self._watches.remove(watch)
+
+    def run(self) -> None:
+        while True:
+            with self._changed:
+                now = time.monotonic()
+                due = [w for w in self._watches if w.next_wake() <= now]
+                if not due and self._watches:
+                    wake = min(w.next_wake() for w in self._watches)
+                    self._changed.wait(timeout=wake - now if wake != float("inf") else 0.01)
+                    continue
+            if not due:
+                # Idle: hold no database connection between runs (nor across a test
+                # database's teardown).
+                connections.close_all()
+                with self._changed:
+                    if not self._watches:
+                        self._changed.wait()
+                continue
+            for watch in due:
+                try:
+                    watch.tick(time.monotonic())
+                except Exception:
+                    logger.exception("supervising execution %s failed", watch.ctx.execution_id)
+
+
+_supervisor: Supervisor | None = None
+_lock = threading.Lock()
+
+
+def supervisor() -> Supervisor:
+    """This process's supervisor thread, started on first use."""
+    global _supervisor
+    with _lock:
+        if _supervisor is None or not _supervisor.is_alive():
+            _supervisor = Supervisor()
+            _supervisor.start()
+        return _supervisor
+
+
+def _forget_after_fork() -> None:
+    global _supervisor, _lock
+    _supervisor = None
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)

@@ -2,17 +2,30 @@
 
 Configured from Django settings (the ``CELERY_`` namespace), so the broker, result
 backend and reliability options (late acks, reject on worker loss, prefetch 1) are
-set in one place, :mod:`spine.settings`.
+set in one place, :mod:`spine.settings`. Database connections persist between tasks
+for ``CONN_MAX_AGE`` as they do between requests.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spine.settings")
 
 app = Celery("spine")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def close_old_connections(**kwargs: Any) -> None:
+    """Around each task, drop connections past CONN_MAX_AGE or broken, as Django does
+    around each request (``CELERY_DB_REUSE_MAX`` stops the fixup closing them all)."""
+    from django.db import close_old_connections as close
+
+    close()

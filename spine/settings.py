@@ -185,6 +185,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery's Django fixup closes every database connection around every task unless this
+# is set (it then recycles them every 2 x N tasks); spine.celery closes them the way
+# Django does instead, honouring CONN_MAX_AGE and the health checks.
+CELERY_DB_REUSE_MAX = 1000
 
 # FINRA Query API client (otc.finra): base URL, timeouts, page size, retries, rate
 # limit and circuit breaker from FINRA_API_* / FINRA_BREAKER_*; with REDIS_URL the

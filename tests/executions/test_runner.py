@@ -126,7 +126,8 @@ def test_success_records_the_result_and_events_in_order(stub_backend: StubBacken
     assert execution.run_token and execution.started_at <= execution.finished_at
     assert event_types(execution) == ["created", "queued", "started", "succeeded"]
     started = execution.events.get(type="started").data
-    assert started["pid"] > 0 and started["attempt"] == 1 and started["timeout_seconds"] == 30
+    assert started["pid"] > 0 and started["attempt"] == 1 and started["submission"] == 1
+    assert started["run"] == str(execution.run_token) and started["lock_key"] is None
     assert execution.events.get(type="succeeded").data["duration_seconds"] >= 0
 
 
