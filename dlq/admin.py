@@ -10,26 +10,22 @@ resolving and discarding need ``dlq.change_deadletter``.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, path, reverse
-from django.utils.html import format_html, format_html_join
+from django.http import HttpRequest, HttpResponse
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
 from dlq import selectors, services
 from dlq.errors import DeadLetterError
 from dlq.models import DeadLetter, Resolution
+from spine.admin import ConfirmedActionsMixin
 from spine.time import utc_now
 
 REPLAY_PERMISSION = "dlq.replay_deadletter"
@@ -142,19 +138,6 @@ class DiscardForm(forms.Form):
     )
 
 
-@dataclass(frozen=True)
-class PlannedLetter:
-    """One row of a confirmation page: the letter and what the action will do to it."""
-
-    letter: DeadLetter
-    outcome: str  # "run", "force" or "skip"
-    reason: str
-
-    @property
-    def params_json(self) -> str:
-        return json.dumps(self.letter.params, indent=2, sort_keys=True, default=str)
-
-
 ACTIONS: dict[str, dict[str, Any]] = {
     "replay": {
         "label": "Replay",
@@ -179,33 +162,29 @@ ACTIONS: dict[str, dict[str, Any]] = {
 }
 
 
-def plan(action: str, letters: list[DeadLetter]) -> list[PlannedLetter]:
-    """What ``action`` will do to each letter, for the confirmation page."""
-    rows = []
-    for letter in letters:
-        if not letter.is_open:
-            rows.append(PlannedLetter(letter, "skip", f"already {letter.state_label}"))
-        elif action == "replay" and letter.over_max_retries:
-            rows.append(
-                PlannedLetter(
-                    letter,
-                    "force",
-                    f"over its retry budget (attempt {letter.attempts}, "
-                    f"{letter.max_retries} automatic retries allowed): runs only if forced",
-                )
-            )
-        elif action == "replay":
-            rows.append(PlannedLetter(letter, "run", f"runs as attempt {letter.attempts + 1}"))
-        else:
-            rows.append(PlannedLetter(letter, "run", ACTIONS[action]["verb"]))
-    return rows
+def plan(action: str, letter: DeadLetter) -> dict[str, str]:
+    """What ``action`` will do to one letter, for the confirmation page."""
+    params_json = json.dumps(letter.params, indent=2, sort_keys=True, default=str)
+    if not letter.is_open:
+        outcome, reason = "skip", f"already {letter.state_label}"
+    elif action == "replay" and letter.over_max_retries:
+        outcome, reason = (
+            "force",
+            f"over its retry budget (attempt {letter.attempts}, "
+            f"{letter.max_retries} automatic retries allowed): runs only if forced",
+        )
+    elif action == "replay":
+        outcome, reason = "run", f"runs as attempt {letter.attempts + 1}"
+    else:
+        outcome, reason = "run", ACTIONS[action]["verb"]
+    return {"outcome": outcome, "reason": reason, "params_json": params_json}
 
 
 # --- the model admin ---------------------------------------------------------------
 
 
 @admin.register(DeadLetter)
-class DeadLetterAdmin(admin.ModelAdmin):
+class DeadLetterAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "pipeline",
@@ -226,6 +205,9 @@ class DeadLetterAdmin(admin.ModelAdmin):
     date_hierarchy = None
     ordering = ("-created_at", "-id")
     actions = ("replay_selected", "resolve_selected", "discard_selected")
+    confirmed_actions = ACTIONS
+    confirmation_template = "admin/dlq/deadletter/action_confirmation.html"
+    confirmation_css = "dlq"
     change_form_template = "admin/dlq/deadletter/change_form.html"
     fieldsets = (
         (
@@ -295,11 +277,6 @@ class DeadLetterAdmin(admin.ModelAdmin):
 
     def has_resolve_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(CHANGE_PERMISSION)
-
-    def _allowed(self, request: HttpRequest, action: str) -> bool:
-        if action == "replay":
-            return self.has_replay_permission(request)
-        return self.has_resolve_permission(request)
 
     # -- list columns ----------------------------------------------------------------
 
@@ -398,137 +375,42 @@ class DeadLetterAdmin(admin.ModelAdmin):
             "show_delete": False,
         }
 
-    # -- per-letter action pages ---------------------------------------------------------
-
-    def get_urls(self) -> list[Any]:
-        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
-        wrap = self.admin_site.admin_view
-        return [
-            *(
-                path(
-                    f"<path:object_id>/{action}/",
-                    wrap(self.letter_action_view),
-                    {"action": action},
-                    name=f"{prefix}_{action}",
-                )
-                for action in ACTIONS
-            ),
-            *super().get_urls(),
-        ]
-
-    def letter_action_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
-        """Confirm, then replay / resolve / discard one letter (the detail page's buttons)."""
-        if not self._allowed(request, action):
-            raise PermissionDenied
-        letter = get_object_or_404(DeadLetter, pk=object_id)
-        form_class = ACTIONS[action]["form"]
-        form = form_class(request.POST if request.method == "POST" else None)
-        if request.method == "POST" and request.POST.get("post") == "yes" and form.is_valid():
-            self._run(request, action, [letter], form.cleaned_data)
-            return HttpResponseRedirect(reverse("admin:dlq_deadletter_change", args=[letter.pk]))
-        return self._confirmation(request, action, [letter], form, bulk=False)
-
-    # -- bulk actions on the list ---------------------------------------------------------
+    # -- replay / resolve / discard, from the list or a letter's page (ConfirmedActionsMixin)
 
     @admin.action(description="Replay selected dead letters", permissions=["replay"])
     def replay_selected(
         self, request: HttpRequest, queryset: QuerySet[DeadLetter]
     ) -> HttpResponse | None:
-        return self._bulk(request, "replay", queryset)
+        return self.confirm_selected(request, "replay", queryset)
 
     @admin.action(description="Resolve selected dead letters", permissions=["resolve"])
     def resolve_selected(
         self, request: HttpRequest, queryset: QuerySet[DeadLetter]
     ) -> HttpResponse | None:
-        return self._bulk(request, "resolve", queryset)
+        return self.confirm_selected(request, "resolve", queryset)
 
     @admin.action(description="Discard selected dead letters", permissions=["resolve"])
     def discard_selected(
         self, request: HttpRequest, queryset: QuerySet[DeadLetter]
     ) -> HttpResponse | None:
-        return self._bulk(request, "discard", queryset)
+        return self.confirm_selected(request, "discard", queryset)
 
-    def _bulk(
-        self, request: HttpRequest, action: str, queryset: QuerySet[DeadLetter]
-    ) -> HttpResponse | None:
-        letters = list(queryset.select_related("execution").order_by("created_at", "id"))
-        form_class = ACTIONS[action]["form"]
-        if request.POST.get("post") == "yes":
-            form = form_class(request.POST)
-            if form.is_valid():
-                self._run(request, action, letters, form.cleaned_data)
-                return None  # back to the list, with messages
-        else:
-            form = form_class()
-        return self._confirmation(request, action, letters, form, bulk=True)
+    def plan_action(self, action: str, obj: DeadLetter) -> dict[str, str]:
+        return plan(action, obj)
 
-    def _confirmation(
-        self,
-        request: HttpRequest,
-        action: str,
-        letters: list[DeadLetter],
-        form: forms.Form,
-        *,
-        bulk: bool,
-    ) -> TemplateResponse:
-        rows = plan(action, letters)
-        spec = ACTIONS[action]
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": f"{spec['label']} dead letters",
-            "action": action,
-            "action_label": spec["label"],
-            "verb": spec["verb"],
-            "action_name": f"{action}_selected",
-            "intro": spec["intro"],
-            "rows": rows,
-            "runnable": sum(1 for row in rows if row.outcome == "run"),
-            "forceable": sum(1 for row in rows if row.outcome == "force"),
-            "skipped": sum(1 for row in rows if row.outcome == "skip"),
-            "form": form,
-            "bulk": bulk,
-            "letter": letters[0] if not bulk and letters else None,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "select_across": request.POST.get("select_across", "0"),
-        }
-        return TemplateResponse(request, "admin/dlq/deadletter/action_confirmation.html", context)
-
-    def _run(
-        self,
-        request: HttpRequest,
-        action: str,
-        letters: list[DeadLetter],
-        data: dict[str, Any],
-    ) -> None:
-        """Apply the action to each letter through the services; report every outcome."""
-        done: list[SafeString] = []
-        for letter in letters:
-            try:
-                if action == "replay":
-                    execution = services.retry(letter, by=request.user, force=data["force"])
-                    done.append(
-                        format_html("{} → {}", letter_link(letter), execution_link(execution.pk))
-                    )
-                elif action == "resolve":
-                    services.resolve(letter, by=request.user, note=data["note"])
-                    done.append(letter_link(letter))
-                else:
-                    services.discard(letter, by=request.user, note=data.get("note", ""))
-                    done.append(letter_link(letter))
-            except DeadLetterError as exc:
-                self.message_user(request, str(exc), messages.WARNING)
-        if done:
-            verb = ACTIONS[action]["verb"]
-            noun = "dead letter" if len(done) == 1 else "dead letters"
-            self.message_user(
-                request,
-                format_html(
-                    "{} {} {}: {}",
-                    len(done),
-                    noun,
-                    verb,
-                    format_html_join(", ", "{}", ((item,) for item in done)),
-                ),
-                messages.SUCCESS,
-            )
+    def apply_action(
+        self, request: HttpRequest, action: str, obj: DeadLetter, data: dict[str, Any]
+    ) -> tuple[SafeString, DeadLetter] | None:
+        """Through the services, as the API and the ``dlq`` command do."""
+        try:
+            if action == "replay":
+                execution = services.retry(obj, by=request.user, force=data["force"])
+                return format_html("{} → {}", letter_link(obj), execution_link(execution.pk)), obj
+            if action == "resolve":
+                services.resolve(obj, by=request.user, note=data["note"])
+            else:
+                services.discard(obj, by=request.user, note=data.get("note", ""))
+        except DeadLetterError as exc:
+            self.message_user(request, str(exc), messages.WARNING)
+            return None
+        return letter_link(obj), obj

@@ -16,15 +16,12 @@ import re
 import uuid
 from typing import Any
 
-from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db.models import CharField, Q, QuerySet, TextField
 from django.db.models.functions import Cast
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html, format_html_join
@@ -43,7 +40,7 @@ from executions.models import (
 )
 from executions.registry import InvalidParams, UnknownPipeline
 from executions.services import IllegalTransition
-from spine.admin import ReadOnlyAdmin
+from spine.admin import ConfirmedActionsMixin, ReadOnlyAdmin
 from spine.context import get_request_id
 
 CANCEL_PERMISSION = "executions.cancel_execution"
@@ -181,11 +178,49 @@ class ExecutionEventInline(admin.TabularInline):
         )
 
 
+# --- actions ------------------------------------------------------------------------------
+
+
+ACTIONS: dict[str, dict[str, Any]] = {
+    "cancel": {
+        "label": "Cancel",
+        "verb": "cancelled",
+        "form": CancelForm,
+        "intro": "Each pending, queued or running execution below will be cancelled: a "
+        "queued message is withdrawn, a running handler stops within a heartbeat. "
+        "Executions that already ended are skipped.",
+    },
+    "rerun": {
+        "label": "Re-run",
+        "verb": "re-run",
+        "form": RerunForm,
+        "intro": "Each execution below runs again as a NEW execution with the same pipeline, "
+        "params and lane (trigger: admin, parent: the original). The original stays as it is.",
+    },
+}
+
+
+def _plan(action: str, execution: Execution) -> dict[str, str]:
+    """What ``action`` will do to one execution, for the confirmation page."""
+    if action == "cancel":
+        if execution.status in TERMINAL_STATUSES:
+            return {"outcome": "skip", "reason": f"already {execution.get_status_display()}"}
+        return {"outcome": "run", "reason": f"cancelled (now {execution.get_status_display()})"}
+    open_letter = execution.dead_letters.filter(resolved_at__isnull=True).first()
+    if open_letter is not None:
+        return {
+            "outcome": "run",
+            "reason": f"re-run; its dead letter #{open_letter.pk} stays open "
+            "(replay from the dead letter instead to resolve it with a link)",
+        }
+    return {"outcome": "run", "reason": "re-run as a new execution"}
+
+
 # --- the model admin -------------------------------------------------------------------------
 
 
 @admin.register(Execution)
-class ExecutionAdmin(ReadOnlyAdmin):
+class ExecutionAdmin(ConfirmedActionsMixin, ReadOnlyAdmin):
     list_display = (
         "short_id",
         "status_display",
@@ -203,6 +238,8 @@ class ExecutionAdmin(ReadOnlyAdmin):
     search_help_text = "Execution id (or a fragment of it), text in its params, or its error."
     ordering = ("-created_at", "-id")
     actions = ("cancel_selected", "rerun_selected")
+    confirmed_actions = ACTIONS
+    confirmation_template = "admin/executions/execution/action_confirmation.html"
     inlines = (ExecutionEventInline,)
     change_list_template = "admin/executions/execution/change_list.html"
     change_form_template = "admin/executions/execution/change_form.html"
@@ -356,18 +393,6 @@ class ExecutionAdmin(ReadOnlyAdmin):
         wrap = self.admin_site.admin_view
         return [
             path("run/", wrap(self.launch_view), name="executions_execution_run"),
-            path(
-                "<path:object_id>/cancel/",
-                wrap(self.object_action_view),
-                {"action": "cancel"},
-                name="executions_execution_cancel",
-            ),
-            path(
-                "<path:object_id>/rerun/",
-                wrap(self.object_action_view),
-                {"action": "rerun"},
-                name="executions_execution_rerun",
-            ),
             *super().get_urls(),
         ]
 
@@ -406,133 +431,48 @@ class ExecutionAdmin(ReadOnlyAdmin):
     def cancel_selected(
         self, request: HttpRequest, queryset: QuerySet[Execution]
     ) -> HttpResponse | None:
-        return self._bulk(request, "cancel", queryset)
+        return self.confirm_selected(request, "cancel", queryset)
 
     @admin.action(description="Re-run selected executions", permissions=["rerun"])
     def rerun_selected(
         self, request: HttpRequest, queryset: QuerySet[Execution]
     ) -> HttpResponse | None:
-        return self._bulk(request, "rerun", queryset)
+        return self.confirm_selected(request, "rerun", queryset)
 
-    def object_action_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
-        """Confirm, then cancel or re-run one execution (the buttons on its page)."""
-        if not self._allowed(request, action):
-            raise PermissionDenied
-        execution = get_object_or_404(Execution, pk=_uuid_or_404(object_id))
-        form = ACTIONS[action]["form"](request.POST if request.method == "POST" else None)
-        if request.method == "POST" and request.POST.get("post") == "yes" and form.is_valid():
-            created = self._apply(request, action, [execution], form.cleaned_data)
-            target = created[0] if created else execution
-            return HttpResponseRedirect(execution_url(target.pk))
-        return self._confirmation(request, action, [execution], form, bulk=False)
+    def plan_action(self, action: str, obj: Execution) -> dict[str, str]:
+        return _plan(action, obj)
 
-    def _allowed(self, request: HttpRequest, action: str) -> bool:
-        if action == "cancel":
-            return self.has_cancel_permission(request)
-        return self.has_rerun_permission(request)
-
-    def _bulk(
-        self, request: HttpRequest, action: str, queryset: QuerySet[Execution]
-    ) -> HttpResponse | None:
-        executions = list(queryset.order_by("created_at", "id"))
-        form_class = ACTIONS[action]["form"]
-        if request.POST.get("post") == "yes":
-            form = form_class(request.POST)
-            if form.is_valid():
-                self._apply(request, action, executions, form.cleaned_data)
-                return None  # back to the list, with messages
-        else:
-            form = form_class()
-        return self._confirmation(request, action, executions, form, bulk=True)
-
-    def _confirmation(
-        self,
-        request: HttpRequest,
-        action: str,
-        executions: list[Execution],
-        form: forms.Form,
-        *,
-        bulk: bool,
-    ) -> TemplateResponse:
-        rows = [{"execution": e, **_plan(action, e)} for e in executions]
-        spec = ACTIONS[action]
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": f"{spec['label']} executions",
-            "action": action,
-            "action_label": spec["label"],
-            "action_name": f"{action}_selected",
-            "intro": spec["intro"],
-            "rows": rows,
-            "runnable": sum(1 for row in rows if row["outcome"] == "run"),
-            "skipped": sum(1 for row in rows if row["outcome"] == "skip"),
-            "form": form,
-            "bulk": bulk,
-            "execution": executions[0] if not bulk and executions else None,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "select_across": request.POST.get("select_across", "0"),
-        }
-        return TemplateResponse(
-            request, "admin/executions/execution/action_confirmation.html", context
-        )
-
-    def _apply(
-        self,
-        request: HttpRequest,
-        action: str,
-        executions: list[Execution],
-        data: dict[str, Any],
-    ) -> list[Execution]:
-        """Cancel or re-run each execution; report every outcome. Returns new executions."""
-        done: list[SafeString | str] = []
-        created: list[Execution] = []
-        by = request.user.get_username()
-        for execution in executions:
-            try:
-                if action == "cancel":
-                    cancel(execution, by=by, reason=data.get("reason", ""))
-                    done.append(execution_link(execution))
-                else:
-                    new = dispatch(
-                        execution.pipeline,
-                        execution.params,
-                        trigger_source=TriggerSource.ADMIN,
-                        parent=execution,
-                        lane=execution.lane,
-                        request_id=get_request_id(),
-                    )
-                    created.append(new)
-                    done.append(format_html("{} → {}", execution_link(execution), _link_new(new)))
-            except IllegalTransition:
-                execution.refresh_from_db()
-                self.message_user(
-                    request,
-                    f"{execution.pipeline} {str(execution.pk)[:8]} is {execution.status} "
-                    "and can no longer be cancelled.",
-                    messages.WARNING,
-                )
-            except (UnknownPipeline, InvalidParams, ValueError) as exc:
-                self.message_user(
-                    request,
-                    f"{execution.pipeline} {str(execution.pk)[:8]} cannot be re-run: {exc}",
-                    messages.ERROR,
-                )
-        if done:
-            verb = "cancelled" if action == "cancel" else "re-run"
-            noun = "execution" if len(done) == 1 else "executions"
+    def apply_action(
+        self, request: HttpRequest, action: str, obj: Execution, data: dict[str, Any]
+    ) -> tuple[SafeString | str, Execution] | None:
+        """Cancel through the Dispatcher; re-run as a new execution, whose page comes next."""
+        try:
+            if action == "cancel":
+                cancel(obj, by=request.user.get_username(), reason=data.get("reason", ""))
+                return execution_link(obj), obj
+            new = dispatch(
+                obj.pipeline,
+                obj.params,
+                trigger_source=TriggerSource.ADMIN,
+                parent=obj,
+                lane=obj.lane,
+                request_id=get_request_id(),
+            )
+            return format_html("{} → {}", execution_link(obj), _link_new(new)), new
+        except IllegalTransition:
+            obj.refresh_from_db()
             self.message_user(
                 request,
-                format_html(
-                    "{} {} {}: {}",
-                    len(done),
-                    noun,
-                    verb,
-                    format_html_join(", ", "{}", ((item,) for item in done)),
-                ),
-                messages.SUCCESS,
+                f"{obj.pipeline} {str(obj.pk)[:8]} is {obj.status} and can no longer be cancelled.",
+                messages.WARNING,
             )
-        return created
+        except (UnknownPipeline, InvalidParams, ValueError) as exc:
+            self.message_user(
+                request,
+                f"{obj.pipeline} {str(obj.pk)[:8]} cannot be re-run: {exc}",
+                messages.ERROR,
+            )
+        return None
 
     # -- the "Run pipeline" page -----------------------------------------------------------------
 
@@ -596,48 +536,8 @@ class ExecutionAdmin(ReadOnlyAdmin):
         return TemplateResponse(request, "admin/executions/execution/run.html", context)
 
 
-ACTIONS: dict[str, dict[str, Any]] = {
-    "cancel": {
-        "label": "Cancel",
-        "form": CancelForm,
-        "intro": "Each pending, queued or running execution below will be cancelled: a "
-        "queued message is withdrawn, a running handler stops within a heartbeat. "
-        "Executions that already ended are skipped.",
-    },
-    "rerun": {
-        "label": "Re-run",
-        "form": RerunForm,
-        "intro": "Each execution below runs again as a NEW execution with the same pipeline, "
-        "params and lane (trigger: admin, parent: the original). The original stays as it is.",
-    },
-}
-
-
-def _plan(action: str, execution: Execution) -> dict[str, str]:
-    """What ``action`` will do to one execution, for the confirmation page."""
-    if action == "cancel":
-        if execution.status in TERMINAL_STATUSES:
-            return {"outcome": "skip", "reason": f"already {execution.get_status_display()}"}
-        return {"outcome": "run", "reason": f"cancelled (now {execution.get_status_display()})"}
-    open_letter = execution.dead_letters.filter(resolved_at__isnull=True).first()
-    if open_letter is not None:
-        return {
-            "outcome": "run",
-            "reason": f"re-run; its dead letter #{open_letter.pk} stays open "
-            "(replay from the dead letter instead to resolve it with a link)",
-        }
-    return {"outcome": "run", "reason": "re-run as a new execution"}
-
-
 def _link_new(execution: Execution) -> SafeString:
     return format_html("{} {}", execution_link(execution), status_badge(execution.status))
-
-
-def _uuid_or_404(object_id: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(object_id)
-    except ValueError:
-        raise Http404(f"{object_id!r} is not an execution id") from None
 
 
 @admin.register(ExecutionLock)
