@@ -1,6 +1,8 @@
 """Prometheus metrics for the dead-letter queue (default registry, served at /metrics).
 
-Counters move where the services act. The open-letters gauge is read from the
+Counters move where the services act (parking in workers, replays and resolutions in
+web processes); with ``PROMETHEUS_MULTIPROC_DIR`` set they are summed across processes
+(:mod:`spine.prometheus`). The open-letters gauge is read from the
 database at scrape time by a collector rather than kept in process memory, because
 letters are parked by workers and resolved by web processes: only the table knows
 the true number.
@@ -11,9 +13,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-from prometheus_client import REGISTRY, Counter
+from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from spine.prometheus import register_scrape_collector
 
 logger = logging.getLogger(__name__)
 
@@ -77,4 +81,4 @@ def register_open_gauge() -> None:
     global _collector
     if _collector is None:
         _collector = OpenDeadLettersCollector()
-        REGISTRY.register(_collector)
+        register_scrape_collector(_collector)

@@ -2,9 +2,10 @@
 
 Counters and the histogram move in the process where the event happens: submissions
 where the Dispatcher runs (web, commands, beat), outcomes and lock waits where the
-runner runs (workers, or the web process on the local backend). The running gauge is
-read from the ledger at scrape time, because runs happen in worker processes the web
-process cannot see: only the table knows how many are running.
+runner runs (workers, or the web process on the local backend); with
+``PROMETHEUS_MULTIPROC_DIR`` set every process writes them to files the scrape sums
+(:mod:`spine.prometheus`). The running gauge is read from the ledger at scrape time
+instead: only the table knows how many are running, whichever process runs them.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from spine.prometheus import register_scrape_collector
 
 logger = logging.getLogger(__name__)
 
@@ -85,4 +88,4 @@ class RunningCollector(Collector):
         )
 
 
-REGISTRY.register(RunningCollector())
+register_scrape_collector(RunningCollector())

@@ -12,7 +12,7 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_process_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spine.settings")
 
@@ -29,3 +29,14 @@ def close_old_connections(**kwargs: Any) -> None:
     from django.db import close_old_connections as close
 
     close()
+
+
+@worker_process_shutdown.connect
+def mark_metrics_process_dead(pid: int | None = None, **kwargs: Any) -> None:
+    """A pool child is exiting: drop its live-gauge files from the metrics directory
+    (its counters stay summed; see :mod:`spine.prometheus`)."""
+    from django.conf import settings
+
+    from spine.prometheus import mark_dead
+
+    mark_dead(pid or os.getpid(), getattr(settings, "PROMETHEUS_MULTIPROC_DIR", None))

@@ -8,6 +8,7 @@ value stops start-up with a message that names the variable.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -143,6 +144,35 @@ def parse_redis_url(environ: Mapping[str, str]) -> str | None:
     return raw
 
 
+def parse_multiproc_dir(environ: Mapping[str, str]) -> Path | None:
+    """Return ``PROMETHEUS_MULTIPROC_DIR`` when set, after checking it is usable.
+
+    prometheus_client switches every metric to file-backed values as soon as the
+    variable is present (even empty, which would scatter files in the working
+    directory), so presence without a writable directory is refused here, before any
+    process starts counting into a place the web process cannot read.
+    """
+    if "prometheus_multiproc_dir" in environ and "PROMETHEUS_MULTIPROC_DIR" not in environ:
+        raise ImproperlyConfigured(
+            "prometheus_multiproc_dir is the deprecated spelling; set PROMETHEUS_MULTIPROC_DIR."
+        )
+    if "PROMETHEUS_MULTIPROC_DIR" not in environ:
+        return None
+    raw = environ["PROMETHEUS_MULTIPROC_DIR"]
+    if not raw.strip():
+        raise ImproperlyConfigured(
+            "PROMETHEUS_MULTIPROC_DIR is set but empty; unset it or name a directory."
+        )
+    path = Path(raw.strip())
+    if not path.is_dir():
+        raise ImproperlyConfigured(
+            f"PROMETHEUS_MULTIPROC_DIR={raw!r} is not an existing directory."
+        )
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ImproperlyConfigured(f"PROMETHEUS_MULTIPROC_DIR={raw!r} is not writable.")
+    return path
+
+
 @dataclass(frozen=True)
 class SpineConfig:
     """Everything the settings module needs, parsed and validated."""
@@ -173,6 +203,7 @@ class SpineConfig:
     sweep_after_seconds: int = 60
     lock_retry_seconds: int = 10
     time_limit_grace_seconds: int = 30
+    prometheus_multiproc_dir: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -223,4 +254,5 @@ def load_config(environ: Mapping[str, str]) -> SpineConfig:
         lock_retry_seconds=env_int(environ, "SPINE_LOCK_RETRY_SECONDS", 10, minimum=1),
         time_limit_grace_seconds=env_int(environ, "SPINE_TIME_LIMIT_GRACE_SECONDS", 30, minimum=1),
         dlq_retention_days=env_int(environ, "SPINE_DLQ_RETENTION_DAYS", 30, minimum=1),
+        prometheus_multiproc_dir=parse_multiproc_dir(environ),
     )

@@ -2,7 +2,8 @@
 
 django-prometheus provides the request, database and cache metrics; the collectors
 defined here belong to the API platform (apps keep theirs in their own ``metrics``
-module; all are served from the one registry).
+module). What the view renders, one process's registry or every process's files when
+``PROMETHEUS_MULTIPROC_DIR`` is set, is decided in :mod:`spine.prometheus`.
 
 ``/metrics`` is for the monitoring system only: a caller is let in when its address
 is in ``SPINE_METRICS_ALLOWED_IPS`` (addresses or CIDR networks) or when it sends
@@ -17,10 +18,10 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django_prometheus.exports import ExportToDjangoView
-from prometheus_client import Counter
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
 from spine.api.errors import json_error, method_not_allowed
+from spine.prometheus import scrape_registry
 
 RATELIMIT_REJECTIONS = Counter(
     "spine_ratelimit_rejections_total",
@@ -67,7 +68,8 @@ def token_allowed(authorization: str | None, token: str) -> bool:
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    """django-prometheus's exposition, behind the address/token check."""
+    """The exposition of :func:`spine.prometheus.scrape_registry`, behind the address/token
+    check (django-prometheus's own view reads the directory from the environment only)."""
     if request.method not in ("GET", "HEAD"):
         return method_not_allowed(["GET", "HEAD"])
     allowed = token_allowed(
@@ -79,4 +81,4 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
             "permission_denied",
             "Metrics are restricted: call from an allowed address or send the metrics token.",
         )
-    return ExportToDjangoView(request)
+    return HttpResponse(generate_latest(scrape_registry()), content_type=CONTENT_TYPE_LATEST)

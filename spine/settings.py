@@ -205,6 +205,12 @@ SPINE_RATELIMIT_READ = CONFIG.ratelimit_read
 SPINE_RATELIMIT_WRITE = CONFIG.ratelimit_write
 SPINE_METRICS_ALLOWED_IPS = CONFIG.metrics_allowed_ips
 SPINE_METRICS_TOKEN = CONFIG.metrics_token
+# Where every process (gunicorn workers, Celery worker children) writes its metrics
+# when several serve one stack; /metrics sums the files (spine.prometheus). None: one
+# process, metrics in memory. Tests point a scrape at another directory through it.
+PROMETHEUS_MULTIPROC_DIR = (
+    str(CONFIG.prometheus_multiproc_dir) if CONFIG.prometheus_multiproc_dir else None
+)
 # Rate limits fail open when the counter store (Redis) is down: see spine.api.ratelimit.
 SPINE_RATELIMIT_FAIL_OPEN = True
 RATELIMIT_FAIL_OPEN = True

@@ -59,3 +59,21 @@ def test_every_service_command_exists(project_root: Path) -> None:
     assert checked >= 4
     dockerfile = (project_root / "docker" / "Dockerfile").read_text()
     assert "USER spine" in dockerfile and "gunicorn" in dockerfile
+
+
+def test_metrics_directory_is_shared_and_emptied_first(project_root: Path) -> None:
+    compose = load_compose(project_root)
+    services = compose["services"]
+    directory = services["web"]["environment"]["PROMETHEUS_MULTIPROC_DIR"]
+    assert "metrics" in compose["volumes"]
+    for name in ("web", "worker", "beat", "migrate", "reset-metrics"):
+        assert services[name]["environment"]["PROMETHEUS_MULTIPROC_DIR"] == directory, name
+        assert f"metrics:{directory}" in services[name]["volumes"], name
+    assert services["reset-metrics"]["command"] == ["python", "manage.py", "reset_metrics_dir"]
+    for name in ("web", "worker", "beat", "migrate"):
+        needs = services[name]["depends_on"]["reset-metrics"]
+        assert needs == {"condition": "service_completed_successfully"}, name
+    web = services["web"]["command"]
+    assert web[web.index("--config") + 1] == "python:spine.gunicorn"
+    dockerfile = (project_root / "docker" / "Dockerfile").read_text()
+    assert f"mkdir -p {directory}" in dockerfile  # the volume starts owned by the app user

@@ -104,3 +104,26 @@ def test_bad_value_stops_django_start_up(project_root) -> None:
     )
     assert result.returncode != 0
     assert "EXECUTION_BACKEND='nope' is not one of: local, celery, stub" in result.stderr
+
+
+def test_metrics_directory_is_optional_and_checked(tmp_path, monkeypatch) -> None:
+    assert load_config({}).prometheus_multiproc_dir is None
+    config = load_config({"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)})
+    assert config.prometheus_multiproc_dir == tmp_path
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    refused = {
+        "": "set but empty",
+        str(tmp_path / "missing"): "not an existing directory",
+        str(a_file): "not an existing directory",
+    }
+    for value, reason in refused.items():
+        with pytest.raises(ImproperlyConfigured, match="PROMETHEUS_MULTIPROC_DIR") as excinfo:
+            load_config({"PROMETHEUS_MULTIPROC_DIR": value})
+        assert reason in str(excinfo.value)
+    with pytest.raises(ImproperlyConfigured, match="PROMETHEUS_MULTIPROC_DIR"):
+        load_config({"prometheus_multiproc_dir": str(tmp_path)})
+    # Permission bits do not stop root, so the writability check is exercised directly.
+    monkeypatch.setattr("spine.config.os.access", lambda path, mode: False)
+    with pytest.raises(ImproperlyConfigured, match="PROMETHEUS_MULTIPROC_DIR=.* not writable"):
+        load_config({"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)})
