@@ -55,6 +55,8 @@ def _circuit_state_gauge() -> Gauge:
     return Gauge(
         _GAUGE_NAME,
         "FINRA API circuit breaker state: 0 closed, 1 half-open, 2 open.",
+        # Across processes (PROMETHEUS_MULTIPROC_DIR) the latest transition wins.
+        multiprocess_mode="mostrecent",
     )
 
 
