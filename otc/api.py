@@ -27,7 +27,7 @@ from rest_framework.response import Response
 from otc import selectors
 from otc.filters import CaptureFilter
 from otc.models import Capture, SymbolWeekSummary, VenueMarketShare
-from otc.pagination import OneQueryPagination
+from otc.pagination import OneQueryPagination, PageSource
 from otc.serializers import (
     CaptureDetailSerializer,
     CaptureSerializer,
@@ -127,9 +127,53 @@ def _one_tier(rows: list[Any], symbol: str, week: date) -> None:
 
 def _stable(queryset: QuerySet, *tiebreak: str) -> QuerySet:
     """The requested order plus unique tie-breakers, so pages never overlap."""
-    ordering = list(queryset.query.order_by)
+    return queryset.order_by(*_with_tiebreak(list(queryset.query.order_by), tiebreak))
+
+
+def _with_tiebreak(ordering: list[Any], tiebreak: tuple[str, ...]) -> list[Any]:
     named = {str(term).lstrip("-") for term in ordering}
-    return queryset.order_by(*ordering, *(name for name in tiebreak if name not in named))
+    return [*ordering, *(name for name in tiebreak if name not in named)]
+
+
+class WeekListMixin:
+    """A week's list from a precompiled page selector when the request allows (one
+    tier, now, nothing but ordering and paging): the same rows, in the same order,
+    as the queryset path, without building and compiling a queryset per request."""
+
+    query_class: type[serializers.Serializer]
+    tiebreak: tuple[str, ...]
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        source = self.week_page_source(request)
+        if source is None:
+            return super().list(request, *args, **kwargs)  # type: ignore[misc]
+        page = self.paginate_queryset(source)  # type: ignore[attr-defined]
+        serializer = self.get_serializer(page, many=True)  # type: ignore[attr-defined]
+        return self.get_paginated_response(serializer.data)  # type: ignore[attr-defined]
+
+    def week_page_source(self, request: Request) -> PageSource | None:
+        params = _query(request, self.query_class)
+        if (
+            params.get("tier") is None
+            or params.get("as_of") is not None
+            or params.get("search", "").strip()
+        ):
+            return None
+        week = _week(params)
+        backend = self.filter_backends[0]()  # type: ignore[attr-defined]
+        order = _with_tiebreak(
+            list(backend.get_ordering(request, self.queryset, self)),  # type: ignore[attr-defined]
+            self.tiebreak,
+        )
+        key = {"tier": params["tier"], "week": week, "ats": params["ats"]}
+        page, count = self.page_selectors()
+        return PageSource(
+            lambda offset, limit: page(order=order, offset=offset, limit=limit, **key),
+            lambda: count(**key),
+        )
+
+    def page_selectors(self) -> tuple[Any, Any]:
+        raise NotImplementedError
 
 
 @extend_schema_view(
@@ -163,8 +207,11 @@ class OtcWeekViewSet(mixins.ListModelMixin, SpineGenericViewSet):
         responses={200: SymbolSummarySerializer(many=True), **LIST_ERRORS},
     )
 )
-class OtcSymbolViewSet(mixins.ListModelMixin, SpineGenericViewSet):
+class OtcSymbolViewSet(WeekListMixin, mixins.ListModelMixin, SpineGenericViewSet):
     """Symbols: a week's summaries, and one symbol's weeks, venues and rolling window."""
+
+    query_class = SymbolListQuery
+    tiebreak = ("tier", "symbol")
 
     pagination_class = OneQueryPagination
     queryset = SymbolWeekSummary.objects.none()  # the model, for the schema's path types
@@ -196,7 +243,10 @@ class OtcSymbolViewSet(mixins.ListModelMixin, SpineGenericViewSet):
         return queryset
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
-        return _stable(super().filter_queryset(queryset), "tier", "symbol")
+        return _stable(super().filter_queryset(queryset), *self.tiebreak)
+
+    def page_selectors(self) -> tuple[Any, Any]:
+        return selectors.week_symbol_page, selectors.week_symbol_count
 
     @extend_schema(
         summary="One symbol over a range of weeks",
@@ -327,8 +377,11 @@ class OtcSymbolViewSet(mixins.ListModelMixin, SpineGenericViewSet):
         },
     ),
 )
-class OtcVenueViewSet(mixins.ListModelMixin, SpineGenericViewSet):
+class OtcVenueViewSet(WeekListMixin, mixins.ListModelMixin, SpineGenericViewSet):
     """Venues (MPIDs): a week's market shares, and one venue's history."""
+
+    query_class = WeekQuery
+    tiebreak = ("tier", "mpid")
 
     pagination_class = OneQueryPagination
     queryset = VenueMarketShare.objects.none()  # the model, for the schema's path types
@@ -349,7 +402,10 @@ class OtcVenueViewSet(mixins.ListModelMixin, SpineGenericViewSet):
         )
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
-        return _stable(super().filter_queryset(queryset), "tier", "mpid")
+        return _stable(super().filter_queryset(queryset), *self.tiebreak)
+
+    def page_selectors(self) -> tuple[Any, Any]:
+        return selectors.week_venue_page, selectors.week_venue_count
 
     def retrieve(self, request: Request, mpid: str | None = None) -> Response:
         key = _key(mpid, "mpid")

@@ -11,6 +11,7 @@ count, to tell "past the end" (404) from "nothing here" (an empty first page).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.core.paginator import Page, Paginator
@@ -29,14 +30,48 @@ class _Count(Subquery):
     output_field = IntegerField()
 
 
+class PageSource:
+    """Rows paged by a selector rather than a queryset: ``fetch(offset, limit)`` gives a
+    page's rows and the total (``None`` when the page is empty), ``count()`` the total."""
+
+    def __init__(
+        self,
+        fetch: Callable[[int, int], tuple[list[Any], int | None]],
+        count: Callable[[], int],
+    ) -> None:
+        self.fetch = fetch
+        self._count = count
+
+    def count(self) -> int:
+        return self._count()
+
+    def __getitem__(self, window: slice) -> list[Any]:
+        start = window.start or 0
+        return self.fetch(start, window.stop - start)[0] if window.stop > start else []
+
+
 class OneQueryPaginator(Paginator):
     def page(self, number: Any) -> Page:
+        if isinstance(self.object_list, PageSource):
+            return self._source_page(number)
         rows = self._rows(number)
         if not rows:
             return super().page(number)
         first = rows[0]
         self.__dict__["count"] = first[TOTAL] if isinstance(first, dict) else getattr(first, TOTAL)
         return self._get_page(rows, int(number), self)
+
+    def _source_page(self, number: Any) -> Page:
+        try:
+            index = int(number)
+        except (TypeError, ValueError):
+            index = 0
+        if index >= 1:
+            rows, total = self.object_list.fetch((index - 1) * self.per_page, self.per_page)
+            if rows:
+                self.__dict__["count"] = total
+                return self._get_page(rows, index, self)
+        return super().page(number)
 
     def _rows(self, number: Any) -> list[Any]:
         """The page's rows with the total, or ``[]`` to let Django decide (also for a
@@ -51,6 +86,9 @@ class OneQueryPaginator(Paginator):
         bottom = (index - 1) * self.per_page
         counted = queryset.annotate(**{TOTAL: _Count(queryset.order_by().values("pk"))})
         return list(counted[bottom : bottom + self.per_page])
+
+
+__all__ = ["OneQueryPaginator", "OneQueryPagination", "PageSource"]
 
 
 class OneQueryPagination(StandardPagination):

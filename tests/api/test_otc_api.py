@@ -20,7 +20,7 @@ from rest_framework import serializers
 from rest_framework.test import APIClient
 
 from otc import selectors
-from otc.api import SYMBOL_ROW, VENUE_ROW
+from otc.api import SYMBOL_ROW, VENUE_ROW, WeekListMixin
 from otc.models import Capture, SymbolWeekSummary, VenueMarketShare
 from otc.serializers import SymbolSummarySerializer, SymbolVenueSerializer, VenueShareSerializer
 from spine.time import format_iso
@@ -477,6 +477,48 @@ def test_venues_unknown_sort_names_the_allowed(api: APIClient) -> None:
     assert "name" in message
     for allowed in ("volume", "share", "symbol_count", "rank"):
         assert allowed in message
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "symbols/?tier=OTC&week=2025-12-15",
+        "symbols/?tier=OTC&week=2025-12-15&ordering=-hhi,venue_count&page_size=7&page=3",
+        "symbols/?tier=OTC&week=2025-12-15&ordering=top_venue_share&page_size=500&page=7",
+        "symbols/?tier=OTC&week=2025-12-15&page=last&page_size=100",
+        "symbols/?tier=OTC&week=2025-12-15&page=999",
+        "symbols/?tier=OTC&week=2025-12-15&page=x",
+        "symbols/?tier=OTC&week=2025-12-15&ordering=-price",
+        "symbols/?tier=T1&ordering=symbol",
+        f"symbols/?tier=T2&week={CORRECTED_WEEK}",
+        "symbols/?tier=T1&week=2001-01-01",
+        "symbols/?tier=T1&ats=true",
+        "venues/?tier=OTC&week=2025-12-15",
+        "venues/?tier=OTC&week=2025-12-15&sort=-share&page_size=2&page=2",
+        "venues/?tier=T1&sort=-volume",
+        f"venues/?tier=T1&week={T1_LAST}&sort=symbol_count",
+        "venues/?tier=T1&sort=name",
+        "venues/?tier=OTC&page=0",
+    ],
+)
+def test_week_lists_answer_as_the_queryset_path(
+    api: APIClient, query: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The precompiled week pages (one tier, now) answer exactly what the queryset path
+    answers: bodies, statuses, totals, links and errors."""
+    sources: list[Any] = []
+    precompiled = WeekListMixin.week_page_source
+
+    def recorded(self: WeekListMixin, request: Any) -> Any:
+        sources.append(precompiled(self, request))
+        return sources[-1]
+
+    monkeypatch.setattr(WeekListMixin, "week_page_source", recorded)
+    fast = api.get(f"{API}/{query}")
+    assert fast.status_code != 200 or sources[-1] is not None  # the precompiled path ran
+    monkeypatch.setattr(WeekListMixin, "week_page_source", lambda self, request: None)
+    slow = api.get(f"{API}/{query}")
+    assert (fast.status_code, fast.content) == (slow.status_code, slow.content)
 
 
 def test_venues_as_of_before_the_correction(api: APIClient, otc: OtcData) -> None:
