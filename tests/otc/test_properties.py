@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from django.db import transaction
 from django.db.models import Sum
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 from otc.generator import generate_week, generate_weeks
@@ -36,6 +36,7 @@ pytestmark = [pytest.mark.embedded, pytest.mark.django_db]
 
 FEW = settings(
     max_examples=6,
+    derandomize=True,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -136,9 +137,13 @@ def test_rolling_averages_equal_a_python_recomputation(weeks: int, rows: int, se
         by_venue: list[dict[str, tuple[int, int]]] = []
         capture_id = 0
         for offset, path in enumerate(paths):
-            capture_id = run_etl(path, tier="OTC", week=START + timedelta(weeks=offset))[
-                "capture_id"
-            ]
+            try:
+                result = run_etl(path, tier="OTC", week=START + timedelta(weeks=offset))
+            except QualityGateFailed:
+                # Tiny random weeks can swing enough to earn an F; the gate then
+                # withholds analytics by design, so such a draw says nothing here.
+                reject()
+            capture_id = result["capture_id"]
             symbols: dict[str, list[int]] = defaultdict(lambda: [0, 0])
             venues: dict[str, list[int]] = defaultdict(lambda: [0, 0])
             for line in path.read_text().splitlines()[1:]:
