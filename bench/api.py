@@ -45,6 +45,8 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 TIER = "T1"
 SEED = 2026
 TARGET_RATIO = 2.0
+# The endpoints the target is set for; the others are reported for context.
+TARGET_ENDPOINTS = ("symbols of a week", "venues of a week")
 
 
 def parse_args() -> argparse.Namespace:
@@ -316,9 +318,12 @@ def main() -> None:
                 )
             machine = ", ".join(f"{value:.1f}" for value in os.getloadavg())
             print(f"machine load average (1, 5, 15 min) after the run: {machine}")
-            worst = max(r["p50_vs_empty"] for r in results.values())
+            worst = max(results[name]["p50_vs_empty"] for name in TARGET_ENDPOINTS)
             verdict = "met" if worst <= TARGET_RATIO else "MISSED"
-            print(f"target p50 ≤ {TARGET_RATIO}× empty: {verdict} (worst {worst}×)")
+            print(
+                f"target p50 ≤ {TARGET_RATIO}× empty for {' and '.join(TARGET_ENDPOINTS)}: "
+                f"{verdict} (worst {worst}×; other endpoints are context)"
+            )
     finally:
         server.terminate()
         server.wait(timeout=30)
