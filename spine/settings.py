@@ -112,6 +112,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise expects it before collectstatic
 # gunicorn serves the admin and API-docs assets itself (collected at image build).
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
