@@ -8,7 +8,6 @@ part of the suite. The schema is loaded from the app itself through WSGI.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,33 +15,20 @@ from typing import Any
 import hypothesis
 import pytest
 import schemathesis
-from django.core import signals
-from django.core.wsgi import get_wsgi_application
-from django.db import close_old_connections
 
 from executions.backends import get_backend
 from spine.api.tokens import issue_token
 from tests.api.conftest import make_user
 from tests.api.otc_data import OtcData, loaded
+from tests.support.api_fuzz import (  # noqa: F401 (autouse fixture)
+    _keep_the_test_connection,
+    api_schema,
+    assert_no_server_error,
+)
 
 MAX_EXAMPLES = 15
 
-schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application()).include(
-    path_regex=r"^/api/v1/(executions|pipelines)"
-)
-
-
-@pytest.fixture(autouse=True)
-def _keep_the_test_connection() -> Iterator[None]:
-    """Django closes the database connection at the end of every WSGI request; the test
-    runs inside one transaction, so keep it open as Django's own test client does."""
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    try:
-        yield
-    finally:
-        signals.request_started.connect(close_old_connections)
-        signals.request_finished.connect(close_old_connections)
+schema = api_schema(r"^/api/v1/(executions|pipelines)")
 
 
 @pytest.fixture
@@ -68,22 +54,11 @@ def test_no_server_errors(case: schemathesis.Case, auth_headers: dict[str, str])
     assert_no_server_error(case, case.call(headers=auth_headers))
 
 
-def assert_no_server_error(case: schemathesis.Case, response: Any) -> None:
-    """Below 500, and any error in the standard shape."""
-    assert response.status_code < 500, (case.method, case.formatted_path, response.text[:500])
-    if response.status_code >= 400:
-        body = json.loads(response.text)
-        assert set(body) == {"error"}, body
-        assert set(body["error"]) == {"code", "message", "details"}, body
-
-
 # The OTC analytics, over the real FINRA week and generated weeks loaded once, so the
 # examples reach real rows (symbols and MPIDs that exist come up through the examples'
 # shrinking towards short strings only by chance; the fixed-path checks in
 # test_otc_api cover those paths).
-otc_schema = schemathesis.openapi.from_wsgi(
-    "/api/schema/?format=json", get_wsgi_application()
-).include(path_regex=r"^/api/v1/otc/")
+otc_schema = api_schema(r"^/api/v1/otc/")
 
 
 @pytest.fixture(scope="module")

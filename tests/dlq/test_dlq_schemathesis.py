@@ -7,39 +7,25 @@ closed) so retrieve and the actions meet real rows, on the stub backend.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from typing import Any
 
 import hypothesis
 import pytest
 import schemathesis
-from django.core import signals
-from django.core.wsgi import get_wsgi_application
-from django.db import close_old_connections
 
 from dlq import services
 from executions.dispatcher import dispatch
 from spine.api.tokens import issue_token
 from tests.dlq.dlq_support import make_user
+from tests.support.api_fuzz import (  # noqa: F401 (autouse fixture)
+    _keep_the_test_connection,
+    api_schema,
+    assert_no_server_error,
+)
 
 MAX_EXAMPLES = 15
 
-schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application()).include(
-    path_regex=r"^/api/v1/dlq"
-)
-
-
-@pytest.fixture(autouse=True)
-def _keep_the_test_connection() -> Iterator[None]:
-    """Keep the test's connection across WSGI requests (the test is one transaction)."""
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    try:
-        yield
-    finally:
-        signals.request_started.connect(close_old_connections)
-        signals.request_finished.connect(close_old_connections)
+schema = api_schema(r"^/api/v1/dlq")
 
 
 @pytest.fixture
@@ -65,9 +51,4 @@ def auth_headers(db: None, settings: Any, stub_backend: Any) -> dict[str, str]:
     derandomize=True,
 )
 def test_no_server_errors(case: schemathesis.Case, auth_headers: dict[str, str]) -> None:
-    response = case.call(headers=auth_headers)
-    assert response.status_code < 500, (case.method, case.formatted_path, response.text[:500])
-    if response.status_code >= 400:
-        body = json.loads(response.text)
-        assert set(body) == {"error"}, body
-        assert set(body["error"]) == {"code", "message", "details"}, body
+    assert_no_server_error(case, case.call(headers=auth_headers))
