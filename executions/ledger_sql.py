@@ -53,14 +53,23 @@ def transition(
         else:
             conditions.append(f"{column} = %s")
             condition_params.append(field.get_db_prep_value(value, connection))
-    where = " AND ".join(["e.status = ANY(%s)", *conditions])
-    sql = f"""
-        WITH moved AS (
-            UPDATE {table} AS e SET {", ".join(sets)}
+    sources = list(from_statuses)
+    if len(sources) == 1:
+        # One possible source: the event's "from" is known, and the UPDATE re-checks
+        # the status on the row it locks, so no separate locking read is needed.
+        where = " AND ".join(["e.status = %s", *conditions])
+        target = f"UPDATE {table} AS e SET {', '.join(sets)} WHERE e.id = %s AND {where}"
+        returning = "RETURNING e.id, %s::text AS from_status"
+        source_params: list[Any] = [execution_id, sources[0], *condition_params, sources[0]]
+    else:
+        where = " AND ".join(["e.status = ANY(%s)", *conditions])
+        target = f"""UPDATE {table} AS e SET {", ".join(sets)}
             FROM (SELECT id, status FROM {table} WHERE id = %s FOR UPDATE) AS prev
-            WHERE e.id = prev.id AND {where}
-            RETURNING e.id, prev.status AS from_status
-        )
+            WHERE e.id = prev.id AND {where}"""
+        returning = "RETURNING e.id, prev.status AS from_status"
+        source_params = [execution_id, sources, *condition_params]
+    sql = f"""
+        WITH moved AS ({target} {returning})
         INSERT INTO {events} (execution_id, type, timestamp, data)
         SELECT id, %s, %s, jsonb_build_object('from', from_status, 'to', %s::text) || %s::jsonb
         FROM moved
@@ -68,9 +77,7 @@ def transition(
     """  # noqa: S608 - identifiers come from the model, values are parameters
     params = [
         *set_params,
-        execution_id,
-        list(from_statuses),
-        *condition_params,
+        *source_params,
         event_type,
         timestamp,
         to_status,
@@ -97,6 +104,8 @@ def claim_queued(
     """
     table = connection.ops.quote_name(Execution._meta.db_table)
     events = connection.ops.quote_name(ExecutionEvent._meta.db_table)
+    fields = Execution._meta.concrete_fields
+    columns = ", ".join(f"e.{connection.ops.quote_name(f.column)}" for f in fields)
     sql = f"""
         WITH moved AS (
             UPDATE {table} AS e
@@ -104,7 +113,7 @@ def claim_queued(
                 run_token = %s, run_after = NULL
             WHERE e.id = %s AND e.status = %s AND e.lock_key = ''
               AND (e.run_after IS NULL OR e.run_after <= %s)
-            RETURNING e.*
+            RETURNING {columns}
         ), started AS (
             INSERT INTO {events} (execution_id, type, timestamp, data)
             SELECT id, 'started', %s, jsonb_build_object(
@@ -128,5 +137,14 @@ def claim_queued(
         ExecutionStatus.RUNNING,
         json.dumps(dict(data), cls=DjangoJSONEncoder),
     ]
-    rows = list(Execution.objects.raw(sql, params))
-    return rows[0] if rows else None
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = [
+        f.from_db_value(value, None, connection) if hasattr(f, "from_db_value") else value
+        for f, value in zip(fields, row, strict=True)
+    ]
+    # Built from the returned row as a queryset would, without the raw-query machinery.
+    return Execution.from_db(connection.alias, [f.attname for f in fields], values)
