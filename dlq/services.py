@@ -345,7 +345,7 @@ class RetryDueResult:
 def retry_due(now: datetime | None = None, *, limit: int = 100) -> RetryDueResult:
     """Replay every open letter whose automatic retry time has come.
 
-    Run periodically (``dlq.retry_due`` task). Each letter is replayed in its own
+    Run periodically (the ``ops.dlq_retry`` pipeline). Each letter is replayed in its own
     transaction under its row lock, so overlapping runs, or a person replaying at the
     same moment, never replay one letter twice; a letter that lost such a race is
     reported as skipped.

@@ -1,17 +1,16 @@
-"""Celery tasks: the one task that runs executions, and the periodic recovery tasks.
+"""The one Celery task: run an execution.
 
 ``run_pipeline_task`` is deliberately thin: the message carries only the execution id
 and the runner does the rest. It acknowledges late and is rejected back to the queue
 if its worker process dies, and its result is not stored (the ledger is the result).
-The recovery tasks are routed to the ``maintenance`` lane (``CELERY_TASK_ROUTES``).
+Periodic work (sweeper, reaper, DLQ retries, retention) is not a task of its own:
+beat dispatches it as ``ops.*`` pipelines through :func:`spine.tasks.run_scheduled`.
 """
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from executions.recovery import reap_stale_executions as reap
-from executions.recovery import sweep_pending_executions as sweep
 from executions.runner import run_pipeline
 
 
@@ -24,15 +23,3 @@ from executions.runner import run_pipeline
 def run_pipeline_task(execution_id: str) -> None:
     """Run one execution; its time limits arrive with the message (see the backend)."""
     run_pipeline(execution_id, enforce_timeout=False)
-
-
-@shared_task(name="executions.tasks.sweep_pending_executions", ignore_result=True)
-def sweep_pending_executions() -> int:
-    """Re-submit executions the backend never accepted (broker down at submit)."""
-    return sweep()
-
-
-@shared_task(name="executions.tasks.reap_stale_executions", ignore_result=True)
-def reap_stale_executions() -> int:
-    """Requeue or fail running executions whose worker stopped beating."""
-    return len(reap())

@@ -155,13 +155,6 @@ SPINE_TIME_LIMIT_GRACE_SECONDS = CONFIG.time_limit_grace_seconds
 # A queued execution still not started after the broker's redelivery window has lost
 # its message; the sweeper hands it to the backend again.
 SPINE_SWEEP_QUEUED_AFTER_SECONDS = SPINE_MAX_PIPELINE_TIMEOUT + 3600 + 600
-# Housekeeping tasks run on the maintenance lane, away from pipeline work.
-CELERY_TASK_ROUTES = {
-    "executions.tasks.sweep_pending_executions": {"queue": "maintenance"},
-    "executions.tasks.reap_stale_executions": {"queue": "maintenance"},
-    "dlq.retry_due": {"queue": "maintenance"},
-    "dlq.purge_resolved": {"queue": "maintenance"},
-}
 
 # Celery
 CELERY_BROKER_URL = REDIS_URL or "memory://"

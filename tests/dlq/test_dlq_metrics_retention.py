@@ -86,13 +86,11 @@ def test_purge_deletes_exactly_the_resolved_letters_past_retention(run_failure, 
     assert services.purge_resolved()["total"] == 0
 
 
-def test_purge_with_an_explicit_age_and_a_purge_task(run_failure):
-    from dlq.tasks import purge_resolved_task
-
+def test_purge_with_an_explicit_age(run_failure):
     _, letter = run_failure()
     _age(letter, resolved_days_ago=3, created_days_ago=3)
     assert services.purge_resolved(timedelta(days=5))["total"] == 0
-    assert purge_resolved_task.run(older_than_days=2)["total"] == 1
+    assert services.purge_resolved(timedelta(days=2))["total"] == 1
     assert not DeadLetter.objects.filter(pk=letter.pk).exists()
 
 

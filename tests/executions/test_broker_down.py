@@ -18,8 +18,7 @@ from executions.backends.celery import CeleryBackend
 from executions.dispatcher import dispatch
 from executions.models import Execution, ExecutionStatus
 from executions.recovery import sweep_pending_executions
-from executions.tasks import reap_stale_executions as reap_task
-from executions.tasks import sweep_pending_executions as sweep_task
+from spine.tasks import run_scheduled
 from tests.executions.helpers import event_types, wait_for, wait_for_status
 from tests.support.celery_worker import CeleryWorker
 
@@ -94,8 +93,9 @@ def test_the_periodic_tasks_run_on_the_worker(
     execution, _ = submit_while_down()
     monkeypatch.setattr(dispatcher_module.default_dispatcher, "_backend", None)
     time.sleep(1.1)
-    sweep_task.delay()
-    reap_task.delay()
+    # What beat sends: the scheduled sweep and reap, run on the maintenance lane.
+    run_scheduled.apply_async(kwargs={"pipeline": "ops.sweep"}, queue="maintenance")
+    run_scheduled.apply_async(kwargs={"pipeline": "ops.reap"}, queue="maintenance")
     wait_for(
         lambda: Execution.objects.get(pk=execution.pk).status == S.SUCCEEDED,
         what="the worker's sweeper to get it run",
