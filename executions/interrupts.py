@@ -16,6 +16,10 @@ runner also records the outcome itself after a grace period.
 from __future__ import annotations
 
 import ctypes
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
 
 
 class ExecutionInterrupted(BaseException):
@@ -51,3 +55,39 @@ def raise_in_thread(thread_id: int, exc_type: type[BaseException] | None) -> boo
     obj = ctypes.py_object(exc_type) if exc_type is not None else None
     changed = ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), obj)
     return changed == 1
+
+
+# Celery's soft time limit arrives as SIGUSR1, whose handler raises an ordinary
+# Exception that a handler can catch and return from. Noting that the signal came lets
+# the runner record such a run as timed out all the same.
+_soft_limit_fired = False
+
+
+def watch_soft_time_limit() -> None:
+    """Start a run: forget any earlier soft limit and make sure the worker process's
+    soft-limit signal handler notes when it fires (it is installed after the process
+    starts, so it is wrapped on first use). Only the main thread can do this."""
+    global _soft_limit_fired
+    _soft_limit_fired = False
+    signum = getattr(signal, "SIGUSR1", None)
+    if signum is None or threading.current_thread() is not threading.main_thread():
+        return
+    current = signal.getsignal(signum)
+    if not callable(current) or getattr(current, "spine_notes_soft_limit", False):
+        return
+    signal.signal(signum, _noting(current))
+
+
+def soft_time_limit_fired() -> bool:
+    """Whether the soft time limit fired since the run started."""
+    return _soft_limit_fired
+
+
+def _noting(handler: Callable[[int, Any], Any]) -> Callable[[int, Any], Any]:
+    def noting(signum: int, frame: Any) -> Any:
+        global _soft_limit_fired
+        _soft_limit_fired = True
+        return handler(signum, frame)
+
+    noting.spine_notes_soft_limit = True  # type: ignore[attr-defined]
+    return noting

@@ -41,6 +41,10 @@ class SleepParams(PipelineParams):
         max_length=100,
         help_text="Runs with the same non-empty lock name never overlap.",
     )
+    swallow = serializers.BooleanField(
+        default=False,
+        help_text="Catch every Exception while sleeping and return (a careless handler).",
+    )
 
 
 class FailParams(PipelineParams):
@@ -53,13 +57,19 @@ def noop(ctx: RunContext) -> dict[str, Any]:
 
 
 def sleep(ctx: RunContext) -> dict[str, Any]:
-    """Sleep for ``seconds``, stopping promptly when cancelled."""
+    """Sleep for ``seconds``, stopping promptly when cancelled; with ``swallow``, catch
+    any ``Exception`` (Celery's soft time limit is one) and return as if done."""
     seconds = ctx.params["seconds"]
     ctx.event("sleeping", seconds=seconds, run=str(ctx.run_token))
     end = time.monotonic() + seconds
-    while (left := end - time.monotonic()) > 0:
-        ctx.raise_if_cancelled()
-        time.sleep(min(SLEEP_STEP_SECONDS, left))
+    try:
+        while (left := end - time.monotonic()) > 0:
+            ctx.raise_if_cancelled()
+            time.sleep(min(SLEEP_STEP_SECONDS, left))
+    except Exception as exc:
+        if not ctx.params["swallow"]:
+            raise
+        return {"slept": seconds, "swallowed": type(exc).__name__}
     return {"slept": seconds}
 
 

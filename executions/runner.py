@@ -33,7 +33,12 @@ from django.db import transaction
 
 from executions import metrics
 from executions.claim import claim
-from executions.interrupts import ExecutionCancelled, ExecutionInterrupted, PipelineTimeout
+from executions.interrupts import (
+    ExecutionCancelled,
+    ExecutionInterrupted,
+    PipelineTimeout,
+    soft_time_limit_fired,
+)
 from executions.locks import release_lock
 from executions.models import Execution, ExecutionStatus
 from executions.registry import Pipeline
@@ -109,6 +114,13 @@ def _call_handler(ctx: RunContext) -> Outcome:
         ctx.params = ctx.pipeline.load(ctx.execution.params)
         with ctx.handler_running():
             result = ctx.pipeline.handler(ctx)
+        if soft_time_limit_fired() or time.monotonic() > ctx.deadline:
+            # Celery's soft limit is an ordinary Exception a handler can catch and
+            # return from; returning past the limit is still running past it.
+            return Outcome(
+                ExecutionStatus.TIMED_OUT,
+                error=f"timed out: exceeded its time limit of {limit}s (returned after it)",
+            )
         return Outcome(ExecutionStatus.SUCCEEDED, result=_json_result(result))
     except ExecutionInterrupted as exc:
         if exc.execution_id and exc.execution_id != str(ctx.execution_id):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from executions.interrupts import watch_soft_time_limit
 from executions.runner import run_pipeline
 
 
@@ -22,4 +23,5 @@ from executions.runner import run_pipeline
 )
 def run_pipeline_task(execution_id: str) -> None:
     """Run one execution; its time limits arrive with the message (see the backend)."""
+    watch_soft_time_limit()
     run_pipeline(execution_id, enforce_timeout=False)

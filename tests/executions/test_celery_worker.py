@@ -68,6 +68,21 @@ def test_a_slow_execution_is_timed_out_at_its_limit(celery_backend: CeleryBacken
     assert handed.data["failure_kind"] == "timeout"
 
 
+def test_a_handler_that_swallows_its_time_limit_is_still_timed_out(
+    celery_backend: CeleryBackend,
+) -> None:
+    execution = dispatch("diag.sleep", {"seconds": 30, "swallow": True}, trigger_source="api")
+    wait_for_status(execution, *FINAL)
+    assert execution.status == S.TIMED_OUT
+    assert execution.error == "timed out: exceeded its time limit of 3s (returned after it)"
+    assert execution.result is None
+    ran = (execution.finished_at - execution.started_at).total_seconds()
+    assert 2.5 <= ran < 5, ran
+    assert "timed_out" in event_types(execution) and "succeeded" not in event_types(execution)
+    handed = wait_for(lambda: execution.events.filter(type=EVENT).first(), timeout=5)
+    assert handed.data["failure_kind"] == "timeout"
+
+
 def intervals(executions: list[Execution]) -> list[tuple[Any, Any]]:
     return sorted((e.started_at, e.finished_at) for e in executions)
 

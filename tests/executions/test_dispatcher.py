@@ -66,7 +66,7 @@ def test_dispatch_records_the_execution_and_submits_after_commit(
     assert stub_backend.submitted == [execution.pk]
     execution.refresh_from_db()
     assert execution.status == S.QUEUED and execution.submissions == 1
-    assert execution.params == {"seconds": 0.5, "lock": ""}, "defaults are filled in"
+    assert execution.params == {"seconds": 0.5, "lock": "", "swallow": False}, "defaults filled in"
     assert execution.request_id == "req-123"
     assert execution.lane == "default" and execution.attempt == 1 and execution.lock_key == ""
     assert event_types(execution) == ["created", "queued"]

@@ -255,7 +255,7 @@ def test_run_pipeline_dispatches_valid_input(
     execution = Execution.objects.get()
     assert response.status_code == 302 and response["Location"] == change_url(execution)
     assert execution.trigger_source == TriggerSource.ADMIN
-    assert execution.params == {"seconds": 0.01, "lock": ""}
+    assert execution.params == {"seconds": 0.01, "lock": "", "swallow": False}
     assert execution.status == ExecutionStatus.SUCCEEDED
 
 

@@ -112,7 +112,7 @@ class Command(BaseCommand):
 
         sub.add_parser(
             "retry-due",
-            help="Run the automatic retry pass now (what the periodic task does).",
+            help="Run the automatic retry pass now (what the scheduled ops.dlq_retry does).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
