@@ -22,6 +22,7 @@ from django.utils.text import Truncator
 
 from otc.models import (
     Capture,
+    LineKeyedQuerySet,
     QualityReport,
     RawRow,
     Reject,
@@ -123,6 +124,8 @@ class CaptureFilter(admin.SimpleListFilter):
             return queryset
         if not value.isdigit():
             return queryset.none()
+        if isinstance(queryset, LineKeyedQuerySet):
+            return queryset.of_capture(int(value))
         return queryset.filter(capture_id=int(value))
 
 
@@ -357,7 +360,7 @@ class RawRowAdmin(ReadOnlyAdmin):
         "reject_reason",
     )
     list_filter = (CaptureFilter,)
-    ordering = ("-capture", "-line_no")
+    ordering = ("-id",)  # newest capture first, then by line: the primary key's order
     search_help_text = "Exact symbol."
 
     search_fields = ("symbol",)

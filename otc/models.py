@@ -67,6 +67,12 @@ class Grade(models.TextChoices):
 #: only the services write these rows, inside the transaction that creates or locks
 #: their capture, and captures are never deleted outside the ORM (which cascades).
 _BULK_FK: dict[str, Any] = {"db_index": False, "db_constraint": False}
+#: Raw and normalized rows are keyed by the line they came from, packed in one
+#: bigint: capture id x 2**32 + line number. The primary key is then the natural key,
+#: so one index gives uniqueness, a capture's rows as one key range in line order,
+#: and lookups by id; a separate (capture, line) index would cost a second index
+#: entry per bulk row.
+LINE_KEY_BITS = 32
 _PCT = {"max_digits": 9, "decimal_places": 4}  # 0.0000 – 100.0000 (%), HHI up to 10,000
 _AVG = {"max_digits": 24, "decimal_places": 4}  # averages of share volumes and trades
 
@@ -141,6 +147,23 @@ class Capture(models.Model):
         return self.superseded_at is None
 
 
+def line_key(capture_id: int, line_no: int) -> int:
+    """The id of the raw (and normalized) row of ``line_no`` in capture ``capture_id``."""
+    return (capture_id << LINE_KEY_BITS) + line_no
+
+
+def capture_key_range(capture_id: int) -> tuple[int, int]:
+    """The ids of one capture's rows: ``lowest <= id < bound``."""
+    return capture_id << LINE_KEY_BITS, (capture_id + 1) << LINE_KEY_BITS
+
+
+class LineKeyedQuerySet(models.QuerySet):
+    def of_capture(self, capture_id: int) -> LineKeyedQuerySet:
+        """One capture's rows, read as a range of the primary key (no other index)."""
+        lowest, bound = capture_key_range(capture_id)
+        return self.filter(pk__gte=lowest, pk__lt=bound)
+
+
 class RawRow(models.Model):
     """One data line exactly as received, with the parser's reading of it.
 
@@ -148,6 +171,9 @@ class RawRow(models.Model):
     received so that it can be rejected with a reason rather than failing the file.
     """
 
+    id = models.BigIntegerField(
+        primary_key=True, editable=False, help_text="line_key(capture, line_no)"
+    )
     capture = models.ForeignKey(
         Capture, on_delete=models.CASCADE, related_name="raw_rows", **_BULK_FK
     )
@@ -163,11 +189,10 @@ class RawRow(models.Model):
     last_update_date = models.DateField(null=True, blank=True)
     reject_reason = models.TextField(null=True, blank=True)
 
+    objects = LineKeyedQuerySet.as_manager()
+
     class Meta:
-        ordering = ["capture", "line_no"]
-        constraints = [
-            models.UniqueConstraint(fields=["capture", "line_no"], name="otc_rawrow_line"),
-        ]
+        ordering = ["id"]  # capture, then line
 
     def __str__(self) -> str:
         return f"capture {self.capture_id} line {self.line_no}"
@@ -215,8 +240,12 @@ class _WeekKeyed(models.Model):
 
 
 class VenueVolume(_WeekKeyed):
-    """Normalized volume: one row per (capture, symbol, MPID)."""
+    """Normalized volume: one row per (capture, symbol, MPID), with the id of the raw
+    row it came from (``line_key``)."""
 
+    id = models.BigIntegerField(
+        primary_key=True, editable=False, help_text="line_key(capture, line_no)"
+    )
     capture = models.ForeignKey(
         Capture, on_delete=models.CASCADE, related_name="venue_volumes", **_BULK_FK
     )
@@ -231,6 +260,8 @@ class VenueVolume(_WeekKeyed):
         **_AVG, null=True, blank=True, help_text="Shares per trade; empty when no trades."
     )
 
+    objects = LineKeyedQuerySet.as_manager()
+
     class Meta:
         ordering = ["capture", "symbol", "mpid"]
         constraints = [
@@ -238,7 +269,7 @@ class VenueVolume(_WeekKeyed):
                 fields=["capture", "symbol", "mpid"], name="otc_venuevolume_key"
             ),
         ]
-        # One index only: this is the widest table and the bulk path writes it; symbol
+        # No index but the key: this is the widest table and the bulk path writes it; symbol
         # and venue lookups across weeks go to the (much smaller) analytics tables.
 
     def __str__(self) -> str:

@@ -201,7 +201,7 @@ def weeks_held(
 
 def raw_rows(capture_id: int) -> QuerySet[RawRow]:
     """A capture's data lines as received, in file order."""
-    return RawRow.objects.filter(capture_id=capture_id).order_by("line_no")
+    return RawRow.objects.of_capture(capture_id).order_by("pk")
 
 
 def rejects(capture_id: int) -> QuerySet[Reject]:

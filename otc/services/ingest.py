@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from django.db import connection, transaction
 
-from otc.models import Capture, RawRow, Reject, RejectKind
+from otc.models import Capture, RawRow, Reject, RejectKind, capture_key_range, line_key
 from otc.parser import ParsedRow, WeeklyFileParser, parse_tier
 from otc.services.sql import execute, vendor
 from spine.time import parse_date, utc_now, week_start
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["IngestResult", "file_checksum", "ingest_file", "ingest_lines", "resolve_key"]
 
 _RAW_COLUMNS = (
+    "id",
     "capture_id",
     "line_no",
     "raw",
@@ -48,7 +49,7 @@ _RAW_COLUMNS = (
     "last_update_date",
     "reject_reason",
 )
-_RAW_TYPES = ("int8", "int4", *["text"] * 6, "int8", "int8", "date", "text")
+_RAW_TYPES = ("int8", "int8", "int4", *["text"] * 6, "int8", "int8", "date", "text")
 #: Rows per ``executemany`` on SQLite: large enough to amortise, small enough to stay flat.
 _BATCH_ROWS = 5_000
 _HASH_CHUNK = 1 << 20
@@ -221,23 +222,23 @@ def _copy_rows(capture_id: int, rows: Iterable[ParsedRow]) -> None:
     are part of Django's transaction. Binary saves the server parsing text numbers."""
     columns = ", ".join(_RAW_COLUMNS)
     sql = f"COPY {RawRow._meta.db_table} ({columns}) FROM STDIN WITH (FORMAT BINARY)"
-    head = (capture_id,)
+    base = line_key(capture_id, 0)
     with connection.connection.cursor() as cursor, cursor.copy(sql) as copy:
         copy.set_types(_RAW_TYPES)
         write_row = copy.write_row
         for row in rows:
-            write_row(head + row)
+            write_row((base + row[0], capture_id, *row))
 
 
 def _insert_rows(capture_id: int, rows: Iterable[ParsedRow]) -> None:
     """SQLite: ``executemany`` in fixed-size batches."""
     placeholders = ", ".join(["%s"] * len(_RAW_COLUMNS))
     sql = f"INSERT INTO {RawRow._meta.db_table} ({', '.join(_RAW_COLUMNS)}) VALUES ({placeholders})"
-    head = (capture_id,)
+    base = line_key(capture_id, 0)
     batch: list[tuple[Any, ...]] = []
     with connection.cursor() as cursor:
         for row in rows:
-            batch.append(head + row)
+            batch.append((base + row[0], capture_id, *row))
             if len(batch) >= _BATCH_ROWS:
                 cursor.executemany(sql, batch)
                 batch.clear()
@@ -251,14 +252,15 @@ def _store_rejects(capture_id: int) -> int:
     Duplicate symbol+MPID rows are valid rows on their own; normalization finds them.
     """
     raw, reject = RawRow._meta.db_table, Reject._meta.db_table
+    lowest, bound = capture_key_range(capture_id)
     return execute(
         f"""
         INSERT INTO {reject} (capture_id, line_no, raw, reason, kind)
         SELECT capture_id, line_no, raw, reject_reason, %(kind)s
           FROM {raw}
-         WHERE capture_id = %(capture)s AND reject_reason IS NOT NULL
+         WHERE id >= %(lowest)s AND id < %(bound)s AND reject_reason IS NOT NULL
         """,
-        {"capture": capture_id, "kind": RejectKind.INVALID},
+        {"lowest": lowest, "bound": bound, "kind": RejectKind.INVALID},
     )
 
 

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from django.db import IntegrityError, transaction
 
-from otc.models import Capture, RawRow, Reject, RejectKind, VenueVolume
+from otc.models import Capture, RawRow, Reject, RejectKind, VenueVolume, capture_key_range
 from otc.services.sql import execute, round_div, tune_bulk_transaction
 from spine.time import utc_now
 
@@ -80,23 +80,30 @@ def _insert_venue_volume(capture: Capture) -> int:
             return execute(_INSERT_VV.format(order="", on_conflict=""), _params(capture))
     except IntegrityError:
         on_conflict = "ON CONFLICT (capture_id, symbol, mpid) DO NOTHING"
-        sql = _INSERT_VV.format(order="ORDER BY r.line_no", on_conflict=on_conflict)
+        sql = _INSERT_VV.format(order="ORDER BY r.id", on_conflict=on_conflict)
         return execute(sql, _params(capture))
 
 
 def _params(capture: Capture) -> dict[str, Any]:
-    return {"capture": capture.pk, "week": capture.week, "tier": capture.tier, "ats": capture.ats}
+    lowest, bound = capture_key_range(capture.pk)
+    return {
+        "lowest": lowest,
+        "bound": bound,
+        "week": capture.week,
+        "tier": capture.tier,
+        "ats": capture.ats,
+    }
 
 
 _INSERT_VV = f"""
     INSERT INTO {VenueVolume._meta.db_table}
-           (capture_id, line_no, week, tier, ats, symbol, issue_name, mpid, venue_name,
+           (id, capture_id, line_no, week, tier, ats, symbol, issue_name, mpid, venue_name,
             share_volume, trade_count, avg_trade_size)
-    SELECT r.capture_id, r.line_no, %(week)s, %(tier)s, %(ats)s, r.symbol, r.issue_name,
+    SELECT r.id, r.capture_id, r.line_no, %(week)s, %(tier)s, %(ats)s, r.symbol, r.issue_name,
            r.mpid, r.venue_name, r.share_quantity, r.trade_count,
            {round_div("r.share_quantity", "r.trade_count")}
       FROM {RawRow._meta.db_table} r
-     WHERE r.capture_id = %(capture)s AND r.reject_reason IS NULL
+     WHERE r.id >= %(lowest)s AND r.id < %(bound)s AND r.reject_reason IS NULL
      {{order}}
     {{on_conflict}}
 """
@@ -105,6 +112,7 @@ _INSERT_VV = f"""
 def _reject_duplicates(capture_id: int) -> int:
     """Reject valid lines whose symbol+MPID was kept from an earlier line."""
     vv, raw, reject = VenueVolume._meta.db_table, RawRow._meta.db_table, Reject._meta.db_table
+    lowest, bound = capture_key_range(capture_id)
     return execute(
         f"""
         INSERT INTO {reject} (capture_id, line_no, raw, reason, kind)
@@ -115,8 +123,8 @@ def _reject_duplicates(capture_id: int) -> int:
           FROM {raw} r
           JOIN {vv} v
             ON v.capture_id = r.capture_id AND v.symbol = r.symbol AND v.mpid = r.mpid
-         WHERE r.capture_id = %(capture)s AND r.reject_reason IS NULL
-           AND v.line_no <> r.line_no
+         WHERE r.id >= %(lowest)s AND r.id < %(bound)s AND r.reject_reason IS NULL
+           AND v.id <> r.id
         """,
-        {"capture": capture_id, "kind": RejectKind.DUPLICATE},
+        {"lowest": lowest, "bound": bound, "kind": RejectKind.DUPLICATE},
     )
