@@ -21,6 +21,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from billiard.pool import soft_timeout_sighandler
+
 
 class ExecutionInterrupted(BaseException):
     """Raised inside a handler to stop it; ``execution_id`` names whose run it stops."""
@@ -64,18 +66,19 @@ _soft_limit_fired = False
 
 
 def watch_soft_time_limit() -> None:
-    """Start a run: forget any earlier soft limit and make sure the worker process's
-    soft-limit signal handler notes when it fires (it is installed after the process
-    starts, so it is wrapped on first use). Only the main thread can do this."""
+    """Start a run: forget any earlier soft limit and make sure the prefork pool's
+    soft-limit signal handler notes when it fires (the pool installs it after the
+    process starts, so it is wrapped on first use; once wrapped it is no longer the
+    pool's own and is left alone). Only the main thread can do this."""
     global _soft_limit_fired
     _soft_limit_fired = False
     signum = getattr(signal, "SIGUSR1", None)
     if signum is None or threading.current_thread() is not threading.main_thread():
         return
-    current = signal.getsignal(signum)
-    if not callable(current) or getattr(current, "spine_notes_soft_limit", False):
-        return
-    signal.signal(signum, _noting(current))
+    # Only the prefork pool's soft-limit handler: elsewhere SIGUSR1 means something
+    # else (the worker's main process dumps its threads' tracebacks on it).
+    if signal.getsignal(signum) is soft_timeout_sighandler:
+        signal.signal(signum, _noting(soft_timeout_sighandler))
 
 
 def soft_time_limit_fired() -> bool:
@@ -89,5 +92,4 @@ def _noting(handler: Callable[[int, Any], Any]) -> Callable[[int, Any], Any]:
         _soft_limit_fired = True
         return handler(signum, frame)
 
-    noting.spine_notes_soft_limit = True  # type: ignore[attr-defined]
     return noting
