@@ -41,7 +41,13 @@ def sweep_pending_executions(*, now: datetime | None = None, limit: int = BATCH)
     for execution in pending:
         before = execution.submissions
         count += default_dispatcher.submit(execution, reason="sweeper").submissions > before
-    lost_before = now - timedelta(seconds=settings.SPINE_SWEEP_QUEUED_AFTER_SECONDS)
+    # A broker may redeliver a message until its visibility window has passed; a local
+    # timer that has not fired by its due time plus the sweep delay never will.
+    if default_dispatcher.backend.hand_offs_die_with_process:
+        lost_after = settings.SPINE_SWEEP_AFTER_SECONDS
+    else:
+        lost_after = settings.SPINE_SWEEP_QUEUED_AFTER_SECONDS
+    lost_before = now - timedelta(seconds=lost_after)
     lost = selectors.lost_queued_executions(lost_before)[:limit]
     for execution in lost:
         before = execution.submissions

@@ -53,7 +53,8 @@ def unsubmitted_executions(cutoff: datetime) -> QuerySet[Execution]:
 
 
 def lost_queued_executions(queued_before: datetime) -> QuerySet[Execution]:
-    """Queued since before ``queued_before`` (past the broker's redelivery window)."""
+    """Queued, and due, since before ``queued_before`` (past the backend's window for
+    starting a hand-off)."""
     return Execution.objects.filter(
         Q(run_after__isnull=True) | Q(run_after__lte=queued_before),
         status=ExecutionStatus.QUEUED,

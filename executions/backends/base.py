@@ -20,6 +20,10 @@ class ExecutionBackend(abc.ABC):
     name: str = ""
     #: True when ``submit`` runs the execution before returning.
     runs_inline: bool = False
+    #: True when an accepted hand-off lives only in this process (a timer), so one not
+    #: started soon after it was due is lost; a broker instead may still redeliver
+    #: it until its redelivery window has passed.
+    hand_offs_die_with_process: bool = False
 
     @abc.abstractmethod
     def submit(self, execution: Execution) -> None:

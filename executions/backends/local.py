@@ -28,6 +28,7 @@ class LocalBackend(ExecutionBackend):
 
     name = "local"
     runs_inline = True
+    hand_offs_die_with_process = True
 
     def __init__(self) -> None:
         self._timers: dict[uuid.UUID, threading.Timer] = {}

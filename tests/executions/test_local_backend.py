@@ -150,6 +150,23 @@ def test_the_sweeper_runs_what_was_left_pending(local_backend: LocalBackend) -> 
     assert execution.status == S.SUCCEEDED
 
 
+def test_the_sweeper_runs_a_delayed_execution_whose_timer_died_with_its_process(
+    local_backend: LocalBackend, settings: Any
+) -> None:
+    execution = dispatch("diag.noop", trigger_source="cli", delay_seconds=60)
+    local_backend.cancel(execution)  # the process "dies": its timer is gone
+    due = utc_now() - timedelta(seconds=settings.SPINE_SWEEP_AFTER_SECONDS - 1)
+    Execution.objects.filter(pk=execution.pk).update(run_after=due, queued_at=due)
+    assert sweep_pending_executions() == 0, "just due: a live timer may still fire"
+    overdue = utc_now() - timedelta(seconds=settings.SPINE_SWEEP_AFTER_SECONDS + 1)
+    Execution.objects.filter(pk=execution.pk).update(run_after=overdue, queued_at=overdue)
+    assert sweep_pending_executions() == 1
+    execution.refresh_from_db()
+    assert execution.status == S.SUCCEEDED, "republished and run in-process"
+    resubmitted = execution.events.get(type="resubmitted")
+    assert resubmitted.data["reason"] == "message presumed lost"
+
+
 def test_children_dispatched_by_a_handler_run_in_process_too(local_backend: LocalBackend) -> None:
     from executions.registry import Pipeline, PipelineParams, registry
 
