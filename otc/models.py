@@ -157,6 +157,13 @@ def capture_key_range(capture_id: int) -> tuple[int, int]:
     return capture_id << LINE_KEY_BITS, (capture_id + 1) << LINE_KEY_BITS
 
 
+def line_key_field() -> models.BigIntegerField:
+    """The primary key of a line-keyed table (its value is ``line_key``)."""
+    return models.BigIntegerField(
+        primary_key=True, editable=False, help_text="line_key(capture, line_no)"
+    )
+
+
 class LineKeyedQuerySet(models.QuerySet):
     def of_capture(self, capture_id: int) -> LineKeyedQuerySet:
         """One capture's rows, read as a range of the primary key (no other index)."""
@@ -171,9 +178,7 @@ class RawRow(models.Model):
     received so that it can be rejected with a reason rather than failing the file.
     """
 
-    id = models.BigIntegerField(
-        primary_key=True, editable=False, help_text="line_key(capture, line_no)"
-    )
+    id = line_key_field()
     capture = models.ForeignKey(
         Capture, on_delete=models.CASCADE, related_name="raw_rows", **_BULK_FK
     )
@@ -243,9 +248,7 @@ class VenueVolume(_WeekKeyed):
     """Normalized volume: one row per (capture, symbol, MPID), with the id of the raw
     row it came from (``line_key``)."""
 
-    id = models.BigIntegerField(
-        primary_key=True, editable=False, help_text="line_key(capture, line_no)"
-    )
+    id = line_key_field()
     capture = models.ForeignKey(
         Capture, on_delete=models.CASCADE, related_name="venue_volumes", **_BULK_FK
     )

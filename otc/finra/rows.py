@@ -11,20 +11,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from otc.finra.errors import FinraProtocolError
+from otc.parser import DELIMITER
+from otc.parser import HEADER as DOWNLOAD_COLUMNS
 
-#: Column order of the download file (its header row).
-DOWNLOAD_COLUMNS: tuple[str, ...] = (
-    "tierDescription",
-    "issueSymbolIdentifier",
-    "issueName",
-    "marketParticipantName",
-    "MPID",
-    "totalWeeklyShareQuantity",
-    "totalWeeklyTradeCount",
-    "lastUpdateDate",
-)
-
-DELIMITER = "|"
 HEADER_LINE = (DELIMITER.join(DOWNLOAD_COLUMNS) + "\n").encode()
 
 

@@ -11,6 +11,12 @@ from django.db import migrations, models
 LINE_KEY = "capture_id * 4294967296 + line_no"
 
 
+def _line_key_field() -> models.BigIntegerField:
+    return models.BigIntegerField(
+        editable=False, help_text="line_key(capture, line_no)", primary_key=True, serialize=False
+    )
+
+
 class Migration(migrations.Migration):
     dependencies = [("otc", "0006_bulk_id_cache")]
 
@@ -27,21 +33,11 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="rawrow",
             name="id",
-            field=models.BigIntegerField(
-                editable=False,
-                help_text="line_key(capture, line_no)",
-                primary_key=True,
-                serialize=False,
-            ),
+            field=_line_key_field(),
         ),
         migrations.AlterField(
             model_name="venuevolume",
             name="id",
-            field=models.BigIntegerField(
-                editable=False,
-                help_text="line_key(capture, line_no)",
-                primary_key=True,
-                serialize=False,
-            ),
+            field=_line_key_field(),
         ),
     ]
