@@ -22,6 +22,7 @@ from django.utils.text import Truncator
 
 from otc.models import (
     Capture,
+    CaptureState,
     LineKeyedQuerySet,
     QualityReport,
     RawRow,
@@ -130,23 +131,21 @@ class CaptureFilter(admin.SimpleListFilter):
 
 
 class CurrentCaptureFilter(admin.SimpleListFilter):
-    """Rows of captures that still answer today, or of superseded ones (lineage)."""
+    """Rows of captures that answer today, or of the others (superseded, staged,
+    failed or rejected: lineage and what never became current)."""
 
     title = "capture state"
     parameter_name = "current"
-    field = "capture__superseded_at__isnull"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", "current"), ("no", "superseded")]
+        return [("yes", "current"), ("no", "not current")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if self.value() in ("yes", "no"):
-            return queryset.filter(**{self.field: self.value() == "yes"})
+        if self.value() == "yes":
+            return queryset.filter(capture__state=CaptureState.CURRENT)
+        if self.value() == "no":
+            return queryset.exclude(capture__state=CaptureState.CURRENT)
         return queryset
-
-
-class CaptureStateFilter(CurrentCaptureFilter):
-    field = "superseded_at__isnull"
 
 
 class VersionFilter(admin.SimpleListFilter):
@@ -210,11 +209,12 @@ class CaptureAdmin(ReadOnlyAdmin):
         "rejects_display",
         "checksum_display",
         "grade_display",
+        "state_display",
         "superseded_display",
         "ingested_at",
     )
     list_display_links = ("id", "week")
-    list_filter = ("tier", "ats", CaptureStateFilter, "quality_grade", WeekFilter)
+    list_filter = ("tier", "ats", "state", "quality_grade", WeekFilter)
     search_fields = ("source", "checksum")
     date_hierarchy = "week"
     ordering = ("-week", "tier", "ats", "-ingested_at")
@@ -226,6 +226,8 @@ class CaptureAdmin(ReadOnlyAdmin):
                     "tier",
                     "ats",
                     "week",
+                    "state_display",
+                    "failure",
                     "source",
                     "checksum",
                     "rows_display",
@@ -242,6 +244,7 @@ class CaptureAdmin(ReadOnlyAdmin):
                     "ingested_at",
                     "normalized_at",
                     "computed_at",
+                    "promoted_at",
                     "superseded_at",
                     "superseded_display",
                     "supersedes_display",
@@ -252,6 +255,7 @@ class CaptureAdmin(ReadOnlyAdmin):
         ("Browse", {"fields": ("browse_display",)}),
     )
     readonly_fields = (
+        "state_display",
         "rows_display",
         "rejects_display",
         "grade_display",
@@ -292,10 +296,19 @@ class CaptureAdmin(ReadOnlyAdmin):
     def grade_display(self, obj: Capture) -> SafeString | str:
         return grade_badge(obj.quality_grade)
 
+    @admin.display(description="state", ordering="state")
+    def state_display(self, obj: Capture) -> SafeString:
+        return format_html(
+            '<span class="spine-badge spine-badge-{}" title="{}">{}</span>',
+            obj.state,
+            Truncator(obj.failure).chars(200),
+            obj.get_state_display(),
+        )
+
     @admin.display(description="superseded by")
     def superseded_display(self, obj: Capture) -> SafeString | str:
         if obj.superseded_by_id is None:
-            return "current" if obj.superseded_at is None else "superseded"
+            return "—"
         return capture_link(obj.superseded_by_id)
 
     @admin.display(description="supersedes")

@@ -453,8 +453,9 @@ class OtcQualityViewSet(mixins.ListModelMixin, SpineGenericViewSet):
 @extend_schema_view(
     list=extend_schema(
         summary="List captures (lineage)",
-        description="Every capture ingested, newest first: source, checksum, rows, rejects "
-        "and what superseded it. Filter by tier, week, ATS flag, current, as_of.",
+        description="Every capture ingested, newest first: source, checksum, rows, rejects, "
+        "its state (staged, current, superseded, failed or rejected, with why) and what "
+        "superseded it. Filter by tier, week, ATS flag, current, state, as_of.",
         responses={200: CaptureSerializer(many=True), **LIST_ERRORS},
     ),
     retrieve=extend_schema(
@@ -475,7 +476,9 @@ class OtcCaptureViewSet(SpineReadOnlyViewSet):
     def get_queryset(self) -> QuerySet[Capture]:
         queryset = selectors.captures()
         if self.action == "retrieve":
-            queryset = queryset.prefetch_related("superseded_captures")
+            queryset = selectors.with_latest_report(queryset).prefetch_related(
+                "superseded_captures"
+            )
         return queryset
 
     def get_serializer_class(self) -> type:

@@ -8,18 +8,19 @@ from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 
 from otc import selectors
-from otc.models import Capture
+from otc.models import Capture, CaptureState
 from otc.parser import parse_tier
 from spine.api.filters import UTCDateTimeFilter
 from spine.time import week_start
 
 
 class CaptureFilter(filters.FilterSet):
-    """``?tier=&week=&ats=&current=&as_of=``.
+    """``?tier=&week=&ats=&current=&state=&as_of=``.
 
     ``week`` is any date in the reporting week. ``as_of`` lists the captures ingested
-    by then, and makes ``current`` mean "current at that instant" (not superseded yet),
-    so ``?as_of=...&current=true`` is what the analytics answered from at that time.
+    by then, and makes ``current`` mean "current at that instant" (promoted by then and
+    not superseded yet), so ``?as_of=...&current=true`` is what the analytics answered
+    from at that time.
     """
 
     tier = filters.ChoiceFilter(
@@ -30,7 +31,12 @@ class CaptureFilter(filters.FilterSet):
     week = filters.DateFilter(method="filter_week", help_text="Any date in the reporting week.")
     ats = filters.BooleanFilter(help_text="ATS (true) or non-ATS (false) captures.")
     current = filters.BooleanFilter(
-        method="filter_current", help_text="Only captures not superseded (at as_of, if given)."
+        method="filter_current",
+        help_text="true: only the captures answering (at as_of, if given); false: the others.",
+    )
+    state = filters.ChoiceFilter(
+        choices=CaptureState.choices,
+        help_text="staged, current, superseded, failed or rejected (the state now).",
     )
     as_of = UTCDateTimeFilter(
         method="filter_as_of", help_text="Captures ingested by this instant (ISO 8601)."
@@ -38,7 +44,7 @@ class CaptureFilter(filters.FilterSet):
 
     class Meta:
         model = Capture
-        fields = ["tier", "week", "ats", "current", "as_of"]
+        fields = ["tier", "week", "ats", "current", "state", "as_of"]
 
     def filter_tier(self, queryset: QuerySet[Capture], name: str, value: str) -> QuerySet:
         return queryset.filter(tier=parse_tier(value))

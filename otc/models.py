@@ -3,10 +3,11 @@
 Layers, each keyed to the capture it came from so that any number can be traced back
 to the bytes FINRA sent and reproduced "as of" an earlier time:
 
-* ``Capture`` — one ingest of one (tier, week, ATS flag) file or API query. A changed
-  re-publication becomes a new capture that supersedes the old one; nothing is
-  overwritten, so the captures known at time T are those ingested by T and not yet
-  superseded at T.
+* ``Capture`` — one ingest of one (tier, week, ATS flag) file or API query. A new
+  capture is *staged* until its compute passes the quality gate; only then does it
+  become the week's *current* capture, superseding the old one. Nothing is
+  overwritten, so the capture known at time T is the one that became current by T and
+  was not yet superseded at T (``Capture.objects.known_at``).
 * ``RawRow`` / ``Reject`` — every data line as received, and the ones that were refused
   with the reason.
 * ``VenueVolume`` / ``Venue`` — the normalized rows (one per capture, symbol and MPID)
@@ -23,6 +24,7 @@ decimals with four places, rounded half up (see ``otc.services.sql``).
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any
 
 from django.db import models
@@ -53,6 +55,66 @@ class Trend(models.TextChoices):
     STABLE = "stable", "Stable"
 
 
+class CaptureState(models.TextChoices):
+    """Where a capture stands; only ``current`` captures answer for their week.
+
+    ``staged`` → ``current`` → ``superseded`` is the good path; a staged capture whose
+    normalize or compute failed is ``failed``, one the quality gate graded F is
+    ``rejected``. Neither ever becomes current unless a re-run succeeds.
+    """
+
+    STAGED = "staged", "Staged"
+    CURRENT = "current", "Current"
+    SUPERSEDED = "superseded", "Superseded"
+    FAILED = "failed", "Failed"
+    REJECTED = "rejected", "Rejected by the quality gate"
+
+
+#: States of a capture that has not become current (yet): a re-run may promote it.
+PENDING_STATES = (CaptureState.STAGED, CaptureState.FAILED, CaptureState.REJECTED)
+
+
+def answering(as_of: datetime | None = None, *, prefix: str = "") -> Q:
+    """Q for the captures answering at ``as_of`` (now when ``None``): at most one per
+    (tier, week, ATS flag). ``prefix`` is the path to the capture, e.g. ``"capture__"``.
+    """
+    if as_of is None:
+        return Q(**{f"{prefix}state": CaptureState.CURRENT})
+    if as_of.tzinfo is None:
+        raise ValueError("as_of must be an aware datetime (Market Spine stores UTC)")
+    return (
+        Q(**{f"{prefix}state__in": [CaptureState.CURRENT, CaptureState.SUPERSEDED]})
+        & Q(**{f"{prefix}promoted_at__lte": as_of})
+        & (
+            Q(**{f"{prefix}superseded_at__isnull": True})
+            | Q(**{f"{prefix}superseded_at__gt": as_of})
+        )
+    )
+
+
+def current_sql(alias: str) -> str:
+    """The SQL condition of :func:`answering` (now) on capture table alias ``alias``."""
+    return f"{alias}.state = '{CaptureState.CURRENT}'"
+
+
+class CaptureQuerySet(models.QuerySet):
+    def current(self) -> CaptureQuerySet:
+        """The captures answering now: one per (tier, week, ATS flag) at most."""
+        return self.filter(answering())
+
+    def known_at(self, as_of: datetime | None) -> CaptureQuerySet:
+        """The captures that answered at ``as_of`` (became current by then and were
+        not superseded yet); ``None`` is now."""
+        return self.filter(answering(as_of))
+
+    def pending(self) -> CaptureQuerySet:
+        """Captures that have not become current: staged, failed or rejected."""
+        return self.filter(state__in=PENDING_STATES)
+
+    def of_key(self, tier: str, week: date, ats: bool) -> CaptureQuerySet:
+        return self.filter(tier=tier, week=week, ats=ats)
+
+
 class Grade(models.TextChoices):
     A = "A", "A"
     B = "B", "B"
@@ -81,8 +143,10 @@ class Capture(models.Model):
     """One ingest of FINRA data for a tier, reporting week and ATS flag, with lineage.
 
     ``checksum`` is the SHA-256 of the bytes as received; it is empty only while the
-    capture's own ingest transaction is still streaming rows, which is why the
-    one-current-capture constraint ignores empty checksums.
+    capture's own ingest transaction is still streaming rows. ``state`` says whether
+    it answers for its week (see :class:`CaptureState`); ``promoted_at`` is when it
+    became current, ``superseded_at`` when a newer capture took over, and ``failure``
+    why a failed capture failed.
     """
 
     tier = models.CharField(max_length=3, choices=Tier.choices)
@@ -101,6 +165,15 @@ class Capture(models.Model):
         default=list, blank=True, help_text="Distinct FINRA lastUpdateDate values, ISO dates."
     )
     ingested_at = models.DateTimeField()
+    state = models.CharField(
+        max_length=16, choices=CaptureState.choices, default=CaptureState.STAGED
+    )
+    promoted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the capture became the week's current one."
+    )
+    failure = models.TextField(
+        blank=True, default="", help_text="Why the capture failed or was rejected."
+    )
     superseded_at = models.DateTimeField(null=True, blank=True)
     superseded_by = models.ForeignKey(
         "self",
@@ -120,16 +193,38 @@ class Capture(models.Model):
     computed_at = models.DateTimeField(null=True, blank=True)
     quality_grade = models.CharField(max_length=1, choices=Grade.choices, blank=True, default="")
 
+    objects = CaptureQuerySet.as_manager()
+
     class Meta:
         ordering = ["-week", "tier", "ats", "-ingested_at"]
         constraints = [
             models.UniqueConstraint(
                 fields=["tier", "week", "ats"],
-                condition=Q(superseded_at__isnull=True) & ~Q(checksum=""),
+                condition=Q(state=CaptureState.CURRENT),
                 name="otc_capture_one_current",
             ),
             models.CheckConstraint(
                 condition=Q(tier__in=Tier.values), name="otc_capture_tier_valid"
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(
+                        state__in=PENDING_STATES,
+                        promoted_at__isnull=True,
+                        superseded_at__isnull=True,
+                    )
+                    | Q(
+                        state=CaptureState.CURRENT,
+                        promoted_at__isnull=False,
+                        superseded_at__isnull=True,
+                    )
+                    | Q(
+                        state=CaptureState.SUPERSEDED,
+                        promoted_at__isnull=False,
+                        superseded_at__isnull=False,
+                    )
+                ),
+                name="otc_capture_state_times",
             ),
         ]
         indexes = [
@@ -144,7 +239,7 @@ class Capture(models.Model):
 
     @property
     def is_current(self) -> bool:
-        return self.superseded_at is None
+        return self.state == CaptureState.CURRENT
 
 
 def line_key(capture_id: int, line_no: int) -> int:

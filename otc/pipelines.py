@@ -4,14 +4,16 @@ Registered with the execution registry on import (the executions app autodiscove
 ``pipelines`` modules). Handlers are thin: they resolve params to a capture and call
 the services in :mod:`otc.services`, which hold the rules and the transactions.
 
-* ``otc.ingest_file`` — a FINRA download file → a capture (or "unchanged");
-* ``otc.normalize`` — the current capture of (tier, week, ats) → normalized rows;
+* ``otc.ingest_file`` — a FINRA download file → a staged capture (or "unchanged");
+* ``otc.normalize`` — a capture of (tier, week, ats) → normalized rows;
 * ``otc.compute`` — its analytics, behind the quality gate (grade F fails the run);
-* ``otc.full_etl`` — the three as steps of ONE execution, each recorded as
-  ``step_started`` / ``step_finished`` events; each step commits on its own, so a
-  quality-gate failure keeps the valid capture and its normalized rows for a re-run
-  of ``otc.compute``. An unchanged file whose capture is already computed stops after
-  the ingest step;
+  passing it makes a staged capture the week's current one;
+* ``otc.full_etl`` — the three as steps of ONE execution on the capture its ingest
+  made, each recorded as ``step_started`` / ``step_finished`` events; each step
+  commits on its own, so a failure keeps the staged capture (failed or rejected) and
+  its rows for inspection, while the week's current capture keeps answering. An
+  unchanged file (the current capture's bytes) stops after the ingest step; the bytes
+  of a newer capture that failed or was rejected re-run normalize and compute on it;
 * ``otc.backfill`` — a range of weeks from a directory of files: one ``otc.full_etl``
   child execution per week, dispatched on the ``backfill`` lane with this execution
   as parent; weeks without a file are listed, not guessed.
@@ -34,7 +36,7 @@ from rest_framework import serializers
 
 from executions.registry import PipelineParams, pipeline
 from executions.run_context import RunContext
-from otc.models import Capture
+from otc.models import Capture, CaptureState
 from otc.parser import parse_tier
 from otc.services import compute_capture, ingest_file, normalize_capture
 from otc.services.errors import CaptureNotFound
@@ -83,6 +85,19 @@ class WeekParams(PipelineParams):
     ats = _ats()
 
 
+class CaptureStepParams(WeekParams):
+    """A capture key, and optionally which of the week's captures to work on."""
+
+    capture = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="Capture id (of this tier, week and ATS flag). Default: the week's "
+        "newest capture that is not superseded (a staged, failed or rejected one if it "
+        "is newer than the current one).",
+    )
+
+
 class IngestFileParams(WeekParams):
     path = serializers.CharField(
         max_length=1000, help_text="Path of the FINRA download file, as the worker sees it."
@@ -127,19 +142,21 @@ class BackfillParams(PipelineParams):
         return attrs
 
 
-def _current(params: dict[str, Any]) -> Capture:
-    capture = Capture.objects.filter(
-        tier=params["tier"],
-        week=params["week"],
-        ats=params["ats"],
-        superseded_at__isnull=True,
-    ).first()
+def target_capture(params: dict[str, Any]) -> Capture:
+    """The capture a normalize or compute run works on (see ``CaptureStepParams``)."""
+    kind = "ATS" if params["ats"] else "non-ATS"
+    week = f"{params['tier']} {kind} week {params['week']}"
+    captures = Capture.objects.of_key(params["tier"], params["week"], params["ats"])
+    if params.get("capture") is not None:
+        capture = captures.filter(pk=params["capture"]).first()
+        if capture is None:
+            raise CaptureNotFound(f"capture {params['capture']} is not a capture of {week}")
+        return capture
+    capture = (
+        captures.exclude(state=CaptureState.SUPERSEDED).exclude(checksum="").order_by("-pk").first()
+    )
     if capture is None:
-        kind = "ATS" if params["ats"] else "non-ATS"
-        raise CaptureNotFound(
-            f"no capture for {params['tier']} {kind} week {params['week']}: "
-            "ingest it first (otc.ingest_file)"
-        )
+        raise CaptureNotFound(f"no capture for {week}: ingest it first (otc.ingest_file)")
     return capture
 
 
@@ -158,16 +175,17 @@ def ingest_file_pipeline(ctx: RunContext) -> dict[str, Any]:
     return result.as_dict()
 
 
-@pipeline("otc.normalize", params=WeekParams, lock_key=WEEK_LOCK, timeout_seconds=1800)
+@pipeline("otc.normalize", params=CaptureStepParams, lock_key=WEEK_LOCK, timeout_seconds=1800)
 def normalize_pipeline(ctx: RunContext) -> dict[str, Any]:
-    """Normalize the current capture of a week; duplicates become rejects."""
-    return normalize_capture(_current(ctx.params).pk).as_dict()
+    """Normalize a capture of a week (its newest by default); duplicates become rejects."""
+    return normalize_capture(target_capture(ctx.params).pk).as_dict()
 
 
-@pipeline("otc.compute", params=WeekParams, lock_key=WEEK_LOCK, timeout_seconds=1800)
+@pipeline("otc.compute", params=CaptureStepParams, lock_key=WEEK_LOCK, timeout_seconds=1800)
 def compute_pipeline(ctx: RunContext) -> dict[str, Any]:
-    """Compute the analytics of a week's current capture behind the quality gate."""
-    return compute_capture(_current(ctx.params).pk).as_dict()
+    """Compute a capture's analytics behind the quality gate; a staged capture that
+    passes becomes the week's current one."""
+    return compute_capture(target_capture(ctx.params).pk).as_dict()
 
 
 def run_step(
@@ -203,10 +221,11 @@ def normalize_and_compute(
     ctx: RunContext, steps: dict[str, Any], ingested: dict[str, Any]
 ) -> dict[str, Any]:
     """The full ETL after its ingest step (files and ``otc.fetch_week`` alike): stop
-    for an unchanged capture that is already computed, else normalize and compute."""
+    for an unchanged capture that is current and computed, else normalize and compute
+    the ingested (or resumed) capture."""
     capture_id = ingested["capture_id"]
     capture = Capture.objects.get(pk=capture_id)
-    if ingested["status"] == "unchanged" and capture.computed_at is not None:
+    if ingested["status"] == "unchanged" and capture.is_current and capture.computed_at:
         return {"status": "unchanged", "capture_id": capture_id, "steps": steps}
     run_step(ctx, steps, "normalize", lambda: normalize_capture(capture_id))
     computed = run_step(ctx, steps, "compute", lambda: compute_capture(capture_id))
@@ -214,6 +233,8 @@ def normalize_and_compute(
         "status": ingested["status"],
         "capture_id": capture_id,
         "grade": computed["grade"],
+        "promoted": computed["promoted"],
+        "superseded_capture_id": computed["superseded_capture_id"],
         "warnings": ingested["warnings"] + computed["warnings"],
         "steps": steps,
     }

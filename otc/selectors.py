@@ -3,8 +3,10 @@
 Every selector takes ``as_of``: ``None`` means "now" (the current captures and
 analytics), an aware datetime means "what Market Spine knew then":
 
-* a capture was known at T if it was ingested by T and not superseded by T, so for
-  each (tier, week, ATS flag) at most one capture answers;
+* a capture answered at T if it became current by T (``promoted_at``: its compute
+  passed the quality gate) and was not superseded by T, so for each (tier, week,
+  ATS flag) at most one capture answers; staged, failed and rejected captures never
+  answer (see ``Capture.objects.known_at``);
 * per-capture analytics (symbol summaries, venue shares, normalized volume) are a
   pure function of their capture, so they answer through it;
 * versioned analytics (rolling windows, quality reports) also need the row version
@@ -34,6 +36,8 @@ from otc.models import (
     VenueMarketShare,
     VenueRolling,
     VenueVolume,
+    answering,
+    current_sql,
 )
 from otc.parser import parse_tier
 from spine.time import parse_date, week_start
@@ -45,6 +49,7 @@ __all__ = [
     "current_capture",
     "current_captures",
     "known_at",
+    "latest_quality_report",
     "latest_week",
     "quality_report",
     "quality_reports",
@@ -63,25 +68,14 @@ __all__ = [
     "week_symbol_summaries",
     "week_venue_page",
     "weeks_held",
+    "with_latest_report",
 ]
 
 
 def known_at(as_of: datetime | None = None, *, prefix: str = "") -> Q:
     """Q for captures current at ``as_of`` (now when ``None``); ``prefix`` is the path
-    to the capture, e.g. ``"capture__"``."""
-    complete = ~Q(**{f"{prefix}checksum": ""})
-    if as_of is None:
-        return complete & Q(**{f"{prefix}superseded_at__isnull": True})
-    if as_of.tzinfo is None:
-        raise ValueError("as_of must be an aware datetime (Market Spine stores UTC)")
-    return (
-        complete
-        & Q(**{f"{prefix}ingested_at__lte": as_of})
-        & (
-            Q(**{f"{prefix}superseded_at__isnull": True})
-            | Q(**{f"{prefix}superseded_at__gt": as_of})
-        )
-    )
+    to the capture, e.g. ``"capture__"``. The one definition is ``otc.models.answering``."""
+    return answering(as_of, prefix=prefix)
 
 
 def _version_at(as_of: datetime | None) -> Q:
@@ -126,7 +120,8 @@ def captures(
     as_of: datetime | None = None,
 ) -> QuerySet[Capture]:
     """Captures, newest week first. With ``include_superseded=False`` only those current
-    at ``as_of``; otherwise every capture ingested by ``as_of`` (all when ``None``)."""
+    at ``as_of``; otherwise every capture ingested by ``as_of`` (all when ``None``),
+    whatever its state."""
     qs = Capture.objects.exclude(checksum="").filter(_key_filter(tier=tier, week=week, ats=ats))
     if not include_superseded:
         return qs.filter(known_at(as_of))
@@ -300,8 +295,8 @@ def week_symbol_summaries(
 
 #: The answering capture of (tier, week, ats), now: at most one (see :func:`known_at`).
 _ANSWERING = (
-    "(SELECT c.id FROM otc_capture c WHERE c.tier = %s AND c.week = %s AND c.ats = %s"
-    " AND c.checksum <> '' AND c.superseded_at IS NULL LIMIT 1)"
+    f"(SELECT c.id FROM {Capture._meta.db_table} c"
+    f" WHERE c.tier = %s AND c.week = %s AND c.ats = %s AND {current_sql('c')} LIMIT 1)"
 )
 
 
@@ -666,6 +661,41 @@ def quality_report(
 ) -> QualityReport | None:
     """The report answering for (tier, week, ats) at ``as_of``, if any."""
     return quality_reports(tier=tier, week=week, ats=ats, as_of=as_of).first()
+
+
+_REPORT_FIELDS = (
+    "id",
+    "grade",
+    "metrics",
+    "warnings",
+    "failures",
+    "prior_capture_id",
+    "computed_at",
+)
+
+
+def with_latest_report(queryset: QuerySet[Capture]) -> QuerySet[Capture]:
+    """Captures joined (no extra query) to their latest quality report, whatever their
+    state: read it with :func:`latest_quality_report`."""
+    latest = FilteredRelation(
+        "quality_reports", condition=Q(quality_reports__replaced_at__isnull=True)
+    )
+    return queryset.annotate(latest_report=latest).annotate(
+        **{f"latest_report_{name}": F(f"latest_report__{name}") for name in _REPORT_FIELDS}
+    )
+
+
+def latest_quality_report(capture: Capture) -> QualityReport | None:
+    """A capture's latest quality report (a rejected capture's F report too), or
+    ``None`` if it was never graded; joined by :func:`with_latest_report` if it was."""
+    if not hasattr(capture, "latest_report_id"):
+        return QualityReport.objects.filter(capture=capture, replaced_at__isnull=True).first()
+    if capture.latest_report_id is None:
+        return None
+    values = {name: getattr(capture, f"latest_report_{name}") for name in _REPORT_FIELDS}
+    return QualityReport(
+        capture=capture, week=capture.week, tier=capture.tier, ats=capture.ats, **values
+    )
 
 
 # Reference data ------------------------------------------------------------------------

@@ -17,7 +17,15 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from otc.models import Capture, QualityReport, Reject, SymbolRolling, SymbolWeekSummary
+from otc import selectors
+from otc.models import (
+    Capture,
+    CaptureState,
+    QualityReport,
+    Reject,
+    SymbolRolling,
+    SymbolWeekSummary,
+)
 from otc.pipelines import TierField, WeekField
 from spine.time import parse_iso
 
@@ -369,7 +377,16 @@ class CaptureSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="otc-capture-detail")
     rows = serializers.IntegerField(source="row_count")
     rejects = serializers.IntegerField(source="reject_count")
-    current = serializers.BooleanField(source="is_current")
+    current = serializers.BooleanField(
+        source="is_current", help_text="Whether it answers for its week now (state current)."
+    )
+    state = serializers.ChoiceField(
+        choices=CaptureState.choices,
+        help_text="staged (awaiting compute), current, superseded, failed (normalize or "
+        "compute failed) or rejected (the quality gate graded it F). Only a current "
+        "capture answers for its week.",
+    )
+    failure = serializers.CharField(help_text="Why it failed or was rejected; empty otherwise.")
     superseded_by = serializers.IntegerField(source="superseded_by_id", allow_null=True)
     execution = serializers.UUIDField(source="execution_id", allow_null=True)
     quality_grade = serializers.CharField(help_text="Latest quality grade A–F; empty if none.")
@@ -387,7 +404,10 @@ class CaptureSerializer(serializers.ModelSerializer):
             "rows",
             "rejects",
             "current",
+            "state",
+            "failure",
             "ingested_at",
+            "promoted_at",
             "superseded_at",
             "superseded_by",
             "normalized_at",
@@ -399,18 +419,33 @@ class CaptureSerializer(serializers.ModelSerializer):
 
 
 class CaptureDetailSerializer(CaptureSerializer):
-    """One capture in full: adds its warnings, FINRA update dates and what it replaced."""
+    """One capture in full: adds its warnings, FINRA update dates, what it replaced and
+    its latest quality report (also for a capture that never became current)."""
 
     supersedes = serializers.SerializerMethodField(
         help_text="Ids of the captures this one replaced."
     )
+    quality_report = serializers.SerializerMethodField(
+        help_text="The capture's latest quality report; null if none was made."
+    )
 
     class Meta(CaptureSerializer.Meta):
-        fields = [*CaptureSerializer.Meta.fields, "warnings", "last_update_dates", "supersedes"]
+        fields = [
+            *CaptureSerializer.Meta.fields,
+            "warnings",
+            "last_update_dates",
+            "supersedes",
+            "quality_report",
+        ]
         read_only_fields = fields
 
     def get_supersedes(self, obj: Capture) -> list[int]:
         return [capture.pk for capture in obj.superseded_captures.all()]
+
+    @extend_schema_field(QualityReportSerializer(allow_null=True))
+    def get_quality_report(self, obj: Capture) -> dict[str, Any] | None:
+        report = selectors.latest_quality_report(obj)
+        return None if report is None else QualityReportSerializer(report).data
 
 
 class RejectSerializer(serializers.ModelSerializer):

@@ -1,16 +1,23 @@
 """Compute: every analytic of a normalized capture, behind the quality gate.
 
 One transaction per capture: symbol summaries and venue shares are written, the
-quality checks read them (and the prior week's), and then either
+quality checks read them (and the prior week's current capture's), and then either
 
 * grade F — the transaction is rolled back (no analytics from this capture), the F
-  report is stored on its own so operators can read why, and ``QualityGateFailed``
-  fails the execution with the reasons; or
-* grade A–D — the report is stored, the capture's venues are upserted into
-  ``Venue``, the rolling windows anchored at this week are recomputed, and so are
-  those of the five following weeks (their windows include this week, which may have
-  just been superseded), plus the next week's quality report (it compares against
-  this week).
+  report is stored on its own so operators can read why, a capture that was not
+  current yet is marked ``rejected``, and ``QualityGateFailed`` fails the execution
+  with the reasons; or
+* grade A–D — the report is stored, a capture that was not current yet becomes the
+  week's current capture and supersedes the old one (:func:`promote`), the
+  capture's venues are upserted into ``Venue``, the rolling windows anchored at this
+  week are recomputed, and so are those of the five following weeks (their windows
+  include this week, which has just changed), plus the next week's quality report
+  (it compares against this week).
+
+Any other failure rolls everything back and marks a capture that was not current yet
+``failed`` with the reason; the week's current capture answers, unchanged, throughout.
+A recomputation of the current capture keeps it current; a superseded capture is
+history and is not recomputed.
 """
 
 from __future__ import annotations
@@ -21,13 +28,14 @@ from typing import Any
 
 from django.db import transaction
 
-from otc.models import Capture
+from otc.models import Capture, CaptureState
 from otc.services.analytics import (
     compute_symbol_summaries,
     compute_venue_shares,
     upsert_venues,
 )
-from otc.services.errors import NotNormalized, QualityGateFailed
+from otc.services.errors import CaptureSuperseded, NotNormalized, QualityGateFailed
+from otc.services.lifecycle import failure_reason, mark_pending, promote
 from otc.services.quality import Verdict, evaluate, save_report
 from otc.services.rolling import WINDOW_WEEKS, compute_rolling
 from otc.services.sql import tune_bulk_transaction
@@ -43,6 +51,8 @@ class ComputeResult:
     warnings: list[str]
     counts: dict[str, int]
     refreshed_weeks: list[str] = field(default_factory=list)
+    promoted: bool = False
+    superseded_capture_id: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +61,8 @@ class ComputeResult:
             "warnings": self.warnings,
             "counts": self.counts,
             "refreshed_weeks": self.refreshed_weeks,
+            "promoted": self.promoted,
+            "superseded_capture_id": self.superseded_capture_id,
         }
 
 
@@ -63,12 +75,27 @@ class _Blocked(Exception):
 def compute_capture(capture_id: int) -> ComputeResult:
     """Compute (or recompute) all analytics of a capture; see the module docstring."""
     capture = Capture.objects.get(pk=capture_id)
+    if capture.state == CaptureState.SUPERSEDED:
+        raise CaptureSuperseded(
+            f"capture {capture_id} was superseded by capture {capture.superseded_by_id}: "
+            "its analytics are kept as they were"
+        )
     if capture.normalized_at is None:
         raise NotNormalized(f"capture {capture_id} is not normalized yet: run otc.normalize")
+    try:
+        return _compute(capture_id)
+    except QualityGateFailed:
+        raise
+    except Exception as exc:
+        mark_pending(capture_id, CaptureState.FAILED, failure_reason("compute", exc))
+        raise
+
+
+def _compute(capture_id: int) -> ComputeResult:
     now = utc_now()
     try:
         with transaction.atomic():
-            Capture.objects.select_for_update().filter(pk=capture_id).exists()
+            capture = Capture.objects.select_for_update().get(pk=capture_id)
             tune_bulk_transaction()
             counts = {"venue_shares": compute_venue_shares(capture)}
             counts["symbol_summaries"] = compute_symbol_summaries(capture)
@@ -76,6 +103,8 @@ def compute_capture(capture_id: int) -> ComputeResult:
             if not verdict.passed:
                 raise _Blocked(verdict, prior)
             save_report(capture, verdict, prior, now=now)
+            staged = not capture.is_current
+            superseded = promote(capture, now=now) if staged else None
             upsert_venues(capture)
             counts.update(compute_rolling(capture, now=now))
             refreshed = _refresh_following_weeks(capture, now)
@@ -83,21 +112,34 @@ def compute_capture(capture_id: int) -> ComputeResult:
     except _Blocked as blocked:
         with transaction.atomic():
             save_report(capture, blocked.verdict, blocked.prior, now=now)
+            reasons = "; ".join(blocked.verdict.failures)
+            mark_pending(capture_id, CaptureState.REJECTED, f"quality gate (grade F): {reasons}")
         raise QualityGateFailed(capture_id, blocked.verdict.failures) from None
-    return ComputeResult(capture_id, verdict.grade, verdict.warnings, counts, refreshed)
+    return ComputeResult(
+        capture_id,
+        verdict.grade,
+        verdict.warnings,
+        counts,
+        refreshed,
+        promoted=staged,
+        superseded_capture_id=superseded.pk if superseded is not None else None,
+    )
 
 
 def _refresh_following_weeks(capture: Capture, now: datetime) -> list[str]:
     """Recompute rolling windows (and the next week's quality report) that include
     this capture's week."""
-    following = Capture.objects.filter(
-        tier=capture.tier,
-        ats=capture.ats,
-        week__gt=capture.week,
-        week__lt=capture.week + timedelta(weeks=WINDOW_WEEKS),
-        superseded_at__isnull=True,
-        computed_at__isnull=False,
-    ).order_by("week")
+    following = (
+        Capture.objects.current()
+        .filter(
+            tier=capture.tier,
+            ats=capture.ats,
+            week__gt=capture.week,
+            week__lt=capture.week + timedelta(weeks=WINDOW_WEEKS),
+            computed_at__isnull=False,
+        )
+        .order_by("week")
+    )
     refreshed = []
     for later in following:
         compute_rolling(later, now=now)

@@ -24,3 +24,15 @@ class QualityGateFailed(OtcError):
         super().__init__(
             f"quality gate failed for capture {capture_id} (grade F): " + "; ".join(failures)
         )
+
+
+class CaptureSuperseded(OtcError):
+    """A superseded capture was asked to change: it is history, a newer one answers."""
+
+
+class StaleCapture(OtcError):
+    """A capture ingested later is already current, so this one cannot take over."""
+
+
+class VolumeOutOfRange(OtcError):
+    """A capture's totals are larger than the analytics can compute exactly."""

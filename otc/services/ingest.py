@@ -11,6 +11,12 @@ holds, inside Django's transaction; on SQLite they go in with ``executemany`` ba
 Row-level problems the parser finds are copied to ``Reject`` in one statement;
 duplicate symbol+MPID rows are found by normalization, in SQL, so memory stays flat
 whatever the file size.
+
+A new capture is *staged*: the week's current capture keeps answering until compute
+promotes the new one (:mod:`otc.services.compute`). Bytes identical to the current
+capture are a no-op (``unchanged``); bytes identical to a newer capture that has not
+become current (staged, failed or rejected) make no new capture either (``resumed``):
+the pipelines run normalize and compute on that capture again.
 """
 
 from __future__ import annotations
@@ -24,7 +30,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from django.db import connection, transaction
 
-from otc.models import Capture, RawRow, Reject, RejectKind, capture_key_range, line_key
+from otc.models import (
+    Capture,
+    CaptureState,
+    RawRow,
+    Reject,
+    RejectKind,
+    capture_key_range,
+    line_key,
+)
 from otc.parser import ParsedRow, WeeklyFileParser, parse_tier
 from otc.services.sql import execute, vendor
 from spine.time import parse_date, utc_now, week_start
@@ -57,9 +71,11 @@ _HASH_CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class IngestResult:
-    """What an ingest did. ``status`` is ``created`` or ``unchanged`` (a no-op)."""
+    """What an ingest did. ``status`` is ``created`` (a new staged capture),
+    ``unchanged`` (the current capture holds these bytes: a no-op) or ``resumed`` (a
+    newer capture that is not current yet holds them; ``state`` says which)."""
 
-    status: Literal["created", "unchanged"]
+    status: Literal["created", "unchanged", "resumed"]
     capture_id: int
     tier: str
     week: date
@@ -68,7 +84,8 @@ class IngestResult:
     rows: int
     rejects: int
     warnings: list[str] = field(default_factory=list)
-    superseded_capture_id: int | None = None
+    state: str = CaptureState.STAGED
+    current_capture_id: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form, as pipelines return it."""
@@ -78,8 +95,9 @@ class IngestResult:
 
 
 class _Unchanged(Exception):
-    def __init__(self, capture: Capture) -> None:
+    def __init__(self, capture: Capture, current: Capture | None) -> None:
         self.capture = capture
+        self.current = current
 
 
 def resolve_key(tier: str, week: date | str) -> tuple[str, date]:
@@ -114,9 +132,10 @@ def ingest_file(
     if not file.is_file():
         raise FileNotFoundError(f"no such file: {file}")
     code, monday = resolve_key(tier, week)
-    current = _current(code, monday, ats)
-    if current is not None and current.checksum == file_checksum(file):
-        return _unchanged(current)
+    current = Capture.objects.current().of_key(code, monday, ats).first()
+    same = _same_bytes(code, monday, ats, file_checksum(file), current)
+    if same is not None:
+        return _unchanged(same, current)
     with open(file, "rb") as handle:
         return ingest_lines(
             handle, source=str(file), tier=code, week=monday, ats=ats, execution=execution
@@ -135,19 +154,17 @@ def ingest_lines(
     """Ingest download-format ``bytes`` lines (header first) as a capture.
 
     Identical content to the current capture of (tier, week, ats) is a no-op that says
-    so; different content becomes a new capture superseding the current one, which
-    stays queryable. Raises ``FileFormatError`` (nothing written) for file-level
-    problems; row-level problems become ``Reject`` rows.
+    so; different content becomes a new staged capture, which supersedes the current
+    one (kept queryable) only once its compute passes the quality gate. Raises
+    ``FileFormatError`` (nothing written) for file-level problems; row-level problems
+    become ``Reject`` rows.
     """
     code, monday = resolve_key(tier, week)
     digest = hashlib.sha256()
     try:
         with transaction.atomic():
-            previous = (
-                Capture.objects.select_for_update()
-                .filter(tier=code, week=monday, ats=ats, superseded_at__isnull=True)
-                .exclude(checksum="")
-                .first()
+            current = (
+                Capture.objects.select_for_update().current().of_key(code, monday, ats).first()
             )
             capture = Capture.objects.create(
                 tier=code,
@@ -160,12 +177,13 @@ def ingest_lines(
             parser = WeeklyFileParser(_hashing(lines, digest), expected_tier=code)
             _store_raw_rows(capture.pk, parser)
             checksum = digest.hexdigest()
-            if previous is not None and previous.checksum == checksum:
-                raise _Unchanged(previous)
+            same = _same_bytes(code, monday, ats, checksum, current)
+            if same is not None:
+                raise _Unchanged(same, current)
             rejects = _store_rejects(capture.pk) if parser.rejects else 0
-            _finish(capture, previous, parser, checksum, rejects)
+            _finish(capture, parser, checksum, rejects)
     except _Unchanged as unchanged:
-        return _unchanged(unchanged.capture)
+        return _unchanged(unchanged.capture, unchanged.current)
     return IngestResult(
         status="created",
         capture_id=capture.pk,
@@ -176,21 +194,27 @@ def ingest_lines(
         rows=capture.row_count,
         rejects=capture.reject_count,
         warnings=list(capture.warnings),
-        superseded_capture_id=previous.pk if previous is not None else None,
+        current_capture_id=current.pk if current is not None else None,
     )
 
 
-def _current(tier: str, week: date, ats: bool) -> Capture | None:
-    return (
-        Capture.objects.filter(tier=tier, week=week, ats=ats, superseded_at__isnull=True)
-        .exclude(checksum="")
-        .first()
-    )
+def _same_bytes(
+    tier: str, week: date, ats: bool, checksum: str, current: Capture | None
+) -> Capture | None:
+    """The capture that already holds these bytes, if any: the current one, or the
+    newest capture ingested after it that has not become current."""
+    if current is not None and current.checksum == checksum:
+        return current
+    pending = Capture.objects.pending().of_key(tier, week, ats).exclude(checksum="")
+    if current is not None:
+        pending = pending.filter(pk__gt=current.pk)
+    newest = pending.order_by("-pk").first()
+    return newest if newest is not None and newest.checksum == checksum else None
 
 
-def _unchanged(capture: Capture) -> IngestResult:
+def _unchanged(capture: Capture, current: Capture | None) -> IngestResult:
     return IngestResult(
-        status="unchanged",
+        status="unchanged" if capture.is_current else "resumed",
         capture_id=capture.pk,
         tier=capture.tier,
         week=capture.week,
@@ -199,6 +223,8 @@ def _unchanged(capture: Capture) -> IngestResult:
         rows=capture.row_count,
         rejects=capture.reject_count,
         warnings=list(capture.warnings),
+        state=capture.state,
+        current_capture_id=current.pk if current is not None else None,
     )
 
 
@@ -264,24 +290,15 @@ def _store_rejects(capture_id: int) -> int:
     )
 
 
-def _finish(
-    capture: Capture,
-    previous: Capture | None,
-    parser: WeeklyFileParser,
-    checksum: str,
-    rejects: int,
-) -> None:
-    """Record counts and warnings, then make the capture current (superseding)."""
-    now = utc_now()
-    if previous is not None:
-        Capture.objects.filter(pk=previous.pk).update(superseded_at=now, superseded_by=capture)
+def _finish(capture: Capture, parser: WeeklyFileParser, checksum: str, rejects: int) -> None:
+    """Record counts and warnings; the capture stays staged until compute promotes it."""
     dates = sorted(parser.last_update_dates)
     capture.checksum = checksum
     capture.row_count = parser.rows_read
     capture.reject_count = rejects
     capture.last_update_dates = [day.isoformat() for day in dates]
     capture.warnings = _warnings(capture.week, parser, dates)
-    capture.ingested_at = now
+    capture.ingested_at = utc_now()
     capture.save(
         update_fields=[
             "checksum",

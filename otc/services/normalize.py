@@ -2,6 +2,9 @@
 
 All set-based SQL that PostgreSQL and SQLite run alike, in one transaction:
 
+0. the capture's accepted rows are totalled without overflow; a capture with more
+   shares or trades than the analytics compute exactly (``MAX_CAPTURE_VOLUME``)
+   fails here with :class:`VolumeOutOfRange`;
 1. ``INSERT ... SELECT`` of the rows the parser accepted; the unique key on
    (capture, symbol, MPID) detects duplicates, so they cost nothing to find when there
    are none (the usual case). With duplicates the insert is redone keeping the first
@@ -13,6 +16,8 @@ Venues (``Venue``) are upserted by compute, from the capture's few venue-share r
 rather than its million volume rows, and only for captures that pass the gate.
 
 Symbols and MPIDs were trimmed and upper-cased by the parser and stored that way.
+A failure of a capture that is not current yet marks it ``failed`` with the reason
+(:mod:`otc.services.lifecycle`); a successful normalization stages it again.
 """
 
 from __future__ import annotations
@@ -22,8 +27,26 @@ from typing import Any, Literal
 
 from django.db import IntegrityError, transaction
 
-from otc.models import Capture, RawRow, Reject, RejectKind, VenueVolume, capture_key_range
-from otc.services.sql import execute, round_div, tune_bulk_transaction
+from otc.models import (
+    PENDING_STATES,
+    Capture,
+    CaptureState,
+    RawRow,
+    Reject,
+    RejectKind,
+    VenueVolume,
+    capture_key_range,
+)
+from otc.services.errors import VolumeOutOfRange
+from otc.services.lifecycle import failure_reason, mark_pending
+from otc.services.sql import (
+    MAX_CAPTURE_VOLUME,
+    execute,
+    fetch_all,
+    round_div,
+    safe_sum,
+    tune_bulk_transaction,
+)
 from spine.time import utc_now
 
 __all__ = ["NormalizeResult", "normalize_capture"]
@@ -48,11 +71,20 @@ class NormalizeResult:
 def normalize_capture(capture_id: int, *, force: bool = False) -> NormalizeResult:
     """Write the capture's normalized rows once; a second call is a no-op unless
     ``force`` (which rewrites them, e.g. after a normalization rule changed)."""
+    try:
+        return _normalize(capture_id, force=force)
+    except Exception as exc:
+        mark_pending(capture_id, CaptureState.FAILED, failure_reason("normalize", exc))
+        raise
+
+
+def _normalize(capture_id: int, *, force: bool) -> NormalizeResult:
     with transaction.atomic():
         capture = Capture.objects.select_for_update().get(pk=capture_id)
         if capture.normalized_at is not None and not force:
             rows = VenueVolume.objects.filter(capture_id=capture_id).count()
             return NormalizeResult("already_normalized", capture_id, rows)
+        check_volume_bounds(capture)
         tune_bulk_transaction()
         VenueVolume.objects.filter(capture_id=capture_id).delete()
         Reject.objects.filter(capture_id=capture_id, kind=RejectKind.DUPLICATE).delete()
@@ -61,10 +93,40 @@ def normalize_capture(capture_id: int, *, force: bool = False) -> NormalizeResul
         duplicates = 0
         if rows < capture.row_count - invalid:
             duplicates = _reject_duplicates(capture_id)
-        Capture.objects.filter(pk=capture_id).update(
-            normalized_at=utc_now(), reject_count=invalid + duplicates
-        )
+        changes: dict[str, Any] = {"normalized_at": utc_now(), "reject_count": invalid + duplicates}
+        if capture.state in PENDING_STATES:
+            changes.update(state=CaptureState.STAGED, failure="")
+        Capture.objects.filter(pk=capture_id).update(**changes)
     return NormalizeResult("normalized", capture_id, rows, duplicates)
+
+
+def check_volume_bounds(capture: Capture) -> None:
+    """Refuse a capture whose accepted rows total more shares or trades than the
+    analytics compute exactly (see ``otc.services.sql``), naming the largest symbol."""
+    lowest, bound = capture_key_range(capture.pk)
+    where = f"""
+          FROM {RawRow._meta.db_table}
+         WHERE id >= %(lowest)s AND id < %(bound)s AND reject_reason IS NULL"""
+    params = {"lowest": lowest, "bound": bound}
+    ((shares, trades),) = fetch_all(
+        f"SELECT {safe_sum('share_quantity')}, {safe_sum('trade_count')} {where}", params
+    )
+    for total, column, unit in (
+        (shares, "share_quantity", "shares"),
+        (trades, "trade_count", "trades"),
+    ):
+        if total is None or total <= MAX_CAPTURE_VOLUME:
+            continue
+        ((symbol, largest),) = fetch_all(
+            f"SELECT symbol, {safe_sum(column)} AS total {where}"
+            " GROUP BY symbol ORDER BY total DESC, symbol LIMIT 1",
+            params,
+        )
+        raise VolumeOutOfRange(
+            f"capture {capture.pk} totals {float(total):.3g} {unit}, more than the "
+            f"{MAX_CAPTURE_VOLUME:,} per capture Market Spine computes exactly "
+            f"(largest: {symbol} with {float(largest):.3g} {unit})"
+        )
 
 
 def _insert_venue_volume(capture: Capture) -> int:

@@ -66,13 +66,8 @@ def _num(value: Decimal | None) -> float | None:
 def prior_capture(capture: Capture) -> Capture | None:
     """The current, computed capture of the previous week (same tier and ATS flag)."""
     return (
-        Capture.objects.filter(
-            tier=capture.tier,
-            ats=capture.ats,
-            week=capture.week - timedelta(weeks=1),
-            superseded_at__isnull=True,
-        )
-        .exclude(checksum="")
+        Capture.objects.current()
+        .of_key(capture.tier, capture.week - timedelta(weeks=1), capture.ats)
         .filter(pk__in=VenueMarketShare.objects.values("capture_id"))
         .first()
     )

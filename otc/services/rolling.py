@@ -1,7 +1,9 @@
 """Rolling six-week analytics per symbol and per venue, versioned for point-in-time reads.
 
 The window for an anchor capture of week W is W and the five weeks before it, in the
-same tier and ATS flag, taken from the captures current when the computation runs.
+same tier and ATS flag: the anchor itself (current, or staged and being computed)
+and, for the earlier weeks, the captures current when the computation runs (never a
+staged, failed or rejected one).
 Only keys present in week W get a row. Definitions (``otc.models._Rolling``):
 
 * ``weeks_in_window`` — weeks of the window in which the key has volume data;
@@ -27,6 +29,7 @@ from otc.models import (
     SymbolWeekSummary,
     VenueMarketShare,
     VenueRolling,
+    current_sql,
 )
 from otc.services.sql import execute, int_sum, round_div
 
@@ -88,9 +91,7 @@ def _roll(
                   JOIN {Capture._meta.db_table} c ON c.id = s.capture_id
                  WHERE c.tier = %(tier)s AND c.ats = %(ats)s
                    AND c.week >= %(start)s AND c.week <= %(week)s
-                   AND (c.id = %(capture)s
-                        OR (c.week < %(week)s AND c.superseded_at IS NULL
-                            AND c.checksum <> ''))
+                   AND (c.id = %(capture)s OR (c.week < %(week)s AND {current_sql("c")}))
                  GROUP BY s.{key}) w
          WHERE cur IS NOT NULL
          ORDER BY {key}

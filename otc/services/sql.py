@@ -14,9 +14,13 @@ dialects disagree in a way that matters is numbers, and it is settled here:
   (Django reads a SQLite float back as a Decimal quantized to the column's places,
   which recovers the exact scaled integer).
 
-The integer intermediates stay far below 2**63 for any realistic FINRA week (volumes
-up to ~4.6e12 shares per venue per week); PostgreSQL raises on overflow rather than
-rounding.
+Integer intermediates must stay below 2**63: PostgreSQL raises on bigint overflow and
+SQLite turns the value into an inexact float (or raises, in ``SUM``). The largest is
+a percentage of a capture's total volume, about ``2 * total * 10**6``, so every
+capture is checked before normalization (:func:`safe_sum`, which cannot overflow):
+at most :data:`MAX_CAPTURE_VOLUME` shares, and as many trades, per capture (the real
+OTC ATS sample totals 1.3 billion shares). That keeps every sum, product and rolling
+six-week total of the analytics inside a bigint.
 """
 
 from __future__ import annotations
@@ -29,6 +33,9 @@ from django.db import connection
 #: Decimal places of every percentage, average and HHI Market Spine stores.
 SCALE = 4
 _FACTOR = 10**SCALE
+#: The most shares (and trades) one capture may total: ``(2 * 10**6 + 1) * this`` and
+#: six weeks of it times ``2 * 10**4`` stay below 2**63.
+MAX_CAPTURE_VOLUME = 4_000_000_000_000
 
 
 def vendor() -> str:
@@ -59,6 +66,12 @@ def round_div(numerator: str, denominator: str, *, times: int = 1) -> str:
 def int_sum(expression: str) -> str:
     """``SUM`` that stays an integer on both dialects."""
     return f"CAST(SUM({expression}) AS BIGINT)"
+
+
+def safe_sum(expression: str) -> str:
+    """``SUM`` that cannot overflow, for bound checks: exact ``numeric`` on PostgreSQL,
+    a float ``TOTAL`` on SQLite (exact up to 2**53, far above the bounds checked)."""
+    return f"SUM({expression})" if vendor() == "postgresql" else f"TOTAL({expression})"
 
 
 def tune_bulk_transaction() -> None:

@@ -73,21 +73,26 @@ def test_otc_details_render_read_only(admin_client: Client, otc_weeks: list[Capt
 
 
 def test_capture_lineage_and_rejects(admin_client: Client, tmp_path: Any) -> None:
-    from otc.services import ingest_file
-    from tests.otc.etl_support import file_bytes, row
+    from tests.otc.etl_support import file_bytes, row, run_etl
 
+    # One reject in 21 rows grades C: the capture becomes current, then superseded.
+    filler = [row(f"F{i:02d}", "MPID", 10, 1) for i in range(19)]
     first = tmp_path / "first.psv"
-    first.write_bytes(file_bytes([row("AAA", "MPID", 100, 2), row("BBB", "MPID", "lots", 1)]))
+    first.write_bytes(
+        file_bytes([row("AAA", "MPID", 100, 2), row("BBB", "MPID", "lots", 1), *filler])
+    )
     second = tmp_path / "second.psv"
-    second.write_bytes(file_bytes([row("AAA", "MPID", 150, 3)]))
-    old = ingest_file(first, tier="OTC", week="2025-12-15").capture_id
-    new = ingest_file(second, tier="OTC", week="2025-12-15").capture_id
+    second.write_bytes(file_bytes([row("AAA", "MPID", 150, 3), *filler]))
+    old = run_etl(first, week="2025-12-15")["capture_id"]
+    new = run_etl(second, week="2025-12-15")["capture_id"]
     assert Reject.objects.filter(capture_id=old).count() == 1
 
     html = admin_client.get(reverse("admin:otc_capture_change", args=[old])).content.decode()
     assert reverse("admin:otc_capture_change", args=[new]) in html  # superseded by
-    listing = admin_client.get(reverse("admin:otc_capture_changelist"), {"current": "no"})
+    assert "spine-badge-superseded" in html
+    listing = admin_client.get(reverse("admin:otc_capture_changelist"), {"state": "superseded"})
     assert f">{old}<" in listing.content.decode()
+    assert f">{new}<" not in listing.content.decode()
     rejects = admin_client.get(reverse("admin:otc_reject_changelist"), {"capture": str(old)})
     body = rejects.content.decode()
     assert "lots" in body and "1 reject" in body

@@ -187,7 +187,8 @@ def test_changed_week_becomes_a_new_capture_superseding_the_old(
 
     assert second.status == ExecutionStatus.SUCCEEDED, second.error
     assert second.result["status"] == "created"
-    assert second.result["steps"]["fetch"]["superseded_capture_id"] == first.result["capture_id"]
+    assert second.result["steps"]["fetch"]["current_capture_id"] == first.result["capture_id"]
+    assert second.result["steps"]["compute"]["superseded_capture_id"] == first.result["capture_id"]
     old = Capture.objects.get(pk=first.result["capture_id"])
     assert old.superseded_by_id == second.result["capture_id"]
     volume = VenueVolume.objects.get(

@@ -1,4 +1,4 @@
-"""Ingest: captures with lineage, raw rows, rejects, atomic failure, supersession."""
+"""Ingest: staged captures with lineage, raw rows, rejects, atomic failure, supersession."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from otc.models import Capture, RawRow, Reject, VenueVolume
+from otc.models import Capture, CaptureState, RawRow, Reject, VenueVolume
 from otc.parser import FileFormatError
-from otc.services import ingest_file, ingest_lines, normalize_capture
+from otc.services import compute_capture, ingest_file, ingest_lines, normalize_capture
 
 try:
     from etl_support import (
@@ -20,6 +20,7 @@ try:
         byte_lines,
         file_bytes,
         row,
+        run_etl,
         write_file,
     )
 except ImportError:  # imported as a package module
@@ -30,6 +31,7 @@ except ImportError:  # imported as a package module
         byte_lines,
         file_bytes,
         row,
+        run_etl,
         write_file,
     )
 
@@ -76,37 +78,65 @@ def test_real_file_is_stored_as_received(real_otc_file: Path) -> None:
 
 def test_identical_file_is_a_no_op_that_says_so(tmp_path: Path) -> None:
     path = write_file(tmp_path, GOOD)
-    first = ingest_file(path, tier="OTC", week=WEEK)
+    first = run_etl(path)  # current once computed
     again = ingest_file(path, tier="OTCE", week=WEEK + timedelta(days=3))
 
     assert again.status == "unchanged"
-    assert again.capture_id == first.capture_id
+    assert again.capture_id == first["capture_id"]
     assert again.as_dict()["status"] == "unchanged"
+    assert again.state == CaptureState.CURRENT
     assert Capture.objects.count() == 1
     assert RawRow.objects.count() == 3
 
 
 def test_identical_lines_are_a_no_op_after_streaming(tmp_path: Path) -> None:
     data = file_bytes(GOOD)
-    first = ingest_lines(byte_lines(data), source="api:q1", tier="OTC", week=WEEK)
+    first = run_etl(data)
     again = ingest_lines(iter(byte_lines(data)), source="api:q2", tier="OTC", week=WEEK)
 
-    assert (again.status, again.capture_id) == ("unchanged", first.capture_id)
+    assert (again.status, again.capture_id) == ("unchanged", first["capture_id"])
     assert Capture.objects.count() == 1
     assert RawRow.objects.count() == 3  # the streamed copy was rolled back
 
 
-def test_changed_file_supersedes_and_old_capture_stays(tmp_path: Path) -> None:
-    old = ingest_file(write_file(tmp_path, GOOD, "a.psv"), tier="OTC", week=WEEK)
+def test_identical_bytes_of_a_staged_capture_resume_it(tmp_path: Path) -> None:
+    path = write_file(tmp_path, GOOD)
+    staged = ingest_file(path, tier="OTC", week=WEEK)
+    again = ingest_lines(byte_lines(path.read_bytes()), source="api", tier="OTC", week=WEEK)
+    by_file = ingest_file(path, tier="OTC", week=WEEK)
+
+    assert (staged.status, staged.state, staged.current_capture_id) == ("created", "staged", None)
+    for result in (again, by_file):
+        assert (result.status, result.capture_id, result.state) == (
+            "resumed",
+            staged.capture_id,
+            "staged",
+        )
+    assert (Capture.objects.count(), RawRow.objects.count()) == (1, 3)
+
+
+def test_new_capture_is_staged_until_compute_promotes_it(tmp_path: Path) -> None:
+    old = run_etl(write_file(tmp_path, GOOD, "a.psv"))
     corrected = [*GOOD[:2], row("ZZZZ", "OTCN", 700, 7)]
     new = ingest_file(write_file(tmp_path, corrected, "b.psv"), tier="OTC", week=WEEK)
 
-    assert new.status == "created"
-    assert new.superseded_capture_id == old.capture_id
-    previous = Capture.objects.get(pk=old.capture_id)
+    assert (new.status, new.state, new.current_capture_id) == (
+        "created",
+        "staged",
+        old["capture_id"],
+    )
+    assert Capture.objects.get(pk=old["capture_id"]).state == CaptureState.CURRENT
+    normalize_capture(new.capture_id)
+    assert Capture.objects.get(pk=old["capture_id"]).state == CaptureState.CURRENT
+    computed = compute_capture(new.capture_id)
+
+    assert (computed.promoted, computed.superseded_capture_id) == (True, old["capture_id"])
+    previous = Capture.objects.get(pk=old["capture_id"])
     current = Capture.objects.get(pk=new.capture_id)
+    assert (previous.state, current.state) == ("superseded", "current")
     assert previous.superseded_by_id == current.pk
-    assert previous.superseded_at == current.ingested_at
+    assert previous.superseded_at == current.promoted_at
+    assert current.promoted_at > current.ingested_at
     assert current.superseded_at is None
     assert RawRow.objects.filter(capture=previous).count() == 3
 

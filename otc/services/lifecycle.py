@@ -1,0 +1,60 @@
+"""Capture lifecycle: a staged capture becomes current (superseding the old) or fails.
+
+Only :func:`promote` makes a capture current, inside the transaction of the compute
+that passed its quality gate; :func:`mark_pending` records why a capture that is not
+current failed or was rejected. A current or superseded capture is never demoted.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.utils.text import Truncator
+
+from otc.models import PENDING_STATES, Capture, CaptureState
+from otc.services.errors import StaleCapture
+
+__all__ = ["FAILURE_CHARS", "failure_reason", "mark_pending", "promote"]
+
+#: The longest ``Capture.failure`` kept; longer reasons are cut with an ellipsis.
+FAILURE_CHARS = 2000
+
+
+def promote(capture: Capture, *, now: datetime) -> Capture | None:
+    """Make ``capture`` (not current yet) its week's current capture, superseding the
+    one answering so far, which is returned. Runs in the caller's transaction."""
+    previous = (
+        Capture.objects.select_for_update()
+        .current()
+        .of_key(capture.tier, capture.week, capture.ats)
+        .exclude(pk=capture.pk)
+        .first()
+    )
+    if previous is not None and previous.pk > capture.pk:
+        raise StaleCapture(
+            f"capture {capture.pk} cannot become current: capture {previous.pk}, ingested "
+            "after it, already is (ingest the file again to make its data current)"
+        )
+    if previous is not None:
+        Capture.objects.filter(pk=previous.pk).update(
+            state=CaptureState.SUPERSEDED, superseded_at=now, superseded_by=capture
+        )
+    Capture.objects.filter(pk=capture.pk).update(
+        state=CaptureState.CURRENT, promoted_at=now, failure=""
+    )
+    capture.state, capture.promoted_at, capture.failure = CaptureState.CURRENT, now, ""
+    return previous
+
+
+def mark_pending(capture_id: int, state: CaptureState, reason: str = "") -> bool:
+    """Set a capture that is not current (staged, failed or rejected) to ``state`` with
+    ``reason``; a current or superseded capture is left alone. True if it changed."""
+    changed = Capture.objects.filter(pk=capture_id, state__in=PENDING_STATES).update(
+        state=state, failure=Truncator(reason).chars(FAILURE_CHARS)
+    )
+    return bool(changed)
+
+
+def failure_reason(step: str, exc: BaseException) -> str:
+    """The ``failure`` recorded for a step that raised: the step, error type and message."""
+    return f"{step}: {type(exc).__name__}: {exc}"
