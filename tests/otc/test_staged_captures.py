@@ -16,6 +16,8 @@ from rest_framework.test import APIClient
 
 import otc.services.compute
 import otc.services.normalize
+from executions.dispatcher import dispatch
+from executions.models import Execution, ExecutionStatus
 from otc import selectors
 from otc.models import Capture, CaptureState, QualityReport, VenueVolume
 from otc.services import compute_capture, ingest_file, normalize_capture
@@ -72,6 +74,12 @@ def good_week(tmp_path: Path) -> int:
     """The prior week and the week itself, computed; the week's capture id."""
     run_etl(write_file(tmp_path, good_lines(2), "prior.psv"), week=PRIOR)
     return run_etl(write_file(tmp_path, good_lines(), "good.psv"))["capture_id"]
+
+
+def run(pipeline: str, params: dict[str, Any]) -> Execution:
+    execution = dispatch(pipeline, params, trigger_source="cli")
+    execution.refresh_from_db()
+    return execution
 
 
 def served(client: APIClient) -> dict[str, bytes]:
@@ -248,3 +256,80 @@ def test_a_rejected_capture_is_never_the_prior_week_of_another(tmp_path: Path) -
     assert report is not None and report.prior_capture_id is None
     rolling = selectors.symbol_rolling(tier="OTC", week=WEEK, symbol="S001").get()
     assert rolling.weeks_in_window == 1  # the rejected week is not in the window
+
+
+@pytest.mark.django_db(transaction=True)
+def test_full_etl_re_run_resumes_a_failed_capture(
+    tmp_path: Path, settings: Any, monkeypatch: Any
+) -> None:
+    settings.EXECUTION_BACKEND = "local"
+    good = write_file(tmp_path, good_lines(), "good.psv")
+    first = run("otc.full_etl", {"path": str(good), "tier": "OTC", "week": WEEK.isoformat()})
+    assert first.status == ExecutionStatus.SUCCEEDED, first.error
+    corrected = write_file(tmp_path, good_lines(3), "corrected.psv")
+    params = {"path": str(corrected), "tier": "OTC", "week": WEEK.isoformat()}
+
+    def boom(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("worker lost its disk")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(otc.services.compute, "compute_rolling", boom)
+        failed = run("otc.full_etl", params)
+    assert failed.status == ExecutionStatus.FAILED
+    staged_id = failed.events.get(type="step_finished", data__step="ingest").data["result"][
+        "capture_id"
+    ]
+    staged = Capture.objects.get(pk=staged_id)
+    assert (staged.state, staged.failure) == (
+        "failed",
+        "compute: RuntimeError: worker lost its disk",
+    )
+    assert selectors.current_capture(tier="OTC", week=WEEK).pk == first.result["capture_id"]
+
+    again = run("otc.full_etl", params)
+
+    assert again.status == ExecutionStatus.SUCCEEDED, again.error
+    result = again.result
+    assert (result["status"], result["capture_id"]) == ("resumed", staged_id)
+    assert result["steps"]["normalize"]["status"] == "already_normalized"
+    assert (result["promoted"], result["superseded_capture_id"]) == (
+        True,
+        first.result["capture_id"],
+    )
+    assert Capture.objects.count() == 2
+    assert selectors.current_capture(tier="OTC", week=WEEK).pk == staged_id
+    assert Capture.objects.get(pk=staged_id).failure == ""
+    # The current capture's file again: a no-op.
+    unchanged = run("otc.full_etl", params)
+    assert unchanged.result["status"] == "unchanged"
+    assert list(unchanged.result["steps"]) == ["ingest"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_compute_pipeline_targets_the_newest_capture_or_the_one_named(
+    tmp_path: Path, settings: Any
+) -> None:
+    settings.EXECUTION_BACKEND = "local"
+    good = run_etl(write_file(tmp_path, good_lines(), "good.psv"))["capture_id"]
+    bad_lines = [row("S001", "OTCN", 100, 1), *(row(f"B{n}", "OTCN", "x", 1) for n in range(3))]
+    bad = ingest_file(write_file(tmp_path, bad_lines, "bad.psv"), tier="OTC", week=WEEK)
+    week = {"tier": "OTC", "week": WEEK.isoformat()}
+
+    normalized = run("otc.normalize", week)
+    assert normalized.result["capture_id"] == bad.capture_id
+    newest = run("otc.compute", week)
+    assert newest.status == ExecutionStatus.FAILED
+    assert newest.error.startswith(
+        f"QualityGateFailed: quality gate failed for capture {bad.capture_id}"
+    )
+    assert Capture.objects.get(pk=bad.capture_id).state == CaptureState.REJECTED
+
+    named = run("otc.compute", {**week, "capture": good})
+    assert named.status == ExecutionStatus.SUCCEEDED, named.error
+    assert (named.result["capture_id"], named.result["promoted"]) == (good, False)
+    assert Capture.objects.get(pk=good).state == CaptureState.CURRENT
+
+    other_week = run("otc.compute", {**week, "week": PRIOR.isoformat(), "capture": good})
+    assert other_week.error == (
+        f"CaptureNotFound: capture {good} is not a capture of OTC non-ATS week {PRIOR.isoformat()}"
+    )
