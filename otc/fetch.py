@@ -2,8 +2,9 @@
 
 API pages are rendered as download-format lines (:func:`otc.finra.api_rows_to_lines`)
 and handed to the same ingest service as a downloaded file, so both paths share one
-parser, one checksum (an unchanged week is a no-op, a changed one supersedes the
-current capture) and one set of row checks and rejects.
+parser, one checksum (an unchanged week is a no-op, a changed one is a staged capture
+that supersedes the current one once its compute passes the gate) and one set of row
+checks and rejects.
 
 The lines are spooled to an anonymous temporary file while the pages arrive, and the
 ingest reads the spool once the whole week is in. Memory holds one page at a time, as
