@@ -35,7 +35,7 @@ from otc.services.analytics import (
     upsert_venues,
 )
 from otc.services.errors import CaptureSuperseded, NotNormalized, QualityGateFailed
-from otc.services.lifecycle import failure_reason, mark_pending, promote
+from otc.services.lifecycle import mark_pending, promote, record_failure
 from otc.services.quality import Verdict, evaluate, save_report
 from otc.services.rolling import WINDOW_WEEKS, compute_rolling
 from otc.services.sql import tune_bulk_transaction
@@ -87,7 +87,7 @@ def compute_capture(capture_id: int) -> ComputeResult:
     except QualityGateFailed:
         raise
     except Exception as exc:
-        mark_pending(capture_id, CaptureState.FAILED, failure_reason("compute", exc))
+        record_failure(capture_id, "compute", exc)
         raise
 
 

@@ -7,14 +7,18 @@ current failed or was rejected. A current or superseded capture is never demoted
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
+from django.db import DatabaseError, transaction
 from django.utils.text import Truncator
 
 from otc.models import PENDING_STATES, Capture, CaptureState
 from otc.services.errors import StaleCapture
 
-__all__ = ["FAILURE_CHARS", "failure_reason", "mark_pending", "promote"]
+__all__ = ["FAILURE_CHARS", "failure_reason", "mark_pending", "promote", "record_failure"]
+
+logger = logging.getLogger(__name__)
 
 #: The longest ``Capture.failure`` kept; longer reasons are cut with an ellipsis.
 FAILURE_CHARS = 2000
@@ -58,3 +62,14 @@ def mark_pending(capture_id: int, state: CaptureState, reason: str = "") -> bool
 def failure_reason(step: str, exc: BaseException) -> str:
     """The ``failure`` recorded for a step that raised: the step, error type and message."""
     return f"{step}: {type(exc).__name__}: {exc}"
+
+
+def record_failure(capture_id: int, step: str, exc: BaseException) -> None:
+    """Mark a capture that is not current ``failed`` because ``step`` raised ``exc``.
+    Called while ``exc`` propagates: if the database cannot take the mark either (it
+    is down, say), that is logged and ``exc`` stays the error the caller sees."""
+    try:
+        with transaction.atomic():
+            mark_pending(capture_id, CaptureState.FAILED, failure_reason(step, exc))
+    except DatabaseError:
+        logger.warning("could not mark capture %s failed after %s", capture_id, step, exc_info=True)

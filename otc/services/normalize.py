@@ -38,7 +38,7 @@ from otc.models import (
     capture_key_range,
 )
 from otc.services.errors import VolumeOutOfRange
-from otc.services.lifecycle import failure_reason, mark_pending
+from otc.services.lifecycle import record_failure
 from otc.services.sql import (
     MAX_CAPTURE_VOLUME,
     execute,
@@ -74,7 +74,7 @@ def normalize_capture(capture_id: int, *, force: bool = False) -> NormalizeResul
     try:
         return _normalize(capture_id, force=force)
     except Exception as exc:
-        mark_pending(capture_id, CaptureState.FAILED, failure_reason("normalize", exc))
+        record_failure(capture_id, "normalize", exc)
         raise
 
 

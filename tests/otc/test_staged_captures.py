@@ -10,18 +10,20 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import DatabaseError, OperationalError
 from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
 import otc.services.compute
+import otc.services.lifecycle
 import otc.services.normalize
 from executions.dispatcher import dispatch
 from executions.models import Execution, ExecutionStatus
 from otc import selectors
 from otc.models import Capture, CaptureState, QualityReport, VenueVolume
 from otc.services import compute_capture, ingest_file, normalize_capture
-from otc.services.errors import OtcError, QualityGateFailed, VolumeOutOfRange
+from otc.services.errors import OtcError, QualityGateFailed, StaleCapture, VolumeOutOfRange
 from otc.services.sql import MAX_CAPTURE_VOLUME
 from spine.time import format_iso, utc_now
 from tests.api.conftest import make_user, token_client
@@ -43,16 +45,22 @@ def good_lines(scale: int = 1) -> list[str]:
     ]
 
 
-#: Each bad file for the good week, and the state its capture ends in.
-BAD_FILES: dict[str, tuple[list[str], str]] = {
-    "wrong tier": ([row(f"S{n:03d}", "OTCN", 100, 1, tier="T2") for n in range(5)], "rejected"),
-    "all rejected": ([row(f"S{n:03d}", "OTCN", "many", 1) for n in range(5)], "rejected"),
+#: Each bad file for the good week, and the states its capture may end in.
+BAD_FILES: dict[str, tuple[list[str], tuple[str, ...]]] = {
+    "wrong tier": (
+        [row(f"S{n:03d}", "OTCN", 100, 1, tier="T2") for n in range(5)],
+        ("rejected",),
+    ),
+    "all rejected": ([row(f"S{n:03d}", "OTCN", "many", 1) for n in range(5)], ("rejected",)),
     # Every venue of the prior week is missing: coverage 0% grades F.
-    "grade F": ([row(f"S{n:03d}", "ZZZZ", 100, 1) for n in range(5)], "rejected"),
+    "grade F": ([row(f"S{n:03d}", "ZZZZ", 100, 1) for n in range(5)], ("rejected",)),
     "overflow": (
         [row("S001", "OTCN", BIGINT_MAX, 1), row("S001", "OTCX", BIGINT_MAX, 1)],
-        "failed",
+        ("failed",),
     ),
+    # PostgreSQL cannot index a 1 MB symbol (normalize fails); elsewhere it grades F
+    # (a new venue only), and a parser bounding field lengths rejects the row.
+    "1 MB symbol": ([row("S" * 1_048_576, "ZZZZ", 100, 1)], ("failed", "rejected")),
 }
 
 
@@ -109,7 +117,7 @@ def bad_capture(tmp_path: Path, name: str, lines: list[str]) -> tuple[int, Excep
     """Run the ETL on a bad file for the good week; the capture and what it raised."""
     path = write_file(tmp_path, lines, f"{name.replace(' ', '-')}.psv")
     ingested = ingest_file(path, tier="OTC", week=WEEK)
-    with pytest.raises(OtcError) as caught:
+    with pytest.raises((OtcError, DatabaseError)) as caught:
         normalize_capture(ingested.capture_id)
         compute_capture(ingested.capture_id)
     return ingested.capture_id, caught.value
@@ -140,9 +148,11 @@ def test_every_bad_file_leaves_the_good_week_serving_unchanged(
     assert json.loads(before[f"symbols/?week={WEEK.isoformat()}"])["count"] == 10
     failures = {}
 
-    for name, (lines, state) in BAD_FILES.items():
+    for name, (lines, states) in BAD_FILES.items():
         capture_id, error = bad_capture(tmp_path, name, lines)
         assert served(client) == before, name
+        state = Capture.objects.get(pk=capture_id).state
+        assert state in states, (name, state)
         failures[name] = assert_visible(client, admin, capture_id, state)
         assert Capture.objects.get(pk=good_week).state == CaptureState.CURRENT
 
@@ -333,3 +343,33 @@ def test_compute_pipeline_targets_the_newest_capture_or_the_one_named(
     assert other_week.error == (
         f"CaptureNotFound: capture {good} is not a capture of OTC non-ATS week {PRIOR.isoformat()}"
     )
+
+
+def test_an_older_staged_capture_cannot_take_over_from_a_newer_one(tmp_path: Path) -> None:
+    older = ingest_file(write_file(tmp_path, good_lines(), "a.psv"), tier="OTC", week=WEEK)
+    newer = ingest_file(write_file(tmp_path, good_lines(2), "b.psv"), tier="OTC", week=WEEK)
+    for staged in (older, newer):
+        normalize_capture(staged.capture_id)
+    assert compute_capture(newer.capture_id).promoted
+
+    with pytest.raises(StaleCapture, match=f"capture {newer.capture_id}, ingested after it"):
+        compute_capture(older.capture_id)
+    assert Capture.objects.get(pk=older.capture_id).state == CaptureState.FAILED
+    assert selectors.current_capture(tier="OTC", week=WEEK).pk == newer.capture_id
+
+
+def test_the_original_error_wins_when_the_failure_cannot_be_recorded(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    def down(*args: Any, **kwargs: Any) -> None:
+        raise OperationalError("the database went away")
+
+    ingested = ingest_file(
+        write_file(tmp_path, [row("A", "OTCN", BIGINT_MAX, 1), row("A", "OTCX", 9, 1)]),
+        tier="OTC",
+        week=WEEK,
+    )
+    monkeypatch.setattr(otc.services.lifecycle, "mark_pending", down)
+    with pytest.raises(VolumeOutOfRange):
+        normalize_capture(ingested.capture_id)
+    assert Capture.objects.get(pk=ingested.capture_id).state == CaptureState.STAGED
