@@ -133,9 +133,12 @@ def ingest_file(
         raise FileNotFoundError(f"no such file: {file}")
     code, monday = resolve_key(tier, week)
     current = Capture.objects.current().of_key(code, monday, ats).first()
-    same = _same_bytes(code, monday, ats, file_checksum(file), current)
-    if same is not None:
-        return _unchanged(same, current)
+    candidates = _holders(code, monday, ats, current)
+    if candidates:
+        checksum = file_checksum(file)
+        same = next((c for c in candidates if c.checksum == checksum), None)
+        if same is not None:
+            return _unchanged(same, current)
     with open(file, "rb") as handle:
         return ingest_lines(
             handle, source=str(file), tier=code, week=monday, ats=ats, execution=execution
@@ -198,18 +201,22 @@ def ingest_lines(
     )
 
 
-def _same_bytes(
-    tier: str, week: date, ats: bool, checksum: str, current: Capture | None
-) -> Capture | None:
-    """The capture that already holds these bytes, if any: the current one, or the
+def _holders(tier: str, week: date, ats: bool, current: Capture | None) -> list[Capture]:
+    """The captures whose bytes a re-ingest would repeat: the current one, and the
     newest capture ingested after it that has not become current."""
-    if current is not None and current.checksum == checksum:
-        return current
     pending = Capture.objects.pending().of_key(tier, week, ats).exclude(checksum="")
     if current is not None:
         pending = pending.filter(pk__gt=current.pk)
     newest = pending.order_by("-pk").first()
-    return newest if newest is not None and newest.checksum == checksum else None
+    return [c for c in (current, newest) if c is not None]
+
+
+def _same_bytes(
+    tier: str, week: date, ats: bool, checksum: str, current: Capture | None
+) -> Capture | None:
+    """The capture that already holds these bytes, if any (see :func:`_holders`)."""
+    holders = _holders(tier, week, ats, current)
+    return next((c for c in holders if c.checksum == checksum), None)
 
 
 def _unchanged(capture: Capture, current: Capture | None) -> IngestResult:
