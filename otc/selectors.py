@@ -23,9 +23,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import F, FilteredRelation, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, F, FilteredRelation, OuterRef, Q, QuerySet, Subquery, Sum
 
 from otc.models import (
+    PENDING_STATES,
     Capture,
     QualityReport,
     RawRow,
@@ -51,6 +52,7 @@ __all__ = [
     "known_at",
     "latest_quality_report",
     "latest_week",
+    "pending_capture_counts",
     "quality_report",
     "quality_reports",
     "raw_rows",
@@ -149,6 +151,13 @@ def current_capture(
 ) -> Capture | None:
     """The one capture answering for (tier, week, ats) at ``as_of``, if any."""
     return current_captures(tier=tier, week=week, ats=ats, as_of=as_of).first()
+
+
+def pending_capture_counts() -> dict[str, int]:
+    """How many captures are staged, failed and rejected (every one of the three
+    listed): what did not become current, for operators to look at."""
+    rows = Capture.objects.pending().order_by().values_list("state").annotate(n=Count("id"))
+    return dict.fromkeys(PENDING_STATES, 0) | dict(rows)
 
 
 def capture_versions(*, tier: str, week: date | str, ats: bool = False) -> QuerySet[Capture]:

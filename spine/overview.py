@@ -142,6 +142,7 @@ def overview(chart_tier: str | None = None) -> dict[str, Any]:
             key=lambda row: (-row[2], row[0]),
         ),
         "freshness": freshness,
+        "pending_captures": otc_selectors.pending_capture_counts(),
         "chart_tier": chart_tier,
         "tiers": Tier.choices,
         "chart": market_share_chart(chart_tier),

@@ -227,3 +227,28 @@ def test_executions_by_status_counts_last_day(local_backend: Any, run_immediatel
     Execution.objects.filter(pk=old.pk).update(created_at=ago(hours=25))
     counts = executions_by_status()
     assert counts["succeeded"] == 1 and counts["failed"] == 0 and set(counts) >= {"pending"}
+
+
+def test_overview_counts_the_captures_that_are_not_current(
+    admin_client: Client, tmp_path: Any
+) -> None:
+    from otc.services import ingest_file, normalize_capture
+    from otc.services.errors import VolumeOutOfRange
+    from tests.otc.etl_support import file_bytes, row, run_etl
+
+    good = tmp_path / "good.psv"
+    good.write_bytes(file_bytes([row("AAA", "MPID", 100, 2)]))
+    run_etl(good, week="2025-12-15")
+    staged = tmp_path / "staged.psv"
+    staged.write_bytes(file_bytes([row("AAA", "MPID", 200, 2)]))
+    ingest_file(staged, tier="OTC", week="2025-12-22")
+    huge = tmp_path / "huge.psv"
+    huge.write_bytes(file_bytes([row("AAA", "MPID", 2**62, 1), row("AAA", "OTHR", 2**62, 1)]))
+    failed = ingest_file(huge, tier="OTC", week="2025-12-15").capture_id
+    with pytest.raises(VolumeOutOfRange):
+        normalize_capture(failed)
+
+    html = admin_client.get(reverse("admin-operations-overview")).content.decode()
+    for state, n in (("staged", 1), ("failed", 1), ("rejected", 0)):
+        assert re.search(rf'data-state="{state}"><span class="n">{n}</span>', html), state
+    assert reverse("admin:otc_capture_changelist") + "?state=failed" in html
