@@ -132,7 +132,7 @@ def parse_tier(value: str) -> str:
     """Return the tier code for ``value`` ("T1", "T2", "OTC" or the API's "OTCE")."""
     code = _TIER_ALIASES.get(value.strip().upper()) if isinstance(value, str) else None
     if code is None:
-        raise ValueError(f"unknown tier {value!r}: expected one of T1, T2, OTC (or OTCE)")
+        raise ValueError(f"unknown tier {quote(value)}: expected one of T1, T2, OTC (or OTCE)")
     return code
 
 

@@ -6,7 +6,9 @@ stored or logged goes through :func:`bounded` first.
 
 from __future__ import annotations
 
-__all__ = ["QUOTE_CHARS", "STORED_TEXT_CHARS", "bounded", "quote", "shorten"]
+import re
+
+__all__ = ["QUOTE_CHARS", "STORED_TEXT_CHARS", "bounded", "printable", "quote", "shorten"]
 
 #: The most characters of an input an error message quotes.
 QUOTE_CHARS = 200
@@ -14,6 +16,8 @@ QUOTE_CHARS = 200
 STORED_TEXT_CHARS = 64 * 1024
 #: Room kept for the truncation marker, so a bounded text is never over its limit.
 _MARKER_ROOM = 48
+#: C0 and C1 control characters and DEL.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def quote(value: object, limit: int = QUOTE_CHARS) -> str:
@@ -35,6 +39,14 @@ def shorten(text: str, limit: int = QUOTE_CHARS) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}… ({len(text):,} characters)"
+
+
+def printable(text: str, limit: int = QUOTE_CHARS) -> str:
+    """``text`` with control characters escaped as ``repr`` would (``\\n``, ``\\x00``),
+    then :func:`shorten`-ed to ``limit`` characters; for messages that embed input."""
+    if not text.isprintable():
+        text = _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
+    return shorten(text, limit)
 
 
 def bounded(text: str, limit: int = STORED_TEXT_CHARS) -> str:
