@@ -88,7 +88,10 @@ class WeekParams(PipelineParams):
     """One capture key: tier, reporting week and ATS flag."""
 
     tier = _tier()
-    week = WeekField(help_text="Any date in the reporting week; stored as its Monday.")
+    week = WeekField(
+        help_text="Any date in the reporting week, 2014-01-06 through the current week; "
+        "stored as its Monday."
+    )
     ats = _ats()
 
 
@@ -100,8 +103,8 @@ class IngestFileParams(WeekParams):
 
 class BackfillParams(PipelineParams):
     tier = _tier()
-    start = WeekField(help_text="First week (any date in it).")
-    end = WeekField(help_text="Last week (any date in it), inclusive.")
+    start = WeekField(help_text="First week (any date in it), from 2014-01-06.")
+    end = WeekField(help_text="Last week (any date in it), inclusive; not after the current week.")
     ats = _ats()
     directory = serializers.CharField(
         max_length=1000, help_text="Directory holding one file per week."
