@@ -82,7 +82,8 @@ FIELD_LIMITS: dict[str, int] = {
     "marketParticipantName": 255,
     "MPID": 8,
 }
-#: Longest line, in bytes without its line ending; a longer one is rejected unread.
+#: Longest line, in bytes without its line ending; a longer one is measured in pieces
+#: and rejected, never held whole.
 MAX_LINE_BYTES = 64 * 1024
 #: Longest ``raw`` text kept for a rejected row.
 MAX_REJECT_RAW_CHARS = 1000
