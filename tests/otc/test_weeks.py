@@ -34,13 +34,24 @@ BAD_WEEKS = ["0001-01-01", "9999-12-31", "2099-01-05", "2013-12-30"]
 WEEK_PIPELINES = ["otc.ingest_file", "otc.full_etl", "otc.normalize", "otc.compute"]
 
 
+THIS_WEEK = current_week()
+
+
 @pytest.fixture(autouse=True)
 def local_backend(settings: Any) -> None:
     settings.EXECUTION_BACKEND = "local"
 
 
+@pytest.fixture(autouse=True)
+def pinned_week(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The current week stays the one this module started in, so no test depends on
+    the clock passing midnight between Sunday and Monday while it runs."""
+    monkeypatch.setattr("otc.weeks.current_week", lambda: THIS_WEEK)
+    monkeypatch.setattr("otc.cli.generate.current_week", lambda: THIS_WEEK)
+
+
 def next_week() -> str:
-    return (current_week() + timedelta(days=7)).isoformat()
+    return (THIS_WEEK + timedelta(days=7)).isoformat()
 
 
 # --- the rule ----------------------------------------------------------------------
@@ -52,9 +63,8 @@ def test_the_first_week_is_the_first_monday_of_2014() -> None:
 
 
 def test_the_current_week_is_accepted_and_the_next_is_not() -> None:
-    today = date.today()
-    assert reporting_week(current_week() + timedelta(days=6)) == current_week()
-    assert reporting_week(today.isoformat()) == current_week()
+    assert reporting_week(THIS_WEEK + timedelta(days=6)) == THIS_WEEK
+    assert reporting_week(THIS_WEEK.isoformat()) == THIS_WEEK
     with pytest.raises(ValueError, match=r"is in the future: the current week is \d{4}-"):
         reporting_week(next_week())
 
@@ -119,9 +129,9 @@ def test_backfill_refuses_out_of_range_weeks(start: str, end: str, field: str) -
 
 def test_the_current_week_is_a_valid_param() -> None:
     execution = dispatch(
-        "otc.compute", {"tier": "T1", "week": current_week().isoformat()}, trigger_source="api"
+        "otc.compute", {"tier": "T1", "week": THIS_WEEK.isoformat()}, trigger_source="api"
     )
-    assert execution.params["week"] == current_week().isoformat()
+    assert execution.params["week"] == THIS_WEEK.isoformat()
 
 
 # --- the API -----------------------------------------------------------------------
