@@ -14,6 +14,7 @@ from django.db.models.functions import Cast
 from dlq.errors import DeadLetterNotFound
 from dlq.models import DeadLetter
 from executions.models import Execution, ExecutionEvent
+from spine.text import quote
 
 State = Literal["open", "resolved"]
 _HEXISH = re.compile(r"^[0-9a-fA-F-]{6,36}$")
@@ -96,7 +97,7 @@ def get_dead_letter(dead_letter_id: int | str) -> DeadLetter:
         pk = int(dead_letter_id)
     except (TypeError, ValueError):
         raise DeadLetterNotFound(
-            f"{dead_letter_id!r} is not a dead letter id (ids are whole numbers)."
+            f"{quote(dead_letter_id)} is not a dead letter id (ids are whole numbers)."
         ) from None
     try:
         return DeadLetter.objects.select_related(

@@ -39,6 +39,7 @@ from dlq.selectors import due_for_retry, resolved_before
 from executions.models import Execution, TriggerSource
 from executions.registry import InvalidParams, RetryPolicy, UnknownPipeline, registry
 from spine.context import get_request_id
+from spine.text import bounded
 from spine.time import format_iso, utc_now
 
 if TYPE_CHECKING:
@@ -75,9 +76,10 @@ def park(
 
     Called by the runner's failure seam (``SPINE_FAILURE_HANDLER``) for errors, time-outs,
     lock conflicts and lost workers. The snapshot (params, error, traceback) is copied
-    so the letter stays readable whatever later happens to the execution. If the
-    pipeline's retry budget is not spent, ``next_retry_at`` schedules the automatic
-    retry; otherwise the letter waits for a person.
+    so the letter stays readable whatever later happens to the execution; error and
+    traceback are bounded (:func:`spine.text.bounded`). If the pipeline's retry budget
+    is not spent, ``next_retry_at`` schedules the automatic retry; otherwise the
+    letter waits for a person.
     """
     try:
         kind = FailureKind(failure_kind)
@@ -108,8 +110,8 @@ def park(
                 execution=execution,
                 pipeline=execution.pipeline,
                 params=execution.params or {},
-                error=execution.error or "",
-                traceback=execution.traceback or "",
+                error=bounded(execution.error or ""),
+                traceback=bounded(execution.traceback or ""),
                 failure_kind=kind,
                 attempts=attempts,
                 max_retries=policy.max_retries,

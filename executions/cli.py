@@ -24,6 +24,7 @@ from django.db.models import Count
 
 from executions.models import TERMINAL_STATUSES, Execution, ExecutionStatus, TriggerSource
 from executions.registry import InvalidParams, UnknownPipeline
+from spine.text import quote
 from spine.time import format_iso
 
 EXIT_FAILED = 1
@@ -85,9 +86,9 @@ def parse_params(pairs: Iterable[str]) -> dict[str, Any]:
         key, sep, raw = pair.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise bad_input(f"parameter {pair!r} is not key=value")
+            raise bad_input(f"parameter {quote(pair)} is not key=value")
         if key in params:
-            raise bad_input(f"parameter {key!r} is given twice")
+            raise bad_input(f"parameter {quote(key)} is given twice")
         try:
             params[key] = json.loads(raw)
         except ValueError:
@@ -226,7 +227,7 @@ def parse_age(text: str) -> timedelta:
     try:
         amount = float(number)
     except ValueError:
-        raise bad_input(f"{text!r} is not an age; use e.g. 90d, 12h, 30m or 2w") from None
+        raise bad_input(f"{quote(text)} is not an age; use e.g. 90d, 12h, 30m or 2w") from None
     if amount < 0 or amount != amount or amount == float("inf"):
-        raise bad_input(f"{text!r}: an age must be a positive, finite amount")
+        raise bad_input(f"{quote(text)}: an age must be a positive, finite amount")
     return timedelta(seconds=amount * _AGE_UNITS[unit])

@@ -28,6 +28,7 @@ from executions.models import Execution, ExecutionEvent, ExecutionStatus, Trigge
 from executions.registry import PipelineRegistry, registry
 from executions.services import IllegalTransition, record_event, record_events, transition
 from spine.context import get_request_id
+from spine.text import quote
 from spine.time import format_iso, utc_now
 
 logger = logging.getLogger(__name__)
@@ -68,13 +69,13 @@ class Dispatcher:
         canonical = spec.validate(params)
         if trigger_source not in TriggerSource.values:
             raise ValueError(
-                f"unknown trigger source {trigger_source!r}; use one of "
+                f"unknown trigger source {quote(trigger_source)}; use one of "
                 f"{', '.join(TriggerSource.values)}"
             )
         lane = lane or spec.lane
         if lane not in settings.EXECUTION_LANES:
             raise ValueError(
-                f"unknown lane {lane!r}; use one of {', '.join(settings.EXECUTION_LANES)}"
+                f"unknown lane {quote(lane)}; use one of {', '.join(settings.EXECUTION_LANES)}"
             )
         if attempt is None:
             attempt = parent.attempt + 1 if parent and trigger_source == TriggerSource.RETRY else 1

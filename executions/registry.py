@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from django.conf import settings
 from rest_framework import serializers
 
+from spine.text import printable, quote
+
 if TYPE_CHECKING:
     from executions.runner import RunContext
 
@@ -34,18 +36,31 @@ class UnknownPipeline(LookupError):
         self.name = name
         self.known = known
         super().__init__(
-            f"unknown pipeline {name!r}; registered pipelines: {', '.join(known) or 'none'}"
+            f"unknown pipeline {quote(name)}; registered pipelines: {', '.join(known) or 'none'}"
         )
 
 
 class InvalidParams(ValueError):
-    """A pipeline's parameters failed validation; ``errors`` maps field to messages."""
+    """A pipeline's parameters failed validation; ``errors`` maps field to messages
+    (any input they echo shortened and escaped, see :func:`spine.text.printable`)."""
 
     def __init__(self, pipeline: str, errors: dict[str, Any]) -> None:
         self.pipeline = pipeline
-        self.errors = errors
-        detail = "; ".join(f"{key}: {' '.join(map(str, msgs))}" for key, msgs in errors.items())
+        self.errors = _printable_errors(errors)
+        detail = "; ".join(
+            f"{key}: {' '.join(map(str, msgs))}" for key, msgs in self.errors.items()
+        )
         super().__init__(f"invalid params for {pipeline}: {detail}")
+
+
+def _printable_errors(value: Any) -> Any:
+    """Validation messages (and unknown parameter names) with any input they echo
+    shortened and its control characters escaped."""
+    if isinstance(value, dict):
+        return {printable(str(key), 100): _printable_errors(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable_errors(item) for item in value]
+    return printable(value, 300) if isinstance(value, str) else value
 
 
 class PipelineParams(serializers.Serializer):

@@ -46,6 +46,7 @@ from executions.run_context import RunContext
 from executions.services import IllegalTransition, hand_off_failure, record_event, transition
 from executions.supervisor import supervisor
 from spine import context
+from spine.text import bounded
 
 logger = logging.getLogger(__name__)
 
@@ -59,13 +60,21 @@ __all__ = [
 
 @dataclass
 class Outcome:
-    """What the handler call came to, before it is written to the ledger."""
+    """What the handler call came to, before it is written to the ledger.
+
+    ``error`` and ``traceback`` are bounded here, so the ledger, the dead letter and
+    the log line all carry the same capped text.
+    """
 
     status: str
     result: dict[str, Any] | None = None
     error: str = ""
     traceback: str = ""
     reraise: BaseException | None = None
+
+    def __post_init__(self) -> None:
+        self.error = bounded(self.error)
+        self.traceback = bounded(self.traceback)
 
 
 def run_pipeline(execution_id: uuid.UUID | str, *, enforce_timeout: bool = True) -> None:

@@ -4,7 +4,8 @@ Every status change goes through :func:`transition`, which locks the row, refuse
 move the status machine does not allow, stamps the matching timestamp and appends the
 event in the same transaction: the event log can never disagree with the row.
 Creating executions is the Dispatcher's job (:mod:`executions.dispatcher`), running
-them the runner's (:mod:`executions.runner`).
+them the runner's (:mod:`executions.runner`). Errors and tracebacks, on the row and in
+event data, are stored through :func:`spine.text.bounded` (64 KB, NUL escaped).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from executions.models import (
     ExecutionEvent,
     ExecutionStatus,
 )
+from spine.text import bounded
 from spine.time import utc_now
 
 logger = logging.getLogger(__name__)
@@ -79,6 +81,10 @@ def transition(
     """
     for name in fields:
         Execution._meta.get_field(name)  # an unknown field is a programming error
+    for name in _TEXT_FIELDS:
+        if isinstance(fields.get(name), str):
+            fields[name] = bounded(fields[name])
+    data = _bounded_data(data)
     if locked and not transaction.get_connection().in_atomic_block:
         raise ValueError("locked=True needs the caller's transaction that holds the row lock")
     now = utc_now()
@@ -122,6 +128,18 @@ def transition(
     return row
 
 
+_TEXT_FIELDS = ("error", "traceback")
+
+
+def _bounded_data(data: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Event data with its error text (if any) bounded like the row's."""
+    result = dict(data or {})
+    for name in _TEXT_FIELDS:
+        if isinstance(result.get(name), str):
+            result[name] = bounded(result[name])
+    return result
+
+
 def _timestamps(to_status: str, now: Any) -> dict[str, Any]:
     if to_status == ExecutionStatus.QUEUED:
         return {"queued_at": now}
@@ -137,7 +155,7 @@ def record_event(
 ) -> ExecutionEvent:
     """Append a note to an execution's history without changing its status."""
     return ExecutionEvent.objects.create(
-        execution_id=execution.pk, type=type, timestamp=utc_now(), data=dict(data or {})
+        execution_id=execution.pk, type=type, timestamp=utc_now(), data=_bounded_data(data)
     )
 
 
@@ -150,7 +168,9 @@ def record_events(
     """Append several notes in one statement (they share one timestamp, in order)."""
     when = timestamp or utc_now()
     return ExecutionEvent.objects.bulk_create(
-        ExecutionEvent(execution_id=execution.pk, type=type, timestamp=when, data=dict(data))
+        ExecutionEvent(
+            execution_id=execution.pk, type=type, timestamp=when, data=_bounded_data(data)
+        )
         for type, data in events
     )
 

@@ -48,6 +48,7 @@ from spine.api.errors import SpineAPIError
 from spine.api.filters import StrictOrderingFilter
 from spine.api.schema import error_response
 from spine.api.views import SpineGenericViewSet, SpineReadOnlyViewSet
+from spine.text import quote, shorten
 
 #: The columns list rows are rendered from: rows come as dicts, since building model
 #: instances costs more than the rest of rendering them.
@@ -83,7 +84,7 @@ def _key(value: str | None, kind: str) -> str:
     """A symbol or MPID from the path, normalized as stored; one that cannot exist is 404."""
     key = (value or "").strip().upper()
     if not key or len(key) > _MAX_KEY or "\x00" in key:
-        raise _not_found(f"No {kind} {value!r}.", {kind: value})
+        raise _not_found(f"No {kind} {quote(value)}.", {kind: shorten(value or "")})
     return key
 
 

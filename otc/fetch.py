@@ -36,6 +36,7 @@ from otc.parser import parse_tier
 from otc.selectors import current_captures
 from otc.services.errors import OtcError
 from otc.services.ingest import IngestResult, ingest_lines, resolve_key
+from spine.text import quote
 
 if TYPE_CHECKING:
     from executions.models import Execution
@@ -203,6 +204,6 @@ class _Tracker:
             value = row.get("weekStartDate") if isinstance(row, dict) else None
             if value != self.week:
                 raise FinraProtocolError(
-                    f"API row {number}: weekStartDate is {value!r}, "
+                    f"API row {number}: weekStartDate is {quote(value)}, "
                     f"but week {self.week} was requested"
                 )

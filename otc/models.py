@@ -269,8 +269,11 @@ class LineKeyedQuerySet(models.QuerySet):
 class RawRow(models.Model):
     """One data line exactly as received, with the parser's reading of it.
 
-    Text columns are unbounded on purpose: a malformed line must be storable as
-    received so that it can be rejected with a reason rather than failing the file.
+    Text columns are ``text`` (no length check in the database) and bounded by the
+    parser instead: a valid row's fields are within ``otc.parser.FIELD_LIMITS``, and a
+    rejected row keeps at most ``MAX_REJECT_RAW_CHARS`` of its line, control characters
+    escaped, so any line can be stored and rejected with a reason rather than failing
+    the file.
     """
 
     id = line_key_field()

@@ -18,7 +18,8 @@ the services in :mod:`otc.services`, which hold the rules and the transactions.
   child execution per week, dispatched on the ``backfill`` lane with this execution
   as parent; weeks without a file are listed, not guessed.
 
-``week`` is any date of the reporting week (stored as its Monday); ``tier`` is T1, T2
+``week`` is any date of the reporting week (stored as its Monday), from 2014 through
+the current week; ``tier`` is T1, T2
 or OTC (the API's OTCE is accepted); ``ats`` defaults to false, i.e. FINRA's non-ATS
 OTC summary, which is what its weekly OTC download (and the real sample) holds.
 Every pipeline touching one week locks ``otc:{tier}:{week}``, so two runs for the
@@ -40,7 +41,8 @@ from otc.models import Capture, CaptureState
 from otc.parser import parse_tier
 from otc.services import compute_capture, ingest_file, normalize_capture
 from otc.services.errors import CaptureNotFound
-from spine.time import iter_weeks, week_start, weeks_between
+from otc.weeks import reporting_week
+from spine.time import iter_weeks, weeks_between
 
 WEEK_LOCK = "otc:{tier}:{week}"
 #: The most weeks one backfill may span (ten years).
@@ -61,10 +63,17 @@ class TierField(serializers.CharField):
 
 
 class WeekField(serializers.DateField):
-    """Any date (YYYY-MM-DD) in the reporting week; stored as the week's Monday."""
+    """Any date (YYYY-MM-DD) in the reporting week; stored as the week's Monday.
+
+    Only weeks FINRA can have data for: from 2014 (:data:`otc.weeks.FIRST_WEEK`)
+    through the current week.
+    """
 
     def to_internal_value(self, value: Any) -> date:
-        return week_start(super().to_internal_value(value))
+        try:
+            return reporting_week(super().to_internal_value(value))
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
 
 
 def _tier(help_text: str = "T1, T2 or OTC (OTCE accepted).") -> TierField:
@@ -81,7 +90,10 @@ class WeekParams(PipelineParams):
     """One capture key: tier, reporting week and ATS flag."""
 
     tier = _tier()
-    week = WeekField(help_text="Any date in the reporting week; stored as its Monday.")
+    week = WeekField(
+        help_text="Any date in the reporting week, 2014-01-06 through the current week; "
+        "stored as its Monday."
+    )
     ats = _ats()
 
 
@@ -106,8 +118,8 @@ class IngestFileParams(WeekParams):
 
 class BackfillParams(PipelineParams):
     tier = _tier()
-    start = WeekField(help_text="First week (any date in it).")
-    end = WeekField(help_text="Last week (any date in it), inclusive.")
+    start = WeekField(help_text="First week (any date in it), from 2014-01-06.")
+    end = WeekField(help_text="Last week (any date in it), inclusive; not after the current week.")
     ats = _ats()
     directory = serializers.CharField(
         max_length=1000, help_text="Directory holding one file per week."

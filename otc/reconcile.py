@@ -26,6 +26,7 @@ from django.db.models import Sum
 from otc.finra import FinraClient, FinraProtocolError
 from otc.models import Capture, QualityReport, VenueVolume
 from otc.services.quality import Verdict, save_report
+from spine.text import quote
 from spine.time import utc_now
 
 __all__ = [
@@ -176,7 +177,7 @@ def _symbol_total(row: dict[str, Any], number: int, summary_type: str) -> Symbol
     for name, value in zip(_TOTAL_FIELDS[1:], (shares, trades), strict=True):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise FinraProtocolError(
-                f"{summary_type} row {number} ({symbol}): {name} is {value!r}, "
+                f"{summary_type} row {number} ({quote(symbol)}): {name} is {quote(value)}, "
                 "expected a whole number"
             )
     return symbol.strip().upper(), shares, trades

@@ -27,6 +27,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from spine.paginators import EstimatedCountPaginator
+from spine.text import quote
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -95,7 +96,7 @@ class ConfirmedActionsMixin(admin.ModelAdmin):
             raise PermissionDenied
         obj = self.get_object(request, object_id)
         if obj is None:
-            raise Http404(f"No {self.opts.verbose_name} {object_id!r}")
+            raise Http404(f"No {self.opts.verbose_name} {quote(object_id)}")
         posted = request.method == "POST"
         form = self.confirmed_actions[action]["form"](request.POST if posted else None)
         if posted and request.POST.get("post") == "yes" and form.is_valid():

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
+from spine.text import quote
+
 WEEK = timedelta(days=7)
 
 
@@ -45,7 +47,7 @@ def parse_iso(value: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"{value!r} is not an ISO 8601 date or datetime") from None
+        raise ValueError(f"{quote(value)} is not an ISO 8601 date or datetime") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
@@ -72,7 +74,7 @@ def parse_date(value: str | date) -> date:
     try:
         return parse_iso(text).date()
     except ValueError:
-        raise ValueError(f"{value!r} is not a date (expected YYYY-MM-DD)") from None
+        raise ValueError(f"{quote(value)} is not a date (expected YYYY-MM-DD)") from None
 
 
 def week_start(day: date | datetime) -> date:
@@ -83,8 +85,15 @@ def week_start(day: date | datetime) -> date:
 
 
 def week_end(day: date | datetime) -> date:
-    """The Sunday that closes the week containing ``day``."""
-    return week_start(day) + timedelta(days=6)
+    """The Sunday that closes the week containing ``day`` (``date.max`` for the last,
+    unfinished week of the calendar, which has no Sunday)."""
+    monday = week_start(day)
+    return monday + timedelta(days=6) if monday <= date.max - timedelta(days=6) else date.max
+
+
+def current_week() -> date:
+    """The Monday of the current week (UTC)."""
+    return week_start(utc_now())
 
 
 def iter_weeks(start: date | datetime, end: date | datetime) -> Iterator[date]:
@@ -93,8 +102,10 @@ def iter_weeks(start: date | datetime, end: date | datetime) -> Iterator[date]:
     if first > last:
         raise ValueError(f"range start {first} is after its end {last}")
     current = first
-    while current <= last:
+    while True:
         yield current
+        if current >= last:
+            return
         current += WEEK
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from spine.time import (
     ago,
+    current_week,
     format_iso,
     from_now,
     iter_weeks,
@@ -108,3 +109,41 @@ def test_iter_weeks_across_year_end() -> None:
 def test_iter_weeks_rejects_reversed_range() -> None:
     with pytest.raises(ValueError, match="after its end"):
         list(iter_weeks(date(2026, 1, 14), date(2025, 12, 1)))
+
+
+@pytest.mark.parametrize("day", [date.min, date(1, 1, 7), date(9999, 12, 27), date.max])
+def test_week_arithmetic_at_the_ends_of_the_calendar_never_overflows(day: date) -> None:
+    monday = week_start(day)
+    assert monday.weekday() == 0 and monday <= day
+    assert day <= week_end(day) <= date.max
+    assert list(iter_weeks(day, day)) == [monday]
+    assert weeks_between(day, day) == 1
+
+
+def test_iter_weeks_to_the_last_week_of_the_calendar_stops_there() -> None:
+    weeks = list(iter_weeks(date(9999, 12, 10), date.max))
+    assert weeks == [date(9999, 12, 6), date(9999, 12, 13), date(9999, 12, 20), date(9999, 12, 27)]
+    assert list(iter_weeks(date.min, date(1, 1, 14))) == [date(1, 1, 1), date(1, 1, 8)]
+    assert weeks_between(date.min, date.max) == 521723
+
+
+def test_week_end_is_the_sunday_or_the_last_day_there_is() -> None:
+    assert week_end(date(2025, 12, 17)) == date(2025, 12, 21)
+    assert week_end(date(9999, 12, 27)) == date.max
+
+
+def test_current_week_is_this_weeks_monday() -> None:
+    before = utc_now().date()
+    monday = current_week()
+    after = utc_now().date()
+    assert monday.weekday() == 0
+    assert monday in (week_start(before), week_start(after))  # the clock may pass midnight
+
+
+def test_unparseable_values_are_quoted_briefly() -> None:
+    with pytest.raises(ValueError) as caught:
+        parse_date("x" * 1_000_000)
+    assert len(str(caught.value)) < 300
+    with pytest.raises(ValueError) as caught:
+        parse_iso("\x00" + "y" * 1_000_000)
+    assert str(caught.value).startswith("'\\x00yyy") and len(str(caught.value)) < 300

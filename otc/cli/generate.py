@@ -9,9 +9,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from executions import cli
 from otc.generator import generate_weeks
 from otc.parser import parse_tier
-from spine.time import parse_date, utc_now, week_start
+from otc.weeks import FIRST_WEEK, reporting_week
+from spine.time import current_week, parse_date, week_start, weeks_between
 
 NAME = "generate"
 HELP = "Write N weekly FINRA-format files (one per week, named by tier and week)."
@@ -75,11 +77,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _default_start(weeks: int) -> date:
+    """The first of ``weeks`` weeks ending ``_DEFAULT_LAG_WEEKS`` weeks ago."""
+    span = _DEFAULT_LAG_WEEKS + weeks - 1
+    if span >= weeks_between(FIRST_WEEK, current_week()):
+        raise cli.bad_input(
+            f"--weeks {weeks} ending {_DEFAULT_LAG_WEEKS} weeks ago would start before "
+            f"{FIRST_WEEK}, FINRA's first reporting week"
+        )
+    return current_week() - timedelta(weeks=span)
+
+
 def run(command: BaseCommand, options: dict[str, Any]) -> None:
     weeks = options["weeks"]
-    start = options["start"] or week_start(utc_now()) - timedelta(
-        weeks=_DEFAULT_LAG_WEEKS + weeks - 1
-    )
+    if options["start"] is None:
+        start = _default_start(weeks)
+    else:
+        try:
+            start = reporting_week(options["start"])
+        except ValueError as exc:
+            raise cli.bad_input(f"--start: {exc}") from None
+    if weeks > weeks_between(start, current_week()):
+        raise cli.bad_input(
+            f"--weeks {weeks} from {start} would reach past the current week {current_week()}"
+        )
     try:
         paths = generate_weeks(
             options["out"],

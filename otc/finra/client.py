@@ -48,6 +48,7 @@ from otc.finra.errors import (
     FinraUnavailable,
 )
 from otc.finra.ratelimit import RateLimiter, process_rate_limiter
+from spine.text import quote
 
 logger = logging.getLogger(__name__)
 
@@ -171,9 +172,11 @@ def _int_header(headers: httpx.Headers, name: str, where: str, *, required: bool
     try:
         value = int(raw.strip())
     except ValueError:
-        raise FinraProtocolError(f"{name} header {raw!r} is not an integer ({where})") from None
+        raise FinraProtocolError(
+            f"{name} header {quote(raw)} is not an integer ({where})"
+        ) from None
     if value < 0:
-        raise FinraProtocolError(f"{name} header {raw!r} is negative ({where})")
+        raise FinraProtocolError(f"{name} header {quote(raw)} is negative ({where})")
     return value
 
 
@@ -329,7 +332,7 @@ class FinraClient:
                     weeks.append(date.fromisoformat(raw))  # type: ignore[arg-type]
                 except (TypeError, ValueError):
                     raise FinraProtocolError(
-                        f"weeklyDownloadDetails row {len(weeks) + 1}: weekStartDate {raw!r} "
+                        f"weeklyDownloadDetails row {len(weeks) + 1}: weekStartDate {quote(raw)} "
                         "is not a YYYY-MM-DD date"
                     ) from None
         return sorted(weeks, reverse=True)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from spine.text import printable
+
 #: How much of an error response body is kept on a :class:`FinraHTTPError`.
 BODY_EXCERPT_CHARS = 300
 
@@ -44,7 +46,7 @@ class FinraHTTPError(FinraError):
         retry_after: float | None = None,
     ) -> None:
         self.status = status
-        self.body_excerpt = body_excerpt[:BODY_EXCERPT_CHARS]
+        self.body_excerpt = printable(body_excerpt[:BODY_EXCERPT_CHARS], BODY_EXCERPT_CHARS)
         self.url = url
         #: Seconds the server asked us to wait (``Retry-After``), if it said so.
         self.retry_after = retry_after

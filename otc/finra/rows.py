@@ -13,6 +13,7 @@ from typing import Any
 from otc.finra.errors import FinraProtocolError
 from otc.parser import DELIMITER
 from otc.parser import HEADER as DOWNLOAD_COLUMNS
+from spine.text import quote
 
 HEADER_LINE = (DELIMITER.join(DOWNLOAD_COLUMNS) + "\n").encode()
 
@@ -23,12 +24,14 @@ def _cell(row: Mapping[str, Any], column: str, row_number: int) -> str:
         raise FinraProtocolError(f"API row {row_number}: required field {column!r} is missing")
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise FinraProtocolError(
-            f"API row {row_number}: field {column!r} is {value!r}, expected text or a whole number"
+            f"API row {row_number}: field {column!r} is {quote(value)}, "
+            "expected text or a whole number"
         )
     text = str(value)
     if DELIMITER in text or "\n" in text or "\r" in text:
         raise FinraProtocolError(
-            f"API row {row_number}: field {column!r} contains a delimiter or line break: {text!r}"
+            f"API row {row_number}: field {column!r} contains a delimiter or line break: "
+            f"{quote(text)}"
         )
     return text
 

@@ -41,7 +41,8 @@ from otc.models import (
 )
 from otc.parser import ParsedRow, WeeklyFileParser, parse_tier
 from otc.services.sql import execute, vendor
-from spine.time import parse_date, utc_now, week_start
+from otc.weeks import reporting_week
+from spine.time import utc_now
 
 if TYPE_CHECKING:
     from executions.models import Execution
@@ -101,8 +102,12 @@ class _Unchanged(Exception):
 
 
 def resolve_key(tier: str, week: date | str) -> tuple[str, date]:
-    """Canonical tier code and the Monday of ``week`` (any day of it)."""
-    return parse_tier(tier), week_start(parse_date(week))
+    """Canonical tier code and the Monday of ``week`` (any day of it).
+
+    Raises ``ValueError`` for an unknown tier, or a week before FINRA's data starts
+    or after the current week (see :func:`otc.weeks.reporting_week`).
+    """
+    return parse_tier(tier), reporting_week(week)
 
 
 def file_checksum(path: str | Path) -> str:

@@ -38,6 +38,7 @@ from rest_framework.views import set_rollback
 
 from executions.registry import InvalidParams, UnknownPipeline
 from spine.context import get_request_id
+from spine.text import printable
 
 logger = logging.getLogger("spine.api")
 
@@ -165,13 +166,18 @@ def _invalid_params(exc: Exception) -> exceptions.APIException:
     return SpineAPIError(str(exc), code="invalid_params", details={"params": _plain(exc.errors)})
 
 
+#: The longest message an error body's details carry; input they echo is cut and escaped.
+_DETAIL_CHARS = 1000
+
+
 def _plain(value: Any) -> Any:
-    """DRF ErrorDetail strings and nested containers → plain JSON values."""
+    """DRF ErrorDetail strings and nested containers → plain JSON values, each string
+    at most ``_DETAIL_CHARS`` long with control characters escaped."""
     if isinstance(value, dict):
         return {str(key): _plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(item) for item in value]
-    return str(value) if isinstance(value, str) else value
+    return printable(str(value), _DETAIL_CHARS) if isinstance(value, str) else value
 
 
 def _map_domain(exc: Exception) -> Exception:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from otc.models import Capture, CaptureState, RawRow, Reject, VenueVolume
-from otc.parser import FileFormatError
+from otc.models import Capture, CaptureState, RawRow, Reject, SymbolWeekSummary, VenueVolume
+from otc.parser import MAX_REJECT_RAW_CHARS, FileFormatError
 from otc.services import compute_capture, ingest_file, ingest_lines, normalize_capture
 
 try:
@@ -221,6 +221,111 @@ def test_update_date_before_the_week_is_a_warning(tmp_path: Path) -> None:
         "lastUpdateDate 2025-12-01 is before the reporting week 2025-12-15: "
         "check the week given for this capture"
     ]
+
+
+# --- bounded input: over-long fields, unstorable values, control bytes, blank lines -----
+
+MB = 1 << 20
+
+
+def _stored(capture_id: int) -> dict[str, object]:
+    return {
+        "rejects": dict(
+            Reject.objects.filter(capture_id=capture_id).values_list("line_no", "reason")
+        ),
+        "volumes": sorted(
+            VenueVolume.objects.filter(capture_id=capture_id).values_list("symbol", "mpid")
+        ),
+    }
+
+
+#: Enough good rows that one or two rejects keep the quality grade above F.
+MANY = [row(f"G{i:03d}", "OTCN", i + 1, 1) for i in range(300)]
+
+
+def test_a_1_mb_symbol_is_a_reject_and_the_rest_of_the_file_is_computed(tmp_path: Path) -> None:
+    lines = [*GOOD, row("X" * MB, "OTCN", 10, 1, name="X Corp"), row("YYYY", "OTCN", 20, 2), *MANY]
+    result = run_etl(write_file(tmp_path, lines))
+
+    assert (result["ingest"]["rows"], result["ingest"]["rejects"]) == (305, 1)
+    stored = _stored(result["capture_id"])
+    assert stored["rejects"] == {5: "issueSymbolIdentifier is 1048576 characters; at most 20"}
+    assert ("YYYY", "OTCN") in stored["volumes"] and len(stored["volumes"]) == 304
+    raw = Reject.objects.get(line_no=5).raw
+    assert raw.startswith("OTC|XXXX") and len(raw) < MAX_REJECT_RAW_CHARS + 50
+    assert len(RawRow.objects.get(capture_id=result["capture_id"], line_no=5).raw) == len(raw)
+    assert SymbolWeekSummary.objects.filter(capture_id=result["capture_id"]).count() == 303
+
+
+def test_a_10_mb_issue_name_is_a_reject(tmp_path: Path) -> None:
+    lines = [*GOOD, row("BIGN", "OTCN", 10, 1, name="N" * (10 * MB))]
+    result = ingest_file(write_file(tmp_path, lines), tier="OTC", week=WEEK)
+    assert _stored(result.capture_id)["rejects"] == {
+        5: "issueName is 10485760 characters; at most 255"
+    }
+
+
+def test_volumes_no_bigint_holds_are_rejects(tmp_path: Path) -> None:
+    too_big = 9223372036854775808
+    lines = [*GOOD, row("HUGE", "OTCN", too_big, 1), row("HUGE", "OTCX", too_big, 1), *MANY]
+    result = run_etl(write_file(tmp_path, lines))
+
+    assert _stored(result["capture_id"])["rejects"] == {
+        5: f"totalWeeklyShareQuantity out of range: {too_big}",
+        6: f"totalWeeklyShareQuantity out of range: {too_big}",
+    }
+    assert not SymbolWeekSummary.objects.filter(symbol="HUGE").exists()
+
+
+def test_a_nul_byte_in_file_line_12_is_a_reject_on_line_12(tmp_path: Path) -> None:
+    lines = [row(f"S{i:03d}", "OTCN", i + 1, 1) for i in range(10)]  # file lines 2..11
+    lines += [row("NULL", "OTCN", 5, 1, name="Bad\x00Name"), row("LAST", "OTCN", 7, 1), *MANY]
+    result = run_etl(write_file(tmp_path, lines))
+
+    assert (result["ingest"]["rows"], result["ingest"]["rejects"]) == (312, 1)
+    stored = _stored(result["capture_id"])
+    position = lines[10].index("\x00") + 1
+    assert stored["rejects"] == {
+        12: f"control character '\\x00' in issueName at character {position}"
+    }
+    assert Reject.objects.get().raw == lines[10].replace("\x00", "\\x00")
+    assert len(stored["volumes"]) == 311 and ("LAST", "OTCN") in stored["volumes"]
+
+
+def test_other_control_characters_are_rejects_too(tmp_path: Path) -> None:
+    tab = row("TABS", "OT\tN", 1, 1, venue="Venue")
+    escape = row("ESC", "OTCN", 1, 1, venue="A\x1bB")
+    at = escape.index(chr(27)) + 1
+    result = ingest_file(write_file(tmp_path, [*GOOD, tab, escape]), tier="OTC", week=WEEK)
+    assert _stored(result.capture_id)["rejects"] == {
+        5: f"control character '\\t' in MPID at character {tab.index(chr(9)) + 1}",
+        6: f"control character '\\x1b' in marketParticipantName at character {at}",
+    }
+
+
+def test_whitespace_only_lines_are_skipped_not_rejected(tmp_path: Path) -> None:
+    data = file_bytes(GOOD).replace(b"\n", b"\n   \n", 1) + b" \t \n"
+    result = ingest_lines(byte_lines(data), source="test", tier="OTC", week=WEEK)
+    assert (result.rows, result.rejects) == (3, 0)
+    assert result.warnings == ["2 blank line(s) skipped"]
+
+
+def test_a_trailing_whitespace_line_leaves_the_real_file_whole_and_its_grade(
+    real_otc_file: Path,
+) -> None:
+    result = run_etl(real_otc_file.read_bytes() + b"   \n", week="2025-12-15")
+    assert (result["ingest"]["rows"], result["ingest"]["rejects"]) == (5328, 0)
+    assert result["compute"]["grade"] == "A"
+
+
+def test_a_10_mb_single_line_file_is_a_short_error_and_stores_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "one-line.psv"
+    path.write_bytes(b"x" * (10 * MB))
+    with pytest.raises(FileFormatError) as caught:
+        ingest_file(path, tier="OTC", week=WEEK)
+    assert len(str(caught.value)) < 300
+    assert str(caught.value).startswith("line 1: header row is longer than 65536 bytes")
+    assert_nothing_stored()
 
 
 # --- file-level problems leave nothing behind -----------------------------------------

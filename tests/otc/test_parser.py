@@ -14,7 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from otc.parser import (
+    FIELD_LIMITS,
     HEADER,
+    MAX_LINE_BYTES,
+    MAX_REJECT_RAW_CHARS,
     TIER_CODES,
     FileFormatError,
     ParsedRow,
@@ -382,6 +385,292 @@ def test_duplicate_keys_are_left_to_the_database() -> None:
     assert [row.reject_reason for row in rows] == [None, None]
 
 
+# --- bounds: field lengths, stored values, control characters, line length -------------
+
+MB = 1 << 20
+
+
+def row_with(**fields: str) -> str:
+    values = dict(zip(HEADER, GOOD_ROW.split("|"), strict=True))
+    values.update(fields)
+    return "|".join(values[name] for name in HEADER)
+
+
+def test_field_limits_fit_the_real_file(real_otc_file: Path) -> None:
+    longest = dict.fromkeys(FIELD_LIMITS, 0)
+    for line in real_otc_file.read_text().splitlines()[1:]:
+        for name, value in zip(HEADER, line.split("|"), strict=True):
+            if name in longest:
+                longest[name] = max(longest[name], len(value))
+    assert all(longest[name] <= FIELD_LIMITS[name] for name in FIELD_LIMITS), longest
+    assert FIELD_LIMITS == {
+        "tierDescription": 40,
+        "issueSymbolIdentifier": 20,
+        "issueName": 255,
+        "marketParticipantName": 255,
+        "MPID": 8,
+    }
+
+
+@pytest.mark.parametrize(
+    "column", ["issueSymbolIdentifier", "issueName", "marketParticipantName", "MPID"]
+)
+def test_a_field_at_its_limit_is_valid_and_one_more_is_a_reject(column: str) -> None:
+    limit = FIELD_LIMITS[column]
+    at_limit, over = row_with(**{column: "A" * limit}), row_with(**{column: "A" * (limit + 1)})
+    ok, rejected = parse_rows(at_limit, over)
+    assert ok.reject_reason is None
+    assert rejected.reject_reason == f"{column} is {limit + 1} characters; at most {limit}"
+    assert rejected.line_no == 3
+
+
+@pytest.mark.parametrize("size", [41, 1000, MB])
+def test_an_over_long_tier_description_is_a_reject_naming_it(size: int) -> None:
+    (row,) = parse_rows(row_with(tierDescription="T" * size))
+    assert row.reject_reason == f"tierDescription is {size} characters; at most 40"
+    assert row.tier_description == ""
+
+
+def test_a_1_mb_symbol_is_a_reject_naming_the_field_and_the_rest_parses() -> None:
+    huge = row_with(issueSymbolIdentifier="X" * MB)
+    parser = WeeklyFileParser(
+        io.BytesIO(f"{HEADER_LINE}\n{GOOD_ROW}\n{huge}\n{GOOD_ROW}\n".encode())
+    )
+    rows = list(parser)
+    assert [row.reject_reason for row in rows] == [
+        None,
+        "issueSymbolIdentifier is 1048576 characters; at most 20",
+        None,
+    ]
+    rejected = rows[1]
+    assert rejected.symbol == ""
+    assert len(rejected.raw) < MAX_REJECT_RAW_CHARS + 50
+    assert rejected.raw.startswith("OTC|XXXX") and rejected.raw.endswith(" bytes]")
+    assert (parser.rows_read, parser.rejects) == (3, 1)
+
+
+def test_a_10_mb_issue_name_is_a_reject() -> None:
+    (row,) = parse_rows(row_with(issueName="N" * (10 * MB)))
+    assert row.reject_reason == "issueName is 10485760 characters; at most 255"
+    assert row.issue_name == ""
+    assert len(row.raw) < MAX_REJECT_RAW_CHARS + 50
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [
+        (
+            "totalWeeklyShareQuantity",
+            "9223372036854775807",
+            None,
+        ),
+        (
+            "totalWeeklyShareQuantity",
+            "9223372036854775808",
+            "totalWeeklyShareQuantity out of range: 9223372036854775808",
+        ),
+        (
+            "totalWeeklyTradeCount",
+            "99999999999999999999",
+            "totalWeeklyTradeCount out of range: 99999999999999999999",
+        ),
+        ("totalWeeklyTradeCount", "0" * 5000 + "42", None),
+        (
+            "totalWeeklyShareQuantity",
+            "9" * 5000,
+            f"totalWeeklyShareQuantity out of range: {'9' * 40}… (5,000 characters)",
+        ),
+        (
+            "totalWeeklyShareQuantity",
+            "-" + "9" * 5000,
+            f"negative totalWeeklyShareQuantity: -{'9' * 39}… (5,001 characters)",
+        ),
+    ],
+)
+def test_a_volume_no_bigint_holds_is_a_reject(column: str, value: str, reason: str | None) -> None:
+    (row,) = parse_rows(row_with(**{column: value}))
+    assert row.reject_reason == reason
+    if reason is None:
+        kept = row.share_quantity if "Share" in column else row.trade_count
+        assert kept == int(value.lstrip("0"))
+
+
+def test_reasons_quote_at_most_200_characters_of_input() -> None:
+    (row,) = parse_rows(
+        row_with(
+            tierDescription="NMS Tier 1" + " " * 30,
+            totalWeeklyShareQuantity="x" * 20_000,
+            totalWeeklyTradeCount="y" * 20_000,
+            lastUpdateDate="z" * 20_000,
+        )
+    )
+    problems = row.reject_reason.split("; ")
+    assert [problem.split(":")[0] for problem in problems] == [
+        "tier does not match expected tier OTC (OTC)",
+        "non-numeric totalWeeklyShareQuantity",
+        "non-numeric totalWeeklyTradeCount",
+        "unparseable lastUpdateDate",
+    ]
+    assert (
+        problems[1] == f"non-numeric totalWeeklyShareQuantity: '{'x' * 200}'… (20,000 characters)"
+    )
+    assert all(len(problem) < 300 for problem in problems)
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (
+            row_with(issueName="Asia\x00Broadband"),
+            "control character '\\x00' in issueName at character 14",
+        ),
+        ("\x00" + GOOD_ROW, "control character '\\x00' in tierDescription at character 1"),
+        (row_with(MPID="OT\tCN"), "control character '\\t' in MPID at character 67"),
+        (
+            GOOD_ROW.replace("171", "1\r71"),
+            "control character '\\r' in totalWeeklyTradeCount at character 79",
+        ),
+        (row_with(issueName="A\x7fB"), "control character '\\x7f' in issueName at character 11"),
+        (row_with(issueName="A\x85B"), "control character '\\x85' in issueName at character 11"),
+        (GOOD_ROW + "|\x1b", "control character '\\x1b' at character 93"),
+    ],
+)
+def test_a_control_character_makes_the_row_a_reject(line: str, reason: str) -> None:
+    (row,) = parse_rows(line)
+    assert row.reject_reason == reason
+    assert row.line_no == 2
+    assert row.raw.isprintable()
+    assert (row.symbol, row.share_quantity) == ("", None)
+
+
+def test_a_nul_byte_in_line_12_is_a_reject_on_line_12_and_the_rest_parses() -> None:
+    lines = [GOOD_ROW] * 10 + [row_with(issueName="Bad\x00Name")] + [GOOD_ROW] * 3
+    rows = parse_rows(*lines)
+    rejected = [row for row in rows if row.reject_reason]
+    assert [(row.line_no, row.raw) for row in rejected] == [
+        (12, row_with(issueName="Bad\\x00Name"))
+    ]
+    assert len(rows) == 14
+
+
+def test_unicode_that_is_not_a_control_character_is_data() -> None:
+    name = "Soci\u00e9t\u00e9\u00a0G\u00e9n\u00e9rale \u2013 \u6771\u4eac"
+    (row,) = parse_rows(row_with(issueName=name))
+    assert (row.reject_reason, row.issue_name) == (None, name)
+
+
+@pytest.mark.parametrize("blank", [" ", "   ", "\t", " \t ", "  \r"])
+def test_whitespace_only_lines_are_skipped_anywhere_not_rejected(blank: str) -> None:
+    data = f"{HEADER_LINE}\n{blank}\n{GOOD_ROW}\n{blank}\n{GOOD_ROW}\n{blank}\n"
+    parser = WeeklyFileParser(io.BytesIO(data.encode()))
+    rows = list(parser)
+    assert [row.line_no for row in rows] == [3, 5]
+    assert (parser.rows_read, parser.blank_lines, parser.rejects) == (2, 3, 0)
+
+
+def test_a_trailing_whitespace_line_leaves_the_real_file_without_rejects(
+    real_otc_file: Path,
+) -> None:
+    parser = WeeklyFileParser(
+        io.BytesIO(real_otc_file.read_bytes() + b"   \n"), expected_tier="OTC"
+    )
+    rows = list(parser)
+    assert (len(rows), parser.rows_read, parser.rejects, parser.blank_lines) == (5328, 5328, 0, 1)
+
+
+def test_a_line_over_the_limit_is_a_reject_read_in_bounded_memory() -> None:
+    long_line = row_with(issueName="L" * (10 * MB))
+    data = f"{HEADER_LINE}\n{GOOD_ROW}\n{long_line}\r\n{GOOD_ROW}\n".encode()
+    source = io.BytesIO(data)
+    parser = WeeklyFileParser(source)
+    tracemalloc.start()
+    try:
+        rows = list(parser)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 * MB
+    assert [row.reject_reason for row in rows] == [
+        None,
+        f"issueName is {10 * MB} characters; at most 255",
+        None,
+    ]
+    assert [row.line_no for row in rows] == [2, 3, 4]
+    assert rows[1].raw.startswith("OTC|AABB|LLLL")
+    assert rows[1].raw.endswith(f"… [truncated: the line is {len(long_line)} bytes]")
+    assert len(rows[1].raw) < MAX_REJECT_RAW_CHARS + 50
+
+
+def test_a_line_at_the_limit_is_read_whole() -> None:
+    filler = MAX_LINE_BYTES - len(row_with(issueName=""))
+    line = row_with(issueName="N" * filler)
+    assert len(line) == MAX_LINE_BYTES
+    for ending in ("\n", "\r\n", ""):
+        (row,) = parse(f"{HEADER_LINE}\n{line}{ending}")
+        assert row.reject_reason == f"issueName is {filler} characters; at most 255"
+
+
+def test_an_over_long_line_from_an_iterable_is_a_reject_too() -> None:
+    long_line = row_with(issueName="L" * (MAX_LINE_BYTES + 1)).encode()
+    rows = list(WeeklyFileParser([HEADER_LINE.encode(), long_line, GOOD_ROW.encode()]))
+    assert rows[0].reject_reason == f"issueName is {MAX_LINE_BYTES + 1} characters; at most 255"
+    assert rows[1].reject_reason is None
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("x" * 100_000, "expected 8 fields, got 1; line is 100000 bytes long; at most 65536"),
+        (
+            "|".join(["y" * 20_000] * 9),
+            "expected 8 fields, got 9; line is 180008 bytes long; at most 65536",
+        ),
+        (
+            row_with(totalWeeklyShareQuantity="1" * 70_000),
+            f"line is {len(row_with()) - 7 + 70_000} bytes long; at most 65536",
+        ),
+        (
+            row_with(issueName="é" * 40_000, MPID="M" * 30_000),
+            "issueName is 40000 characters; at most 255; MPID is 30000 characters; at most 8",
+        ),
+    ],
+)
+def test_an_over_long_line_is_measured_in_pieces(line: str, reason: str) -> None:
+    for ending in ("\n", "\r\n", ""):
+        (row,) = parse(f"{HEADER_LINE}\n{line}{ending}")
+        assert row.reject_reason == reason
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"x" * (10 * MB),
+        b"tierDescription" * (700 * 1024) + b"\n" + GOOD_ROW.encode(),
+        ("|".join(["col" * 20] * 50) + "\n" + GOOD_ROW).encode(),
+        ("x" * 60_000 + "\n" + GOOD_ROW).encode(),
+        ("\x00" * 60_000 + "\n" + GOOD_ROW).encode(),
+    ],
+)
+def test_a_bad_header_of_any_size_gives_a_short_error(data: bytes) -> None:
+    error = file_error(data)
+    assert error.line == 1
+    assert len(str(error)) < 300, str(error)
+    assert str(error).isprintable()
+
+
+def test_a_10_mb_single_line_file_is_refused_as_not_a_finra_file() -> None:
+    assert str(file_error(b"x" * (10 * MB))) == (
+        f"line 1: header row is longer than {MAX_LINE_BYTES} bytes: not a FINRA OTC weekly download"
+    )
+
+
+def test_many_unexpected_header_columns_are_counted_not_all_listed() -> None:
+    header = HEADER_LINE + "|" + "|".join(f"extra{i}" for i in range(10))
+    assert str(file_error(header + "\n" + GOOD_ROW)) == (
+        "line 1: invalid header: unexpected columns: 'extra0', 'extra1', 'extra2' and 7 more"
+    )
+
+
 # --- streaming ----------------------------------------------------------------------
 
 
@@ -419,8 +708,9 @@ def test_memory_stays_flat_over_many_rows() -> None:
 
 # --- properties ---------------------------------------------------------------------
 
+# Control characters (category Cc) make a row a reject; they are tested on their own.
 _TEXT = st.text(
-    alphabet=st.characters(blacklist_characters="|\r\n", blacklist_categories=("Cs",)),
+    alphabet=st.characters(blacklist_characters="|", blacklist_categories=("Cs", "Cc")),
     max_size=40,
 )
 
@@ -480,7 +770,7 @@ def test_arbitrary_data_lines_give_one_row_each_or_a_utf8_error(lines: list[byte
     except FileFormatError as error:
         assert error.detail.startswith("not valid UTF-8")
         return
-    non_blank = [line for line in lines if line.rstrip(b"\r\n")]
+    non_blank = [line for line in lines if line.rstrip(b"\r\n").strip(b" \t")]
     assert len(rows) == len(non_blank) + 1
     assert parser.rows_read == len(rows)
     assert parser.rejects == sum(1 for row in rows if row.reject_reason)

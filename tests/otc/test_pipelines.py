@@ -80,7 +80,7 @@ def test_backfill_range_is_checked() -> None:
     with pytest.raises(InvalidParams, match="at most 520 per backfill"):
         dispatch(
             "otc.backfill",
-            {"tier": "T1", "start": "2000-01-03", "end": "2025-12-01", "directory": "/tmp"},
+            {"tier": "T1", "start": "2014-01-06", "end": "2025-12-01", "directory": "/tmp"},
             trigger_source="api",
         )
 

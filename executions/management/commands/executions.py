@@ -18,6 +18,7 @@ from executions import cli, selectors, services
 from executions.dispatcher import cancel
 from executions.models import Execution, ExecutionStatus, TriggerSource
 from executions.services import IllegalTransition
+from spine.text import quote
 from spine.time import format_iso, parse_iso
 
 
@@ -177,7 +178,7 @@ def resolve(text: str) -> Execution:
     hexdigits = text.replace("-", "").lower()
     if len(hexdigits) < 6 or any(c not in "0123456789abcdef" for c in hexdigits):
         raise cli.bad_input(
-            f"{text!r} is not an execution id (give the id or 6+ of its first digits)"
+            f"{quote(text)} is not an execution id (give the id or 6+ of its first digits)"
         )
     low = uuid.UUID(hexdigits.ljust(32, "0"))
     high = uuid.UUID(hexdigits.ljust(32, "f"))
