@@ -20,10 +20,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from django.db import connection, transaction
 
+from otc.inbox import open_regular
 from otc.models import Capture, RawRow, Reject, RejectKind, capture_key_range, line_key
 from otc.parser import ParsedRow, WeeklyFileParser, parse_tier
 from otc.services.sql import execute, vendor
@@ -32,7 +33,14 @@ from spine.time import parse_date, utc_now, week_start
 if TYPE_CHECKING:
     from executions.models import Execution
 
-__all__ = ["IngestResult", "file_checksum", "ingest_file", "ingest_lines", "resolve_key"]
+__all__ = [
+    "IngestResult",
+    "file_checksum",
+    "ingest_file",
+    "ingest_handle",
+    "ingest_lines",
+    "resolve_key",
+]
 
 _RAW_COLUMNS = (
     "id",
@@ -104,23 +112,46 @@ def ingest_file(
     ats: bool = False,
     execution: Execution | None = None,
 ) -> IngestResult:
-    """Ingest a downloaded FINRA weekly file.
+    """Ingest a downloaded FINRA weekly file the caller may read (a shell's own file).
+
+    Pipelines read from the inbox instead (:func:`otc.inbox.open_inbox_file`, then
+    :func:`ingest_handle`). Only a regular file is read: a directory, FIFO or device
+    is refused by name.
+    """
+    with open_regular(path) as handle:
+        return ingest_handle(
+            handle, source=str(path), tier=tier, week=week, ats=ats, execution=execution
+        )
+
+
+def ingest_handle(
+    handle: BinaryIO,
+    *,
+    source: str,
+    tier: str,
+    week: date | str,
+    ats: bool = False,
+    execution: Execution | None = None,
+) -> IngestResult:
+    """Ingest an open binary FINRA file (seekable), recorded with ``source``.
 
     A cheap checksum pass first: a file identical to the current capture is a no-op
     without parsing. The streamed checksum is still the one that counts, in case the
     file changes between the two reads.
     """
-    file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"no such file: {file}")
     code, monday = resolve_key(tier, week)
     current = _current(code, monday, ats)
-    if current is not None and current.checksum == file_checksum(file):
+    if current is not None and current.checksum == _handle_checksum(handle):
         return _unchanged(current)
-    with open(file, "rb") as handle:
-        return ingest_lines(
-            handle, source=str(file), tier=code, week=monday, ats=ats, execution=execution
-        )
+    handle.seek(0)
+    return ingest_lines(handle, source=source, tier=code, week=monday, ats=ats, execution=execution)
+
+
+def _handle_checksum(handle: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    while chunk := handle.read(_HASH_CHUNK):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 def ingest_lines(
