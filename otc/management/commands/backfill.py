@@ -12,7 +12,7 @@ from executions.models import ExecutionStatus
 from executions.registry import InvalidParams, registry
 from otc.pipelines import week_file_name
 from otc.services.intake import stage_directory
-from spine.time import iter_weeks
+from spine.time import iter_weeks, parse_date
 
 PIPELINE = "otc.backfill"
 
@@ -76,9 +76,8 @@ class Command(cli.OperatorCommand):
             canonical = registry.get(PIPELINE).validate(params)
         except InvalidParams as exc:
             raise cli.refused(exc) from exc
-        names = [
-            week_file_name(canonical, w) for w in iter_weeks(canonical["start"], canonical["end"])
-        ]
+        weeks = iter_weeks(parse_date(canonical["start"]), parse_date(canonical["end"]))
+        names = [week_file_name(canonical, week) for week in weeks]
         try:
             params["directory"], _ = stage_directory(directory, names)
         except OSError as exc:
