@@ -313,7 +313,8 @@ def _quiet(*names: str) -> Iterator[None]:
 
 def _to_inbox(path: Path) -> str:
     """The inbox path the pipeline reads ``path`` from: where it is, for a file inside
-    the inbox; else ``demo/<name>``, copied there when it exists."""
+    the inbox; else ``demo/<name>``, copied there when it exists (and removed from
+    there when it does not)."""
     root = inbox.inbox_dir()
     real = path.resolve()
     if root in real.parents:
@@ -322,6 +323,8 @@ def _to_inbox(path: Path) -> str:
     if path.is_file():
         with inbox.open_regular(path) as handle:
             inbox.store_stream(inbox.read_chunks(handle), path.name, exact=relative)
+    else:  # not arrived where it is written: nor in the inbox (an earlier run's copy)
+        inbox.remove(relative)
     return relative
 
 
