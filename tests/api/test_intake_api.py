@@ -319,3 +319,20 @@ def test_execution_reads_need_view_execution(
     # public read on.
     assert stranger_client.get("/api/v1/otc/weeks/").status_code == 200
     assert anon_client.get("/api/v1/otc/weeks/").status_code == 200
+
+
+def test_a_large_upload_streams_through_in_chunks_and_the_limit_holds(
+    settings: Any, operator_client: APIClient, inbox: Path
+) -> None:
+    """Past Django's in-memory size (2.5 MB) the file goes to a temporary file in
+    chunks; the limit is counted over every chunk."""
+    lines = [row(f"S{i:05d}", "OTCN", i + 1, 1) for i in range(40_000)]
+    content = file_bytes(lines)
+    assert len(content) > settings.FILE_UPLOAD_MAX_MEMORY_SIZE
+    settings.SPINE_UPLOAD_MAX_BYTES = len(content) - 1
+    assert_error(upload(operator_client, content), 413, "payload_too_large")
+    assert inbox_files(inbox) == [] and not Execution.objects.exists()
+    settings.SPINE_UPLOAD_MAX_BYTES = len(content)
+    response = upload(operator_client, content)
+    assert response.status_code == 202, response.json()
+    assert (inbox / response.json()["params"]["path"]).read_bytes() == content
