@@ -1,6 +1,7 @@
 """The executions API: list, submit, inspect, follow events, cancel; and the registry.
 
-Views stay thin: reads come from :mod:`executions.selectors`, submissions go through
+Every read needs ``executions.view_execution`` (``SPINE_PUBLIC_READ`` does not open
+them). Views stay thin: reads come from :mod:`executions.selectors`, submissions go through
 the Dispatcher (invariant 3: the API never calls the runner), cancellation through
 the execution service. Registry errors (unknown pipeline, bad params) become 400s in
 the standard error shape via :mod:`spine.api.errors`.
@@ -39,6 +40,7 @@ from spine.context import get_request_id
 
 UUID_PATTERN = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 NOT_FOUND = error_response("No execution with this id.")
+VIEW = "executions.view_execution"
 
 
 @extend_schema_view(
@@ -66,7 +68,12 @@ class ExecutionViewSet(
     ordering_fields = ["created_at", "started_at", "finished_at", "status", "pipeline", "lane"]
     ordering = ["-created_at", "-id"]
     lookup_value_regex = UUID_PATTERN
+    # Params, results and errors can say more than an analyst should see: every read
+    # needs view_execution too, public read or not.
     action_permissions = {
+        "list": (VIEW,),
+        "retrieve": (VIEW,),
+        "events": (VIEW,),
         "create": ("executions.add_execution",),
         "cancel": ("executions.cancel_execution",),
     }
@@ -195,6 +202,7 @@ class PipelineViewSet(mixins.ListModelMixin, SpineGenericViewSet):
 
     serializer_class = PipelineSerializer
     filter_backends: list = []
+    action_permissions = {"list": (VIEW,), "retrieve": (VIEW,)}
     lookup_field = "name"
     lookup_value_regex = r"[^/]+"
 

@@ -4,7 +4,7 @@ Registered with the execution registry on import (the executions app autodiscove
 ``pipelines`` modules). Handlers are thin: they resolve params to a capture and call
 the services in :mod:`otc.services`, which hold the rules and the transactions.
 
-* ``otc.ingest_file`` — a FINRA download file → a staged capture (or "unchanged");
+* ``otc.ingest_file`` — a FINRA download file in the inbox → a staged capture (or "unchanged");
 * ``otc.normalize`` — a capture of (tier, week, ats) → normalized rows;
 * ``otc.compute`` — its analytics, behind the quality gate (grade F fails the run);
   passing it makes a staged capture the week's current one;
@@ -14,7 +14,7 @@ the services in :mod:`otc.services`, which hold the rules and the transactions.
   its rows for inspection, while the week's current capture keeps answering. An
   unchanged file (the current capture's bytes) stops after the ingest step; the bytes
   of a newer capture that failed or was rejected re-run normalize and compute on it;
-* ``otc.backfill`` — a range of weeks from a directory of files: one ``otc.full_etl``
+* ``otc.backfill`` — a range of weeks from an inbox directory: one ``otc.full_etl``
   child execution per week, dispatched on the ``backfill`` lane with this execution
   as parent; weeks without a file are listed, not guessed.
 
@@ -22,6 +22,8 @@ the services in :mod:`otc.services`, which hold the rules and the transactions.
 the current week; ``tier`` is T1, T2
 or OTC (the API's OTCE is accepted); ``ats`` defaults to false, i.e. FINRA's non-ATS
 OTC summary, which is what its weekly OTC download (and the real sample) holds.
+File paths in params are relative to the inbox (``SPINE_INBOX_DIR``, :mod:`otc.inbox`):
+anything that would leave it is refused at validation and again at run time.
 Every pipeline touching one week locks ``otc:{tier}:{week}``, so two runs for the
 same tier and week never interleave.
 """
@@ -30,17 +32,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 from rest_framework import serializers
 
 from executions.registry import PipelineParams, pipeline
 from executions.run_context import RunContext
+from otc import inbox
 from otc.models import Capture, CaptureState
 from otc.parser import parse_tier
-from otc.services import compute_capture, ingest_file, normalize_capture
+from otc.services import IngestResult, compute_capture, normalize_capture
 from otc.services.errors import CaptureNotFound
+from otc.services.ingest import ingest_handle
 from otc.weeks import reporting_week
 from spine.time import iter_weeks, weeks_between
 
@@ -110,9 +113,28 @@ class CaptureStepParams(WeekParams):
     )
 
 
+class InboxPathField(serializers.CharField):
+    """A path relative to the inbox (``SPINE_INBOX_DIR``); see :mod:`otc.inbox`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 1000)
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        text = super().to_internal_value(data)
+        try:
+            return inbox.check_relative(text)
+        except inbox.InboxPathError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+
 class IngestFileParams(WeekParams):
-    path = serializers.CharField(
-        max_length=1000, help_text="Path of the FINRA download file, as the worker sees it."
+    path = InboxPathField(
+        help_text=(
+            "The FINRA download file, relative to the inbox (SPINE_INBOX_DIR); "
+            "absolute paths and '..' are refused."
+        )
     )
 
 
@@ -121,8 +143,8 @@ class BackfillParams(PipelineParams):
     start = WeekField(help_text="First week (any date in it), from 2014-01-06.")
     end = WeekField(help_text="Last week (any date in it), inclusive; not after the current week.")
     ats = _ats()
-    directory = serializers.CharField(
-        max_length=1000, help_text="Directory holding one file per week."
+    directory = InboxPathField(
+        help_text="Directory holding one file per week, relative to the inbox ('.' for the inbox)."
     )
     pattern = serializers.CharField(
         max_length=200,
@@ -180,11 +202,22 @@ def target_capture(params: dict[str, Any]) -> Capture:
 )
 def ingest_file_pipeline(ctx: RunContext) -> dict[str, Any]:
     """Ingest a FINRA weekly download file as a capture (a no-op when unchanged)."""
+    return _ingest_inbox_file(ctx).as_dict()
+
+
+def _ingest_inbox_file(ctx: RunContext) -> IngestResult:
+    """Ingest the inbox file the params name, opened again safely now (it may have
+    been swapped for a symlink since validation)."""
     p = ctx.params
-    result = ingest_file(
-        p["path"], tier=p["tier"], week=p["week"], ats=p["ats"], execution=ctx.execution
-    )
-    return result.as_dict()
+    with inbox.open_inbox_file(p["path"]) as handle:
+        return ingest_handle(
+            handle,
+            source=p["path"],
+            tier=p["tier"],
+            week=p["week"],
+            ats=p["ats"],
+            execution=ctx.execution,
+        )
 
 
 @pipeline("otc.normalize", params=CaptureStepParams, lock_key=WEEK_LOCK, timeout_seconds=1800)
@@ -216,16 +249,8 @@ def run_step(
 @pipeline("otc.full_etl", params=IngestFileParams, lock_key=WEEK_LOCK, timeout_seconds=3600)
 def full_etl_pipeline(ctx: RunContext) -> dict[str, Any]:
     """Ingest, normalize and compute one week's file, as steps of one execution."""
-    p = ctx.params
     steps: dict[str, Any] = {}
-    ingested = run_step(
-        ctx,
-        steps,
-        "ingest",
-        lambda: ingest_file(
-            p["path"], tier=p["tier"], week=p["week"], ats=p["ats"], execution=ctx.execution
-        ),
-    )
+    ingested = run_step(ctx, steps, "ingest", lambda: _ingest_inbox_file(ctx))
     return normalize_and_compute(ctx, steps, ingested)
 
 
@@ -252,15 +277,21 @@ def normalize_and_compute(
     }
 
 
-def backfill_files(params: dict[str, Any]) -> tuple[list[tuple[date, Path]], list[date]]:
-    """The (week, file) pairs a backfill would run, and the weeks without a file."""
-    directory = Path(params["directory"])
+def week_file_name(params: dict[str, Any], week: date) -> str:
+    """The file name a backfill looks for in its directory for ``week``."""
+    return str(params["pattern"]).format(tier=params["tier"].lower(), week=f"{week:%Y%m%d}")
+
+
+def backfill_files(params: dict[str, Any]) -> tuple[list[tuple[date, str]], list[date]]:
+    """The (week, inbox path) pairs a backfill would run, and the weeks without a
+    file (a name that is no regular file inside the inbox counts as missing)."""
+    directory = params["directory"]
     found, missing = [], []
     for week in iter_weeks(params["start"], params["end"]):
-        name = params["pattern"].format(tier=params["tier"].lower(), week=f"{week:%Y%m%d}")
-        path = directory / name
-        if path.is_file():
-            found.append((week, path))
+        name = week_file_name(params, week)
+        relative = name if directory == "." else f"{directory}/{name}"
+        if inbox.is_inbox_file(relative):
+            found.append((week, inbox.check_relative(relative)))
         else:
             missing.append(week)
     return found, missing
@@ -272,14 +303,14 @@ def backfill_pipeline(ctx: RunContext) -> dict[str, Any]:
     from executions.dispatcher import dispatch
 
     p = ctx.params
-    directory = Path(p["directory"])
-    if not directory.is_dir():
-        raise FileNotFoundError(f"backfill directory does not exist: {directory}")
+    directory = p["directory"]
+    if not inbox.is_inbox_dir(directory):
+        raise FileNotFoundError(f"no such directory in the inbox: {directory}")
     found, missing = backfill_files(p)
     if not found:
         raise FileNotFoundError(
-            f"no files for {p['tier']} weeks {p['start']}..{p['end']} in {directory} "
-            f"(pattern {p['pattern']!r})"
+            f"no files for {p['tier']} weeks {p['start']}..{p['end']} in inbox "
+            f"directory {directory} (pattern {p['pattern']!r})"
         )
     if missing:
         ctx.event("weeks_missing", weeks=[week.isoformat() for week in missing])
@@ -288,7 +319,7 @@ def backfill_pipeline(ctx: RunContext) -> dict[str, Any]:
         ctx.raise_if_cancelled()
         child = dispatch(
             "otc.full_etl",
-            {"path": str(path), "tier": p["tier"], "week": week.isoformat(), "ats": p["ats"]},
+            {"path": path, "tier": p["tier"], "week": week.isoformat(), "ats": p["ats"]},
             trigger_source=ctx.execution.trigger_source,
             parent=ctx.execution,
             lane="backfill",

@@ -20,6 +20,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_PATH = BASE_DIR / "var" / "spine.sqlite3"
+DEFAULT_INBOX_DIR = BASE_DIR / "var" / "inbox"
+DEFAULT_UPLOAD_MAX_BYTES = 256 * 1024 * 1024
 DEV_SECRET_KEY = "spine-development-key-not-for-production"  # noqa: S105
 EXECUTION_BACKENDS = ("local", "celery", "stub")
 LOG_FORMATS = ("json", "console")
@@ -173,6 +175,20 @@ def parse_multiproc_dir(environ: Mapping[str, str]) -> Path | None:
     return path
 
 
+def parse_inbox_dir(environ: Mapping[str, str]) -> Path:
+    """``SPINE_INBOX_DIR`` as an absolute path (a relative one is under the project)."""
+    raw = environ.get("SPINE_INBOX_DIR", "")
+    if "\x00" in raw:
+        raise ImproperlyConfigured("SPINE_INBOX_DIR contains a NUL byte.")
+    if not raw.strip():
+        return DEFAULT_INBOX_DIR
+    path = Path(raw.strip()).expanduser()
+    path = path if path.is_absolute() else BASE_DIR / path
+    if path.exists() and not path.is_dir():
+        raise ImproperlyConfigured(f"SPINE_INBOX_DIR={raw!r} exists and is not a directory.")
+    return path
+
+
 @dataclass(frozen=True)
 class SpineConfig:
     """Everything the settings module needs, parsed and validated."""
@@ -204,6 +220,8 @@ class SpineConfig:
     lock_retry_seconds: int = 10
     time_limit_grace_seconds: int = 30
     prometheus_multiproc_dir: Path | None = None
+    inbox_dir: Path = DEFAULT_INBOX_DIR
+    upload_max_bytes: int = DEFAULT_UPLOAD_MAX_BYTES
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -255,4 +273,8 @@ def load_config(environ: Mapping[str, str]) -> SpineConfig:
         time_limit_grace_seconds=env_int(environ, "SPINE_TIME_LIMIT_GRACE_SECONDS", 30, minimum=1),
         dlq_retention_days=env_int(environ, "SPINE_DLQ_RETENTION_DAYS", 30, minimum=1),
         prometheus_multiproc_dir=parse_multiproc_dir(environ),
+        inbox_dir=parse_inbox_dir(environ),
+        upload_max_bytes=env_int(
+            environ, "SPINE_UPLOAD_MAX_BYTES", DEFAULT_UPLOAD_MAX_BYTES, minimum=1
+        ),
     )

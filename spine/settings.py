@@ -205,6 +205,17 @@ SPINE_METRICS_TOKEN = CONFIG.metrics_token
 PROMETHEUS_MULTIPROC_DIR = (
     str(CONFIG.prometheus_multiproc_dir) if CONFIG.prometheus_multiproc_dir else None
 )
+# FINRA files: pipelines read them from the inbox only (paths relative to it); an
+# upload larger than the limit is refused. Uploads past 2.5 MB stream to a temporary
+# file, never into memory, and SizeLimitUploadHandler stops counting at the limit.
+SPINE_INBOX_DIR = CONFIG.inbox_dir
+SPINE_UPLOAD_MAX_BYTES = CONFIG.upload_max_bytes
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_HANDLERS = [
+    "otc.uploads.SizeLimitUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 # Rate limits fail open when the counter store (Redis) is down: see spine.api.ratelimit.
 SPINE_RATELIMIT_FAIL_OPEN = True
 RATELIMIT_FAIL_OPEN = True

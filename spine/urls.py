@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 
+from otc.admin_intake import ingest_file_view
 from spine import health
 from spine.metrics import metrics_view
 from spine.overview import overview_view
@@ -14,6 +15,7 @@ urlpatterns = [
         admin.site.admin_view(overview_view),
         name="admin-operations-overview",
     ),
+    path("admin/otc/ingest/", admin.site.admin_view(ingest_file_view), name="admin-otc-ingest"),
     path("admin/", admin.site.urls),
     path("api/", include("spine.api.urls")),
     # Probes and scrapes: never rate limited, never authenticated, JSON 405 for POSTs.

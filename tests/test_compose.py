@@ -77,3 +77,15 @@ def test_metrics_directory_is_shared_and_emptied_first(project_root: Path) -> No
     assert web[web.index("--config") + 1] == "python:spine.gunicorn"
     dockerfile = (project_root / "docker" / "Dockerfile").read_text()
     assert f"mkdir -p {directory}" in dockerfile  # the volume starts owned by the app user
+
+
+def test_the_inbox_is_shared_by_web_and_workers(project_root: Path) -> None:
+    compose = load_compose(project_root)
+    services = compose["services"]
+    directory = services["web"]["environment"]["SPINE_INBOX_DIR"]
+    assert "inbox" in compose["volumes"]
+    for name in ("web", "worker"):
+        assert services[name]["environment"]["SPINE_INBOX_DIR"] == directory, name
+        assert f"inbox:{directory}" in services[name]["volumes"], name
+    dockerfile = (project_root / "docker" / "Dockerfile").read_text()
+    assert directory in dockerfile  # the volume starts owned by the app user

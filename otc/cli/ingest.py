@@ -1,10 +1,11 @@
 """``otc ingest <file> --tier T --week DATE [--wait]``: run the full ETL for one file.
 
-Dispatches ``otc.full_etl`` (ingest → normalize → compute, with the quality gate)
-through the Dispatcher with trigger source ``cli``. On the embedded local backend it
-has run when ``dispatch`` returns; on Celery it is queued, and ``--wait`` follows its
-steps until it ends. A run that did not succeed exits 1; bad input exits 2 before
-anything is recorded.
+Copies the file (any path the operator can read) into the inbox under a unique name
+and dispatches ``otc.full_etl`` (ingest → normalize → compute, with the quality gate)
+for it through the Dispatcher with trigger source ``cli``, like an upload. On the
+embedded local backend it has run when ``dispatch`` returns; on Celery it is queued,
+and ``--wait`` follows its steps until it ends. A run that did not succeed exits 1;
+bad input exits 2 before anything is recorded.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from executions import cli
-from executions.models import ExecutionStatus
+from executions.models import ExecutionStatus, TriggerSource
+from executions.registry import InvalidParams
 from otc.cli.fetch import follow
+from otc.services.intake import submit_local_file
 
 NAME = "ingest"
 HELP = "Ingest a FINRA weekly file and run its full ETL (dispatches otc.full_etl)."
@@ -40,15 +43,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(command: BaseCommand, options: dict[str, Any]) -> None:
     path: Path = options["file"].expanduser()
-    if not path.is_file():
-        raise cli.bad_input(f"no such file: {path}")
-    params = {
-        "path": str(path.resolve()),
-        "tier": options["tier"],
-        "week": options["week"],
-        "ats": options["ats"],
-    }
-    execution = cli.submit(PIPELINE, params)
+    try:
+        execution = submit_local_file(
+            path,
+            tier=options["tier"],
+            week=options["week"],
+            ats=options["ats"],
+            trigger_source=TriggerSource.CLI,
+            pipeline=PIPELINE,
+        )
+    except (InvalidParams, ValueError) as exc:
+        raise cli.refused(exc) from exc
+    except OSError as exc:
+        raise cli.bad_input(str(exc)) from exc
     quiet = options["json"]
     if not quiet:
         p = execution.params

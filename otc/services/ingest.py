@@ -26,10 +26,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from django.db import connection, transaction
 
+from otc.inbox import open_regular
 from otc.models import (
     Capture,
     CaptureState,
@@ -47,7 +48,14 @@ from spine.time import utc_now
 if TYPE_CHECKING:
     from executions.models import Execution
 
-__all__ = ["IngestResult", "file_checksum", "ingest_file", "ingest_lines", "resolve_key"]
+__all__ = [
+    "IngestResult",
+    "file_checksum",
+    "ingest_file",
+    "ingest_handle",
+    "ingest_lines",
+    "resolve_key",
+]
 
 _RAW_COLUMNS = (
     "id",
@@ -112,11 +120,8 @@ def resolve_key(tier: str, week: date | str) -> tuple[str, date]:
 
 def file_checksum(path: str | Path) -> str:
     """SHA-256 of a file's bytes, read in chunks."""
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return _handle_checksum(handle)
 
 
 def ingest_file(
@@ -127,27 +132,50 @@ def ingest_file(
     ats: bool = False,
     execution: Execution | None = None,
 ) -> IngestResult:
-    """Ingest a downloaded FINRA weekly file.
+    """Ingest a downloaded FINRA weekly file the caller may read (a shell's own file).
+
+    Pipelines read from the inbox instead (:func:`otc.inbox.open_inbox_file`, then
+    :func:`ingest_handle`). Only a regular file is read: a directory, FIFO or device
+    is refused by name.
+    """
+    with open_regular(path) as handle:
+        return ingest_handle(
+            handle, source=str(path), tier=tier, week=week, ats=ats, execution=execution
+        )
+
+
+def ingest_handle(
+    handle: BinaryIO,
+    *,
+    source: str,
+    tier: str,
+    week: date | str,
+    ats: bool = False,
+    execution: Execution | None = None,
+) -> IngestResult:
+    """Ingest an open binary FINRA file (seekable), recorded with ``source``.
 
     A cheap checksum pass first: a file identical to the current capture is a no-op
     without parsing. The streamed checksum is still the one that counts, in case the
     file changes between the two reads.
     """
-    file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"no such file: {file}")
     code, monday = resolve_key(tier, week)
     current = Capture.objects.current().of_key(code, monday, ats).first()
     candidates = _holders(code, monday, ats, current)
     if candidates:
-        checksum = file_checksum(file)
+        checksum = _handle_checksum(handle)
         same = next((c for c in candidates if c.checksum == checksum), None)
         if same is not None:
             return _unchanged(same, current)
-    with open(file, "rb") as handle:
-        return ingest_lines(
-            handle, source=str(file), tier=code, week=monday, ats=ats, execution=execution
-        )
+        handle.seek(0)
+    return ingest_lines(handle, source=source, tier=code, week=monday, ats=ats, execution=execution)
+
+
+def _handle_checksum(handle: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    while chunk := handle.read(_HASH_CHUNK):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 def ingest_lines(

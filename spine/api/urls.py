@@ -21,6 +21,7 @@ from otc.api import (
     OtcVenueViewSet,
     OtcWeekViewSet,
 )
+from otc.api_files import OtcFileViewSet
 from spine.api.errors import api_not_found
 from spine.api.permissions import PublicEndpoint
 from spine.api.views import SpineAPIMixin
@@ -34,6 +35,7 @@ router.register("otc/symbols", OtcSymbolViewSet, basename="otc-symbol")
 router.register("otc/venues", OtcVenueViewSet, basename="otc-venue")
 router.register("otc/quality", OtcQualityViewSet, basename="otc-quality")
 router.register("otc/captures", OtcCaptureViewSet, basename="otc-capture")
+router.register("otc/files", OtcFileViewSet, basename="otc-file")
 
 extra_v1: list = []
 

@@ -45,19 +45,35 @@ def token_client(user: User) -> APIClient:
 
 @pytest.fixture
 def reader(db: None) -> User:
-    """Signed in, no model permissions: may read, may not write."""
-    return make_user("reader")
+    """Signed in, may read (executions too: ``view_execution``), may not write."""
+    return make_user("reader", "executions.view_execution")
+
+
+@pytest.fixture
+def stranger(db: None) -> User:
+    """Signed in, no model permissions: may read the OTC analytics only."""
+    return make_user("stranger")
 
 
 @pytest.fixture
 def operator(db: None) -> User:
-    """May submit and cancel executions."""
-    return make_user("operator", "executions.add_execution", "executions.cancel_execution")
+    """May watch, submit and cancel executions."""
+    return make_user(
+        "operator",
+        "executions.view_execution",
+        "executions.add_execution",
+        "executions.cancel_execution",
+    )
 
 
 @pytest.fixture
 def reader_client(reader: User) -> APIClient:
     return token_client(reader)
+
+
+@pytest.fixture
+def stranger_client(stranger: User) -> APIClient:
+    return token_client(stranger)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Reads need a signed-in client unless public read is on; writes need model permissions."""
+"""Reads need a signed-in client unless public read is on (OTC analytics only);
+executions need ``view_execution`` to read; writes need model permissions."""
 
 from __future__ import annotations
 
@@ -17,10 +18,12 @@ def test_reads_need_authentication(anon_client: APIClient) -> None:
         assert_error(anon_client.get(path), 401, "not_authenticated")
 
 
-def test_public_read_lets_anonymous_clients_read(settings, anon_client: APIClient) -> None:
+def test_public_read_opens_the_otc_analytics_only(settings, anon_client: APIClient) -> None:
     settings.SPINE_PUBLIC_READ = True
-    assert anon_client.get("/api/v1/executions/").status_code == 200
-    assert anon_client.get("/api/v1/pipelines/").status_code == 200
+    assert anon_client.get("/api/v1/otc/weeks/").status_code == 200
+    assert anon_client.get("/api/v1/otc/captures/").status_code == 200
+    for path in ("/api/v1/executions/", "/api/v1/pipelines/", "/api/v1/dlq/"):
+        assert_error(anon_client.get(path), 401, "not_authenticated")
 
 
 def test_public_read_never_opens_writes(settings, anon_client: APIClient) -> None:

@@ -24,6 +24,8 @@ from spine.metrics import RATELIMIT_REJECTIONS, RATELIMIT_STORE_ERRORS
 from tests.api.conftest import assert_error, token_client
 
 READ_PATH = "/api/v1/pipelines/"
+#: What SPINE_PUBLIC_READ opens to anonymous clients: the OTC analytics.
+PUBLIC_READ_PATH = "/api/v1/otc/weeks/"
 WRITE_PATH = "/api/v1/executions/"
 DEAD_REDIS_CACHE = {
     "default": {
@@ -133,11 +135,11 @@ def test_anonymous_clients_are_limited_per_address(real_redis, settings) -> None
     first = APIClient(REMOTE_ADDR="198.51.100.1")
     second = APIClient(REMOTE_ADDR="198.51.100.1")
     other = APIClient(REMOTE_ADDR="198.51.100.2")
-    assert first.get(READ_PATH).status_code == 200
-    assert second.get(READ_PATH).status_code == 200
-    assert first.get(READ_PATH).status_code == 429
-    assert second.get(READ_PATH).status_code == 429
-    assert other.get(READ_PATH).status_code == 200
+    assert first.get(PUBLIC_READ_PATH).status_code == 200
+    assert second.get(PUBLIC_READ_PATH).status_code == 200
+    assert first.get(PUBLIC_READ_PATH).status_code == 429
+    assert second.get(PUBLIC_READ_PATH).status_code == 429
+    assert other.get(PUBLIC_READ_PATH).status_code == 200
 
 
 @pytest.mark.django_db

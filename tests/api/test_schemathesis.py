@@ -33,12 +33,17 @@ schema = api_schema(r"^/api/v1/(executions|pipelines)")
 
 @pytest.fixture
 def auth_headers(db: None, settings, test_pipeline) -> dict[str, str]:
-    """A user allowed to submit and cancel, on the stub backend, without rate limits
+    """A user allowed to read, submit and cancel, on the stub backend, without rate limits
     (the run would spend any budget within seconds)."""
     settings.EXECUTION_BACKEND = "stub"
     settings.SPINE_RATELIMIT_ENABLED = False
     get_backend().reset()
-    user = make_user("fuzzer", "executions.add_execution", "executions.cancel_execution")
+    user = make_user(
+        "fuzzer",
+        "executions.view_execution",
+        "executions.add_execution",
+        "executions.cancel_execution",
+    )
     token, _ = issue_token(user)
     return {"Authorization": f"Token {token.key}"}
 
@@ -84,3 +89,18 @@ def reader_headers(db: None, settings, otc_data: OtcData) -> dict[str, str]:
 )
 def test_otc_no_server_errors(case: schemathesis.Case, reader_headers: dict[str, str]) -> None:
     assert_no_server_error(case, case.call(headers=reader_headers))
+
+
+# The file upload (multipart), as a client allowed to submit, on the stub backend.
+files_schema = api_schema(r"^/api/v1/otc/files/")
+
+
+@files_schema.parametrize()
+@hypothesis.settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    suppress_health_check=list(hypothesis.HealthCheck),
+    derandomize=True,
+)
+def test_upload_no_server_errors(case: schemathesis.Case, auth_headers: dict[str, str]) -> None:
+    assert_no_server_error(case, case.call(headers=auth_headers))

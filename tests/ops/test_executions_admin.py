@@ -303,7 +303,7 @@ def test_run_the_full_etl_from_the_admin(
     generate_week(path, tier="T1", week=date(2025, 10, 8), rows=200, seed=5)
     form = {
         "pipeline": "otc.full_etl",
-        "params-path": str(path),
+        "params-path": path.name,
         "params-tier": "T1",
         "params-week": "2025-10-08",
         "run-lane": "",
@@ -314,7 +314,7 @@ def test_run_the_full_etl_from_the_admin(
     assert response.status_code == 302, response.content.decode()[:2000]
     assert execution.status == ExecutionStatus.SUCCEEDED, execution.error
     assert execution.params == {
-        "path": str(path),
+        "path": "week.psv",
         "tier": "T1",
         "week": "2025-10-06",
         "ats": False,
@@ -322,3 +322,8 @@ def test_run_the_full_etl_from_the_admin(
     assert Capture.objects.get().week.isoformat() == "2025-10-06"
     bad = admin_client.post(reverse(RUN), {**form, "params-tier": "T4"})
     assert "unknown tier" in bad.content.decode()
+    # The generic form takes inbox paths only, by the same params rules as the API.
+    for outside in (str(path), "/etc/passwd", "../week.psv"):
+        refused = admin_client.post(reverse(RUN), {**form, "params-path": outside})
+        assert refused.status_code == 200 and "errorlist" in refused.content.decode()
+    assert Execution.objects.count() == 1

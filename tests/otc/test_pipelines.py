@@ -45,8 +45,8 @@ def run(pipeline: str, **params: Any) -> Execution:
 
 def test_params_are_canonical_and_lock_per_tier_and_week() -> None:
     spec = registry.get("otc.ingest_file")
-    canonical = spec.validate({"path": "/x.psv", "tier": "otce", "week": "2025-12-18"})
-    assert canonical == {"path": "/x.psv", "tier": "OTC", "week": "2025-12-15", "ats": False}
+    canonical = spec.validate({"path": "./in/x.psv", "tier": "otce", "week": "2025-12-18"})
+    assert canonical == {"path": "in/x.psv", "tier": "OTC", "week": "2025-12-15", "ats": False}
     assert spec.lock_key_for(canonical) == "otc:OTC:2025-12-15"
     for name in ("otc.normalize", "otc.compute", "otc.full_etl"):
         assert registry.get(name).lock_key == "otc:{tier}:{week}"
@@ -74,13 +74,13 @@ def test_backfill_range_is_checked() -> None:
     with pytest.raises(InvalidParams, match="is before start week"):
         dispatch(
             "otc.backfill",
-            {"tier": "T1", "start": "2025-12-15", "end": "2025-12-01", "directory": "/tmp"},
+            {"tier": "T1", "start": "2025-12-15", "end": "2025-12-01", "directory": "."},
             trigger_source="api",
         )
     with pytest.raises(InvalidParams, match="at most 520 per backfill"):
         dispatch(
             "otc.backfill",
-            {"tier": "T1", "start": "2014-01-06", "end": "2025-12-01", "directory": "/tmp"},
+            {"tier": "T1", "start": "2014-01-06", "end": "2025-12-01", "directory": "."},
             trigger_source="api",
         )
 
@@ -88,8 +88,8 @@ def test_backfill_range_is_checked() -> None:
 # --- the three stages and the full ETL ------------------------------------------------------
 
 
-def test_full_etl_on_the_real_file(real_otc_file: Path) -> None:
-    execution = run("otc.full_etl", path=str(real_otc_file), tier="OTCE", week="2025-12-15")
+def test_full_etl_on_the_real_file(real_otc_in_inbox: str) -> None:
+    execution = run("otc.full_etl", path=real_otc_in_inbox, tier="OTCE", week="2025-12-15")
 
     assert execution.status == S.SUCCEEDED, execution.error
     assert execution.result["status"] == "created"
@@ -103,7 +103,7 @@ def test_full_etl_on_the_real_file(real_otc_file: Path) -> None:
     assert capture is not None and capture.execution_id == execution.pk
     assert capture.computed_at is not None and capture.quality_grade == "A"
 
-    again = run("otc.full_etl", path=str(real_otc_file), tier="OTC", week="2025-12-19")
+    again = run("otc.full_etl", path=real_otc_in_inbox, tier="OTC", week="2025-12-19")
     assert again.status == S.SUCCEEDED
     assert again.result["status"] == "unchanged"
     assert again.result["capture_id"] == capture.pk
@@ -114,7 +114,7 @@ def test_stages_as_separate_pipelines(tmp_path: Path) -> None:
     path = write_file(tmp_path, [row("AAAA", "OTCN", 10, 1), row("AAAA", "OTCX", 30, 3)])
     week = {"tier": "OTC", "week": "2025-12-16"}
 
-    ingest = run("otc.ingest_file", path=str(path), **week)
+    ingest = run("otc.ingest_file", path=path.name, **week)
     assert ingest.status == S.SUCCEEDED
     assert ingest.result["status"] == "created" and ingest.result["week"] == "2025-12-15"
     normalize = run("otc.normalize", **week)
@@ -145,7 +145,7 @@ def test_normalize_without_a_capture_fails_clearly() -> None:
 def test_a_bad_file_fails_the_execution_and_leaves_nothing(tmp_path: Path) -> None:
     path = tmp_path / "bad.psv"
     path.write_bytes(b"tierDescription,issueSymbolIdentifier\n")
-    execution = run("otc.full_etl", path=str(path), tier="T1", week="2025-12-15")
+    execution = run("otc.full_etl", path=path.name, tier="T1", week="2025-12-15")
     assert execution.status == S.FAILED
     assert execution.error == (
         "FileFormatError: line 1: expected '|' delimiter, found ','-delimited header"
@@ -154,16 +154,16 @@ def test_a_bad_file_fails_the_execution_and_leaves_nothing(tmp_path: Path) -> No
 
 
 def test_missing_file_fails_the_execution(tmp_path: Path) -> None:
-    execution = run("otc.ingest_file", path=str(tmp_path / "no.psv"), tier="T1", week="2025-12-15")
+    execution = run("otc.ingest_file", path="no.psv", tier="T1", week="2025-12-15")
     assert execution.status == S.FAILED
-    assert execution.error.startswith("FileNotFoundError: no such file: ")
+    assert execution.error == "FileNotFoundError: no such file in the inbox: no.psv"
 
 
 def test_quality_gate_f_fails_compute_with_the_reasons(tmp_path: Path) -> None:
     lines = [row("AAAA", "OTCN", 10, 1)] + [row(f"B{i:03d}", "OTCN", "x", 1) for i in range(3)]
     execution = run(
         "otc.full_etl",
-        path=str(write_file(tmp_path, lines)),
+        path=write_file(tmp_path, lines).name,
         tier="OTC",
         week=date(2025, 12, 15).isoformat(),
     )
@@ -187,9 +187,7 @@ def test_backfill_dispatches_one_child_per_week_on_the_backfill_lane(tmp_path: P
     generate_weeks(tmp_path, tier="T1", start_week=date(2025, 11, 3), weeks=3, rows=300, seed=7)
     (tmp_path / "finra_t1_20251110.psv").unlink()
 
-    parent = run(
-        "otc.backfill", tier="T1", start="2025-11-05", end="2025-11-23", directory=str(tmp_path)
-    )
+    parent = run("otc.backfill", tier="T1", start="2025-11-05", end="2025-11-23", directory=".")
 
     assert parent.status == S.SUCCEEDED, parent.error
     assert parent.result["dispatched"] == 2
@@ -206,8 +204,6 @@ def test_backfill_dispatches_one_child_per_week_on_the_backfill_lane(tmp_path: P
 
 
 def test_backfill_without_any_file_fails(tmp_path: Path) -> None:
-    execution = run(
-        "otc.backfill", tier="T2", start="2025-11-03", end="2025-11-10", directory=str(tmp_path)
-    )
+    execution = run("otc.backfill", tier="T2", start="2025-11-03", end="2025-11-10", directory=".")
     assert execution.status == S.FAILED
     assert execution.error.startswith("FileNotFoundError: no files for T2 weeks 2025-11-03")

@@ -9,6 +9,10 @@ from django.core.management.base import CommandError, CommandParser
 
 from executions import cli
 from executions.models import ExecutionStatus
+from executions.registry import InvalidParams, registry
+from otc.pipelines import week_file_name
+from otc.services.intake import stage_directory
+from spine.time import iter_weeks, parse_date
 
 PIPELINE = "otc.backfill"
 
@@ -25,7 +29,9 @@ class Command(cli.OperatorCommand):
         "  otc generate --tier T1 --weeks 8 --out var/weeks\n"
         "  backfill --tier T1 --from 2025-10-06 --to 2025-11-24 --dir var/weeks --wait\n\n"
         "Files are found by --pattern ({tier} = t1/t2/otc, {week} = YYYYMMDD of the\n"
-        "Monday). For weeks straight from FINRA's API use 'otc fetch'.\n"
+        "Monday). A directory inside the inbox (SPINE_INBOX_DIR) is read where it is;\n"
+        "from any other, the week files are copied into the inbox first.\n"
+        "For weeks straight from FINRA's API use 'otc fetch'.\n"
         "Exit codes: 0 done (every child succeeded, with --wait), 1 something failed,\n"
         "2 bad input (nothing was recorded)."
     )
@@ -62,10 +68,20 @@ class Command(cli.OperatorCommand):
             "start": options["start"],
             "end": options["end"],
             "ats": options["ats"],
-            "directory": str(directory.resolve()),
+            "directory": ".",
         }
         if options["pattern"]:
             params["pattern"] = options["pattern"]
+        try:
+            canonical = registry.get(PIPELINE).validate(params)
+        except InvalidParams as exc:
+            raise cli.refused(exc) from exc
+        weeks = iter_weeks(parse_date(canonical["start"]), parse_date(canonical["end"]))
+        names = [week_file_name(canonical, week) for week in weeks]
+        try:
+            params["directory"], _ = stage_directory(directory, names)
+        except OSError as exc:
+            raise cli.bad_input(str(exc)) from exc
         execution = cli.submit(PIPELINE, params)
         quiet = options["json"]
         if not quiet:

@@ -36,6 +36,7 @@ from django.db.migrations.executor import MigrationExecutor
 from dlq.selectors import dead_letter_for_execution
 from executions import cli
 from executions.models import Execution, ExecutionStatus
+from otc import inbox
 from otc.generator import generate_week, generate_weeks
 from otc.parser import parse_tier
 from otc.report import render, week_report
@@ -44,7 +45,8 @@ from spine.maintenance import scheduled_week
 from spine.time import parse_date, week_start
 
 PIPELINE = "otc.full_etl"
-DEFAULT_OUT = BASE_DIR / "var" / "demo"
+#: Under the inbox by default; files written elsewhere are copied into ``demo/`` of it.
+DEMO_DIR = "demo"
 ADMIN_USER = "admin"
 
 
@@ -61,7 +63,9 @@ class Command(cli.OperatorCommand):
         "  demo                              generated T1 weeks (the default)\n"
         "  demo --tier OTC --weeks 3 --rows 5000\n"
         "  demo --file finra.psv --tier OTC --week 2025-12-15\n\n"
-        "With the Celery backend the workers must be able to read --out (a shared disk).\n"
+        "Pipelines read files from the inbox (SPINE_INBOX_DIR): files generated or given\n"
+        "elsewhere are copied into its demo/ directory. With the Celery backend the\n"
+        "workers must share the inbox (a shared disk).\n"
         "Exit codes: 0 done, 1 a week failed (other than the deliberate late file),\n"
         "2 bad input or an unmigrated database."
     )
@@ -72,7 +76,9 @@ class Command(cli.OperatorCommand):
         parser.add_argument("--rows", type=int, default=20_000, help="Rows per week (20000).")
         parser.add_argument("--seed", type=int, default=1, help="Generator seed (1).")
         parser.add_argument(
-            "--out", type=Path, default=DEFAULT_OUT, help=f"Where files go ({DEFAULT_OUT})."
+            "--out",
+            type=Path,
+            help="Where files go (default: demo/ in the inbox, SPINE_INBOX_DIR).",
         )
         parser.add_argument(
             "--file", type=Path, help="Ingest this FINRA file instead of generating."
@@ -173,7 +179,7 @@ class Command(cli.OperatorCommand):
         late_file = not options["no_late_file"]
         newest = scheduled_week(tier)
         first = newest - timedelta(weeks=weeks - 1)
-        out: Path = options["out"].expanduser()
+        out: Path = (options["out"] or inbox.inbox_dir() / DEMO_DIR).expanduser()
         on_time = weeks - 1 if late_file and weeks > 1 else weeks
         paths = generate_weeks(
             out, tier=tier, start_week=first, weeks=on_time, rows=rows, seed=options["seed"]
@@ -188,7 +194,7 @@ class Command(cli.OperatorCommand):
         return plan, late
 
     def _run(self, path: Path, tier: str, week: date, ats: bool) -> Execution:
-        params = {"path": str(path), "tier": tier, "week": week.isoformat(), "ats": ats}
+        params = {"path": _to_inbox(path), "tier": tier, "week": week.isoformat(), "ats": ats}
         execution = cli.submit(PIPELINE, params)
         return cli.follow(execution, self.stdout, quiet=True)
 
@@ -207,6 +213,7 @@ class Command(cli.OperatorCommand):
             rows=options["rows"],
             seed=options["seed"],
         )
+        _to_inbox(path)
         if letter is None:
             say(f"    {execution.status}: no dead letter was parked ({execution.error})")
             return None
@@ -302,6 +309,23 @@ def _quiet(*names: str) -> Iterator[None]:
     finally:
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
+
+
+def _to_inbox(path: Path) -> str:
+    """The inbox path the pipeline reads ``path`` from: where it is, for a file inside
+    the inbox; else ``demo/<name>``, copied there when it exists (and removed from
+    there when it does not)."""
+    root = inbox.inbox_dir()
+    real = path.resolve()
+    if root in real.parents:
+        return inbox.check_relative(str(real.relative_to(root)))
+    relative = f"{DEMO_DIR}/{path.name}"
+    if path.is_file():
+        with inbox.open_regular(path) as handle:
+            inbox.store_stream(inbox.read_chunks(handle), path.name, exact=relative)
+    else:  # not arrived where it is written: nor in the inbox (an earlier run's copy)
+        inbox.remove(relative)
+    return relative
 
 
 def _database() -> str:
