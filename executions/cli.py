@@ -24,6 +24,7 @@ from django.db.models import Count
 
 from executions.models import TERMINAL_STATUSES, Execution, ExecutionStatus, TriggerSource
 from executions.registry import InvalidParams, UnknownPipeline
+from spine.logging import reported_by_command
 from spine.time import format_iso
 
 EXIT_FAILED = 1
@@ -64,11 +65,14 @@ def refused(exc: UnknownPipeline | InvalidParams | ValueError) -> CommandError:
 
 
 def submit(pipeline: str, params: dict[str, Any], *, lane: str | None = None) -> Execution:
-    """Dispatch from a shell (trigger: cli); a refusal by the Dispatcher is bad input."""
+    """Dispatch from a shell (trigger: cli); a refusal by the Dispatcher is bad input.
+    The command reports how the execution ended, so the runner's log line on it is
+    left out (on the local backend it runs before this returns)."""
     from executions.dispatcher import dispatch
 
     try:
-        return dispatch(pipeline, params, trigger_source=TriggerSource.CLI, lane=lane)
+        with reported_by_command(pipeline):
+            return dispatch(pipeline, params, trigger_source=TriggerSource.CLI, lane=lane)
     except (UnknownPipeline, InvalidParams, ValueError) as exc:
         raise refused(exc) from exc
 
