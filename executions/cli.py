@@ -17,7 +17,7 @@ import time
 from argparse import RawDescriptionHelpFormatter
 from collections.abc import Callable, Iterable
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 from django.db.models import Count
@@ -32,7 +32,28 @@ EXIT_BAD_INPUT = 2
 POLL_SECONDS = 0.5
 
 
-class OperatorCommand(BaseCommand):
+class SpineCommandParser(CommandParser):
+    """Django's command parser, with a refused command line exiting 2 (bad input) when
+    the command is called from code too, as it does from a shell."""
+
+    def error(self, message: str) -> NoReturn:
+        if self.called_from_command_line:
+            super().error(message)  # argparse: usage and the message on stderr, exit 2
+        raise CommandError(f"Error: {message}", returncode=EXIT_BAD_INPUT)
+
+
+class SpineCommand(BaseCommand):
+    """The base of every Market Spine command: bad arguments are bad input (exit 2)."""
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        # Django builds a CommandParser; commands with subcommands pass
+        # parser_class=SpineCommandParser to add_subparsers for theirs.
+        parser.__class__ = SpineCommandParser
+        return parser
+
+
+class OperatorCommand(SpineCommand):
     """A command whose ``--help`` ends with :attr:`epilog` as written (examples, exit
     codes), instead of argparse re-flowing it into one paragraph."""
 
