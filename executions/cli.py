@@ -20,6 +20,7 @@ from datetime import timedelta
 from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
+from django.db import InterfaceError, OperationalError
 from django.db.models import Count
 
 from executions.models import TERMINAL_STATUSES, Execution, ExecutionStatus, TriggerSource
@@ -43,7 +44,18 @@ class SpineCommandParser(CommandParser):
 
 
 class SpineCommand(BaseCommand):
-    """The base of every Market Spine command: bad arguments are bad input (exit 2)."""
+    """The base of every Market Spine command: bad arguments are bad input (exit 2); a
+    database that cannot be reached is a failure (exit 1) in one line, not a traceback
+    (``--traceback`` shows it)."""
+
+    def execute(self, *args: Any, **options: Any) -> Any:
+        try:
+            return super().execute(*args, **options)
+        except (OperationalError, InterfaceError) as exc:
+            if options.get("traceback"):
+                raise
+            detail = " ".join(str(exc).split())[:500]
+            raise CommandError(f"database error: {detail}", returncode=EXIT_FAILED) from exc
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         parser = super().create_parser(prog_name, subcommand, **kwargs)

@@ -169,3 +169,12 @@ def test_command_lines_are_single_lines() -> None:
     )
     assert "Traceback" in CommandFormatter(tracebacks=True).format(record)
     assert escape_controls("tab\there") == "tab\\there"
+
+
+def test_an_unreachable_database_is_one_line_and_exit_1() -> None:
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": "postgres://spine@127.0.0.1:1/spine"}
+    result = manage(env, "executions", "list")
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("CommandError: database error: ") and "port 1" in lines[0]
