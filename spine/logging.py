@@ -130,9 +130,12 @@ def command_verbosity() -> int | None:
 def command_level(configured: str, verbosity: int) -> str:
     """A command's log level: ``configured`` (``SPINE_COMMAND_LOG_LEVEL``), lowered to
     INFO by ``-v 2`` and to DEBUG by ``-v 3``."""
-    wanted = {2: logging.INFO}.get(verbosity, logging.DEBUG if verbosity >= 3 else None)
     level = logging.getLevelNamesMapping()[configured]
-    return logging.getLevelName(min(level, wanted) if wanted is not None else level)
+    if verbosity >= 3:
+        level = min(level, logging.DEBUG)
+    elif verbosity == 2:
+        level = min(level, logging.INFO)
+    return logging.getLevelName(level)
 
 
 @contextmanager
