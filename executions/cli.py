@@ -17,13 +17,15 @@ import time
 from argparse import RawDescriptionHelpFormatter
 from collections.abc import Callable, Iterable
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
+from django.db import InterfaceError, OperationalError
 from django.db.models import Count
 
 from executions.models import TERMINAL_STATUSES, Execution, ExecutionStatus, TriggerSource
 from executions.registry import InvalidParams, UnknownPipeline
+from spine.logging import reported_by_command
 from spine.text import quote
 from spine.time import format_iso
 
@@ -32,7 +34,39 @@ EXIT_BAD_INPUT = 2
 POLL_SECONDS = 0.5
 
 
-class OperatorCommand(BaseCommand):
+class SpineCommandParser(CommandParser):
+    """Django's command parser, with a refused command line exiting 2 (bad input) when
+    the command is called from code too, as it does from a shell."""
+
+    def error(self, message: str) -> NoReturn:
+        if self.called_from_command_line:
+            super().error(message)  # argparse: usage and the message on stderr, exit 2
+        raise CommandError(f"Error: {message}", returncode=EXIT_BAD_INPUT)
+
+
+class SpineCommand(BaseCommand):
+    """The base of every Market Spine command: bad arguments are bad input (exit 2); a
+    database that cannot be reached is a failure (exit 1) in one line, not a traceback
+    (``--traceback`` shows it)."""
+
+    def execute(self, *args: Any, **options: Any) -> Any:
+        try:
+            return super().execute(*args, **options)
+        except (OperationalError, InterfaceError) as exc:
+            if options.get("traceback"):
+                raise
+            detail = " ".join(str(exc).split())[:500]
+            raise CommandError(f"database error: {detail}", returncode=EXIT_FAILED) from exc
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        # Django builds a CommandParser; commands with subcommands pass
+        # parser_class=SpineCommandParser to add_subparsers for theirs.
+        parser.__class__ = SpineCommandParser
+        return parser
+
+
+class OperatorCommand(SpineCommand):
     """A command whose ``--help`` ends with :attr:`epilog` as written (examples, exit
     codes), instead of argparse re-flowing it into one paragraph."""
 
@@ -65,11 +99,14 @@ def refused(exc: UnknownPipeline | InvalidParams | ValueError) -> CommandError:
 
 
 def submit(pipeline: str, params: dict[str, Any], *, lane: str | None = None) -> Execution:
-    """Dispatch from a shell (trigger: cli); a refusal by the Dispatcher is bad input."""
+    """Dispatch from a shell (trigger: cli); a refusal by the Dispatcher is bad input.
+    The command reports how the execution ended, so the runner's log line on it is
+    left out (on the local backend it runs before this returns)."""
     from executions.dispatcher import dispatch
 
     try:
-        return dispatch(pipeline, params, trigger_source=TriggerSource.CLI, lane=lane)
+        with reported_by_command(pipeline):
+            return dispatch(pipeline, params, trigger_source=TriggerSource.CLI, lane=lane)
     except (UnknownPipeline, InvalidParams, ValueError) as exc:
         raise refused(exc) from exc
 

@@ -263,12 +263,20 @@ def normalize_and_compute(
     capture_id = ingested["capture_id"]
     capture = Capture.objects.get(pk=capture_id)
     if ingested["status"] == "unchanged" and capture.is_current and capture.computed_at:
-        return {"status": "unchanged", "capture_id": capture_id, "steps": steps}
+        return {
+            "status": "unchanged",
+            "capture_id": capture_id,
+            "rejects": capture.reject_count,
+            "steps": steps,
+        }
     run_step(ctx, steps, "normalize", lambda: normalize_capture(capture_id))
     computed = run_step(ctx, steps, "compute", lambda: compute_capture(capture_id))
+    capture.refresh_from_db(fields=["reject_count"])
     return {
         "status": ingested["status"],
         "capture_id": capture_id,
+        # Normalize adds the duplicates to the parser's rejects.
+        "rejects": capture.reject_count,
         "grade": computed["grade"],
         "promoted": computed["promoted"],
         "superseded_capture_id": computed["superseded_capture_id"],

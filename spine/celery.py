@@ -14,11 +14,22 @@ from typing import Any
 from celery import Celery
 from celery.signals import task_postrun, task_prerun, worker_process_shutdown
 
+from spine.config import exit_on_config_error
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spine.settings")
 
 app = Celery("spine")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@app.on_configure.connect
+def load_settings(**kwargs: Any) -> None:
+    """Before the worker, beat or a ``celery`` command reads its configuration, load the
+    settings: a bad variable stops it with one ``config error`` line (exit 2)."""
+    from django.conf import settings
+
+    exit_on_config_error(lambda: settings.INSTALLED_APPS)
 
 
 @task_prerun.connect

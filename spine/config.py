@@ -7,16 +7,22 @@ value stops start-up with a message that names the variable.
 
 from __future__ import annotations
 
-import logging
+import ipaddress
+import math
 import os
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+
+if TYPE_CHECKING:
+    from otc.finra.config import FinraClientConfig
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_PATH = BASE_DIR / "var" / "spine.sqlite3"
@@ -25,9 +31,62 @@ DEFAULT_UPLOAD_MAX_BYTES = 256 * 1024 * 1024
 DEV_SECRET_KEY = "spine-development-key-not-for-production"  # noqa: S105
 EXECUTION_BACKENDS = ("local", "celery", "stub")
 LOG_FORMATS = ("json", "console")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: The exit status of every entry point (manage.py, gunicorn, celery) on a bad variable.
+EXIT_CONFIG_ERROR = 2
+#: At most this many characters of a bad value are echoed back.
+ECHO_LIMIT = 200
+#: Whole-number variables are bounded so that no later arithmetic overflows.
+MAX_INT = 2_147_483_647
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 _RATE_RE = re.compile(r"^\d+/\d*[smhd]$")
+_URL_PASSWORD_RE = re.compile(r"(//[^/@:]*:)[^/@]*@")
+_DOTTED_PATH_RE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
+T = TypeVar("T")
+
+
+class ConfigError(ImproperlyConfigured, ValueError):
+    """A variable with a value Market Spine cannot use.
+
+    ``str(exc)`` is one line that names the variable, echoes its value (bounded, with
+    control characters escaped, passwords in URLs masked) and says what is allowed.
+    """
+
+    def __init__(self, variable: str, message: str) -> None:
+        self.variable = variable
+        super().__init__(message)
+
+
+def shown(value: str, limit: int = ECHO_LIMIT) -> str:
+    """``value`` quoted for an error message: control characters escaped, at most
+    ``limit`` characters of it, and how long it was when cut."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}... ({len(value):,} characters)"
+
+
+def masked_url(url: str) -> str:
+    """``url`` with the password of its user part replaced by ``***``."""
+    return _URL_PASSWORD_RE.sub(r"\1***@", url)
+
+
+def refuse(name: str, raw: str, problem: str) -> NoReturn:
+    """Raise the :class:`ConfigError` for ``name=raw``: ``problem`` says what is wrong
+    and what is allowed."""
+    raise ConfigError(name, f"{name}={shown(raw)} {problem}")
+
+
+def exit_on_config_error(load: Callable[[], T]) -> T:
+    """Run ``load``; on a :class:`ConfigError`, print ``config error: <message>`` as the
+    only line on stderr and exit with :data:`EXIT_CONFIG_ERROR`. Entry points wrap their
+    settings loading in this, so a bad variable never reaches a traceback."""
+    try:
+        return load()
+    except ConfigError as exc:
+        sys.stderr.write(f"config error: {exc}\n")
+        sys.stderr.flush()
+        raise SystemExit(EXIT_CONFIG_ERROR) from None
 
 
 def env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
@@ -40,20 +99,42 @@ def env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
         return True
     if value in _FALSE:
         return False
-    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean (use true/false, 1/0, yes/no).")
+    refuse(name, raw, "is not a boolean (use true or false)")
 
 
-def env_int(environ: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
-    """Parse a whole-number variable with a lower bound."""
+def env_int(
+    environ: Mapping[str, str],
+    name: str,
+    default: int,
+    *,
+    minimum: int = 0,
+    maximum: int = MAX_INT,
+) -> int:
+    """Parse a whole-number variable between ``minimum`` and ``maximum``."""
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    text = raw.strip()
+    allowed = f"(use a whole number from {minimum} to {maximum})"
+    if not re.fullmatch(r"[+-]?[0-9]+", text):
+        refuse(name, raw, f"is not a whole number {allowed}")
+    value = int(text) if len(text) <= 20 else maximum + 1
+    if not minimum <= value <= maximum:
+        refuse(name, raw, f"is out of range {allowed}")
+    return value
+
+
+def env_float(environ: Mapping[str, str], name: str, default: float) -> float:
+    """Parse a positive, finite number variable (seconds, rates)."""
     raw = environ.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
-        value = int(raw.strip())
+        value = float(raw.strip())
     except ValueError:
-        raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number.") from None
-    if value < minimum:
-        raise ImproperlyConfigured(f"{name}={raw!r} must be at least {minimum}.")
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        refuse(name, raw, "is not a positive number (use e.g. 2.5)")
     return value
 
 
@@ -68,13 +149,13 @@ def env_list(environ: Mapping[str, str], name: str, default: list[str]) -> list[
 def env_choice(
     environ: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]
 ) -> str:
-    """Parse a variable that must be one of a fixed set of names."""
+    """Parse a variable that must be one of a fixed set of names (any case)."""
     raw = environ.get(name)
     if raw is None or raw.strip() == "":
         return default
     value = raw.strip().lower()
     if value not in choices:
-        raise ImproperlyConfigured(f"{name}={raw!r} is not one of: {', '.join(choices)}.")
+        refuse(name, raw, f"is not one of: {', '.join(choices)}")
     return value
 
 
@@ -85,9 +166,46 @@ def env_rate(environ: Mapping[str, str], name: str, default: str) -> str:
         return default
     value = raw.strip()
     if not _RATE_RE.match(value):
-        raise ImproperlyConfigured(
-            f"{name}={raw!r} is not a rate such as '600/m' (count/period, period in s, m, h, d)."
-        )
+        refuse(name, raw, "is not a rate (use count/period, period s, m, h or d: e.g. 600/m)")
+    return value
+
+
+def env_http_url(environ: Mapping[str, str], name: str, default: str) -> str:
+    """Parse an ``http://`` or ``https://`` URL variable."""
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip()
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        refuse(name, masked_url(raw), "is not a URL (use http://host or https://host)")
+    return value
+
+
+def env_networks(environ: Mapping[str, str], name: str, default: list[str]) -> list[str]:
+    """Parse a comma-separated list of IP addresses or CIDR networks."""
+    entries = env_list(environ, name, default)
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            refuse(name, environ.get(name, ""), f"lists {shown(entry)}, not an address or CIDR")
+    return entries
+
+
+def env_log_level(environ: Mapping[str, str], name: str, default: str) -> str:
+    """Parse a logging level name (any case)."""
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().upper()
+    if value == "WARN":
+        value = "WARNING"
+    if value not in LOG_LEVELS:
+        refuse(name, raw, f"is not a logging level (use {', '.join(LOG_LEVELS)})")
     return value
 
 
@@ -104,6 +222,9 @@ def sqlite_test_database(name: str) -> dict[str, str]:
     return {"NAME": str(path.with_name(f"{path.stem}-test{path.suffix}"))}
 
 
+_DATABASE_FORMS = "use postgres://user:password@host:5432/name or sqlite:///path"
+
+
 def parse_database_url(environ: Mapping[str, str]) -> dict[str, Any]:
     """Build Django's default database from ``DATABASE_URL`` (SQLite file when unset)."""
     raw = environ.get("DATABASE_URL", "").strip()
@@ -115,22 +236,23 @@ def parse_database_url(environ: Mapping[str, str]) -> dict[str, Any]:
             "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"},
             "TEST": sqlite_test_database(str(DEFAULT_SQLITE_PATH)),
         }
+    echoed = masked_url(raw)
+    scheme = raw.partition("://")[0] if "://" in raw else ""
     try:
         parsed = dj_database_url.parse(raw, conn_max_age=60, conn_health_checks=True)
-    except Exception as exc:  # the library raises several types for malformed URLs
-        raise ImproperlyConfigured(f"DATABASE_URL is not a usable database URL: {exc}") from None
+    except Exception:  # the library raises several types for malformed URLs
+        if scheme and scheme.lower() not in ("postgres", "postgresql", "pgsql", "sqlite"):
+            refuse("DATABASE_URL", echoed, f"names an unsupported database ({_DATABASE_FORMS})")
+        refuse("DATABASE_URL", echoed, f"is not a database URL ({_DATABASE_FORMS})")
     engine = parsed.get("ENGINE", "")
     if engine not in ("django.db.backends.postgresql", "django.db.backends.sqlite3"):
-        raise ImproperlyConfigured(
-            f"DATABASE_URL scheme is not supported ({engine or 'unknown'}); "
-            "use postgres://... or sqlite:///path."
-        )
+        refuse("DATABASE_URL", echoed, f"names an unsupported database ({_DATABASE_FORMS})")
     if engine == "django.db.backends.sqlite3":
         parsed["CONN_MAX_AGE"] = 0
         parsed.setdefault("OPTIONS", {}).update({"timeout": 30, "transaction_mode": "IMMEDIATE"})
         parsed.setdefault("TEST", {}).update(sqlite_test_database(parsed.get("NAME", "")))
     elif not parsed.get("NAME"):
-        raise ImproperlyConfigured("DATABASE_URL names no database (postgres://host:port/NAME).")
+        refuse("DATABASE_URL", echoed, "names no database (use postgres://host:5432/NAME)")
     return parsed
 
 
@@ -140,8 +262,10 @@ def parse_redis_url(environ: Mapping[str, str]) -> str | None:
     if not raw:
         return None
     if not raw.startswith(("redis://", "rediss://", "unix://")):
-        raise ImproperlyConfigured(
-            f"REDIS_URL={raw!r} must start with redis://, rediss:// or unix://."
+        refuse(
+            "REDIS_URL",
+            masked_url(raw),
+            "is not a Redis URL (use redis://host:6379/0, rediss://... or unix://...)",
         )
     return raw
 
@@ -154,24 +278,22 @@ def parse_multiproc_dir(environ: Mapping[str, str]) -> Path | None:
     directory), so presence without a writable directory is refused here, before any
     process starts counting into a place the web process cannot read.
     """
-    if "prometheus_multiproc_dir" in environ and "PROMETHEUS_MULTIPROC_DIR" not in environ:
-        raise ImproperlyConfigured(
-            "prometheus_multiproc_dir is the deprecated spelling; set PROMETHEUS_MULTIPROC_DIR."
+    name = "PROMETHEUS_MULTIPROC_DIR"
+    if "prometheus_multiproc_dir" in environ and name not in environ:
+        raise ConfigError(
+            "prometheus_multiproc_dir",
+            f"prometheus_multiproc_dir is the deprecated spelling (set {name} instead)",
         )
-    if "PROMETHEUS_MULTIPROC_DIR" not in environ:
+    if name not in environ:
         return None
-    raw = environ["PROMETHEUS_MULTIPROC_DIR"]
+    raw = environ[name]
     if not raw.strip():
-        raise ImproperlyConfigured(
-            "PROMETHEUS_MULTIPROC_DIR is set but empty; unset it or name a directory."
-        )
+        refuse(name, raw, "is set but empty (unset it or name a directory)")
     path = Path(raw.strip())
     if not path.is_dir():
-        raise ImproperlyConfigured(
-            f"PROMETHEUS_MULTIPROC_DIR={raw!r} is not an existing directory."
-        )
+        refuse(name, raw, "is not an existing directory (create it, or unset the variable)")
     if not os.access(path, os.W_OK | os.X_OK):
-        raise ImproperlyConfigured(f"PROMETHEUS_MULTIPROC_DIR={raw!r} is not writable.")
+        refuse(name, raw, "is not writable (every web and worker process writes there)")
     return path
 
 
@@ -179,14 +301,43 @@ def parse_inbox_dir(environ: Mapping[str, str]) -> Path:
     """``SPINE_INBOX_DIR`` as an absolute path (a relative one is under the project)."""
     raw = environ.get("SPINE_INBOX_DIR", "")
     if "\x00" in raw:
-        raise ImproperlyConfigured("SPINE_INBOX_DIR contains a NUL byte.")
+        refuse("SPINE_INBOX_DIR", raw, "contains a NUL byte")
     if not raw.strip():
         return DEFAULT_INBOX_DIR
     path = Path(raw.strip()).expanduser()
     path = path if path.is_absolute() else BASE_DIR / path
     if path.exists() and not path.is_dir():
-        raise ImproperlyConfigured(f"SPINE_INBOX_DIR={raw!r} exists and is not a directory.")
+        refuse("SPINE_INBOX_DIR", raw, "exists and is not a directory")
     return path
+
+
+def finra_client_config(environ: Mapping[str, str]) -> FinraClientConfig:
+    """The FINRA Query API client's settings from ``FINRA_API_*``, ``FINRA_BREAKER_*``
+    and ``REDIS_URL``; unset or empty variables keep the defaults. The connect timeout
+    is the smaller of its default and ``FINRA_API_TIMEOUT``."""
+    # Imported here: the client package registers metrics on import, which must wait
+    # until PROMETHEUS_MULTIPROC_DIR has been checked.
+    from otc.finra.config import MAX_PAGE_SIZE, FinraClientConfig
+
+    default = FinraClientConfig()
+    read_timeout = env_float(environ, "FINRA_API_TIMEOUT", default.read_timeout)
+    return FinraClientConfig(
+        base_url=env_http_url(environ, "FINRA_API_BASE_URL", default.base_url),
+        connect_timeout=min(default.connect_timeout, read_timeout),
+        read_timeout=read_timeout,
+        page_size=env_int(
+            environ, "FINRA_API_PAGE_SIZE", default.page_size, minimum=1, maximum=MAX_PAGE_SIZE
+        ),
+        max_retries=env_int(environ, "FINRA_API_MAX_RETRIES", default.max_retries, maximum=100),
+        requests_per_second=env_float(environ, "FINRA_API_RPS", default.requests_per_second),
+        breaker_fail_max=env_int(
+            environ, "FINRA_BREAKER_FAIL_MAX", default.breaker_fail_max, minimum=1
+        ),
+        breaker_reset_timeout=env_float(
+            environ, "FINRA_BREAKER_RESET_SECONDS", default.breaker_reset_timeout
+        ),
+        redis_url=parse_redis_url(environ),
+    )
 
 
 @dataclass(frozen=True)
@@ -201,6 +352,8 @@ class SpineConfig:
     execution_backend: str
     log_level: str
     log_format: str
+    command_log_level: str
+    command_log_format: str
     secure_ssl_redirect: bool
     secure_cookies: bool
     hsts_seconds: int
@@ -222,26 +375,36 @@ class SpineConfig:
     prometheus_multiproc_dir: Path | None = None
     inbox_dir: Path = DEFAULT_INBOX_DIR
     upload_max_bytes: int = DEFAULT_UPLOAD_MAX_BYTES
+    finra_client: FinraClientConfig | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 def load_config(environ: Mapping[str, str]) -> SpineConfig:
-    """Parse the environment into a :class:`SpineConfig` or raise ImproperlyConfigured."""
+    """Parse the environment into a :class:`SpineConfig` or raise :class:`ConfigError`."""
     debug = env_bool(environ, "DEBUG", True)
     secret_key = environ.get("SECRET_KEY", "").strip() or DEV_SECRET_KEY
     if not debug and secret_key == DEV_SECRET_KEY:
-        raise ImproperlyConfigured(
+        raise ConfigError(
+            "SECRET_KEY",
             "SECRET_KEY must be set to a real secret when DEBUG is off "
-            "(the development default is refused)."
+            "(the development default is refused)",
         )
     redis_url = parse_redis_url(environ)
     default_backend = "celery" if redis_url else "local"
     backend = env_choice(environ, "EXECUTION_BACKEND", default_backend, EXECUTION_BACKENDS)
     if backend == "celery" and not redis_url:
-        raise ImproperlyConfigured("EXECUTION_BACKEND=celery needs REDIS_URL for the broker.")
-    log_level = environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
-    if log_level not in logging.getLevelNamesMapping():
-        raise ImproperlyConfigured(f"LOG_LEVEL={log_level!r} is not a logging level.")
+        raise ConfigError(
+            "EXECUTION_BACKEND",
+            "EXECUTION_BACKEND=celery needs REDIS_URL for the broker "
+            "(set REDIS_URL=redis://host:6379/0, or use EXECUTION_BACKEND=local)",
+        )
+    failure_handler = environ.get("SPINE_FAILURE_HANDLER", "").strip() or "dlq.services.park"
+    if not _DOTTED_PATH_RE.fullmatch(failure_handler):
+        refuse(
+            "SPINE_FAILURE_HANDLER",
+            environ["SPINE_FAILURE_HANDLER"],
+            "is not a dotted path to a callable (use e.g. dlq.services.park)",
+        )
     secure = not debug
     return SpineConfig(
         debug=debug,
@@ -252,8 +415,10 @@ def load_config(environ: Mapping[str, str]) -> SpineConfig:
         database=parse_database_url(environ),
         redis_url=redis_url,
         execution_backend=backend,
-        log_level=log_level,
+        log_level=env_log_level(environ, "LOG_LEVEL", "INFO"),
         log_format=env_choice(environ, "LOG_FORMAT", "json", LOG_FORMATS),
+        command_log_level=env_log_level(environ, "SPINE_COMMAND_LOG_LEVEL", "WARNING"),
+        command_log_format=env_choice(environ, "SPINE_COMMAND_LOG_FORMAT", "console", LOG_FORMATS),
         secure_ssl_redirect=env_bool(environ, "SPINE_SECURE_SSL_REDIRECT", secure),
         secure_cookies=env_bool(environ, "SPINE_SECURE_COOKIES", secure),
         hsts_seconds=env_int(environ, "SPINE_HSTS_SECONDS", 31_536_000 if secure else 0),
@@ -262,10 +427,12 @@ def load_config(environ: Mapping[str, str]) -> SpineConfig:
         ratelimit_read=env_rate(environ, "SPINE_RATELIMIT_READ", "600/m"),
         ratelimit_write=env_rate(environ, "SPINE_RATELIMIT_WRITE", "60/m"),
         ratelimit_enabled=env_bool(environ, "SPINE_RATELIMIT_ENABLED", True),
-        metrics_allowed_ips=env_list(environ, "SPINE_METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"]),
+        metrics_allowed_ips=env_networks(
+            environ, "SPINE_METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"]
+        ),
         metrics_token=environ.get("SPINE_METRICS_TOKEN", "").strip(),
         diagnostic_pipelines=env_bool(environ, "SPINE_DIAGNOSTIC_PIPELINES", False),
-        failure_handler=environ.get("SPINE_FAILURE_HANDLER", "").strip() or "dlq.services.park",
+        failure_handler=failure_handler,
         heartbeat_seconds=env_int(environ, "SPINE_HEARTBEAT_SECONDS", 10, minimum=1),
         reap_after_seconds=env_int(environ, "SPINE_REAP_AFTER_SECONDS", 60, minimum=2),
         sweep_after_seconds=env_int(environ, "SPINE_SWEEP_AFTER_SECONDS", 60, minimum=1),
@@ -277,4 +444,5 @@ def load_config(environ: Mapping[str, str]) -> SpineConfig:
         upload_max_bytes=env_int(
             environ, "SPINE_UPLOAD_MAX_BYTES", DEFAULT_UPLOAD_MAX_BYTES, minimum=1
         ),
+        finra_client=finra_client_config(environ),
     )

@@ -1,8 +1,9 @@
 """gunicorn settings for the web process: ``gunicorn -c python:spine.gunicorn ...``.
 
 Only the hooks live here; bind address and worker count stay on the command line. The
-master does not load Django, so the metrics directory is read from the environment
-with the same validation as the settings.
+master does not load Django, so it checks the environment here, with the settings' own
+parser: a bad variable stops it with one ``config error`` line (exit 2) before any
+worker starts.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from spine.config import parse_multiproc_dir
+from spine.config import exit_on_config_error, load_config, parse_multiproc_dir
 from spine.prometheus import mark_dead
+
+exit_on_config_error(lambda: load_config(os.environ))
 
 
 def child_exit(server: Any, worker: Any) -> None:

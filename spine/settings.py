@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 
-from django.core.exceptions import ImproperlyConfigured
-
-from otc.finra.config import FinraClientConfig
 from spine.config import BASE_DIR, load_config
-from spine.logging import logging_config
+from spine.logging import (
+    command_level,
+    command_logging_config,
+    command_verbosity,
+    logging_config,
+)
 
 CONFIG = load_config(os.environ)
 
@@ -119,7 +121,15 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
-LOGGING = logging_config(CONFIG.log_level, CONFIG.log_format)
+# Servers and workers log JSON (LOG_LEVEL, LOG_FORMAT); a management command logs
+# readable lines on stderr at SPINE_COMMAND_LOG_LEVEL, lowered by -v 2 / -v 3.
+_verbosity = command_verbosity()
+if _verbosity is None:
+    LOGGING = logging_config(CONFIG.log_level, CONFIG.log_format)
+else:
+    LOGGING = command_logging_config(
+        command_level(CONFIG.command_log_level, _verbosity), CONFIG.command_log_format
+    )
 
 # Security: HTTPS-related settings are on whenever DEBUG is off; each can be switched
 # off for a deployment behind a TLS-terminating proxy.
@@ -187,10 +197,7 @@ CELERY_DB_REUSE_MAX = 1000
 # FINRA Query API client (otc.finra): base URL, timeouts, page size, retries, rate
 # limit and circuit breaker from FINRA_API_* / FINRA_BREAKER_*; with REDIS_URL the
 # breaker's state is shared by every process.
-try:
-    FINRA_CLIENT = FinraClientConfig.from_env(os.environ)
-except ValueError as exc:
-    raise ImproperlyConfigured(f"FINRA client: {exc}") from None
+FINRA_CLIENT = CONFIG.finra_client
 
 # API clients
 SPINE_PUBLIC_READ = CONFIG.public_read

@@ -85,7 +85,9 @@ def _step_summary(step: str, result: dict[str, Any]) -> str:
     if step == "fetch":
         return f"capture {result['capture_id']} {result['status']}, {result['rejects']} rejects"
     if step == "normalize":
-        return f"{result['rows']:,} normalized rows"
+        duplicates = result.get("duplicates", 0)
+        extra = f", {duplicates:,} duplicate rows rejected" if duplicates else ""
+        return f"{result['rows']:,} normalized rows{extra}"
     if step == "compute":
         return f"grade {result['grade']}"
     if step == "reconcile":
@@ -102,4 +104,6 @@ def outcome(result: dict[str, Any]) -> str:
     )
     if result.get("status") == "unchanged":
         return f"unchanged: capture {result['capture_id']} already holds this week ({pace})"
-    return f"capture {result['capture_id']} {result.get('status')}: {pace}"
+    rejects = result.get("rejects")
+    held = f", {rejects:,} rejects" if rejects is not None else ""
+    return f"capture {result['capture_id']} {result.get('status')}: {pace}{held}"

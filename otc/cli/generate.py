@@ -111,8 +111,10 @@ def run(command: BaseCommand, options: dict[str, Any]) -> None:
             seed=options["seed"],
             malformed_ratio=options["malformed"],
         )
-    except (OSError, ValueError) as exc:
-        raise CommandError(f"could not generate files: {exc}") from exc
+    except ValueError as exc:
+        raise cli.bad_input(f"could not generate files: {exc}") from exc
+    except OSError as exc:
+        raise CommandError(f"could not generate files: {exc}", returncode=cli.EXIT_FAILED) from exc
     for path in paths:
         command.stdout.write(str(path))
     command.stdout.write(

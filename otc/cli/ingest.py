@@ -76,13 +76,15 @@ def run(command: BaseCommand, options: dict[str, Any]) -> None:
 
 
 def summary(result: dict[str, Any]) -> str:
-    """The closing line: the capture and what became of it."""
+    """The closing line: the capture and what became of it (rejects counted after
+    normalize, so duplicates are among them)."""
     if result.get("status") == "unchanged":
         return f"unchanged: capture {result['capture_id']} already holds this file"
     ingest = result.get("steps", {}).get("ingest", {})
+    rejects = result.get("rejects", ingest.get("rejects", 0))
     line = (
         f"capture {result.get('capture_id')} {result.get('status')}: "
-        f"{ingest.get('rows', 0):,} rows, {ingest.get('rejects', 0):,} rejects, "
+        f"{ingest.get('rows', 0):,} rows, {rejects:,} rejects, "
         f"grade {result.get('grade', '?')}"
     )
     warnings = result.get("warnings") or []

@@ -1,9 +1,9 @@
 """Configuration of the FINRA Query API client.
 
 One frozen value object holds every knob, so a client, its breaker and its rate
-limiter are built from the same validated numbers. ``from_env`` is what the
-Django settings call; it reports a bad value by the environment variable's name
-so an operator knows which line of the deployment to fix.
+limiter are built from the same validated numbers. ``from_env`` builds it from the
+environment through Market Spine's one parser (:mod:`spine.config`), which reports a
+bad value by the variable's name so an operator knows which line to fix.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 #: FINRA refuses pages larger than this (it reports it as ``Record-Max-Limit``).
@@ -107,40 +107,13 @@ class FinraClientConfig:
         Variables: ``FINRA_API_BASE_URL``, ``FINRA_API_TIMEOUT`` (read timeout; the
         connect timeout is the smaller of its default and this), ``FINRA_API_PAGE_SIZE``,
         ``FINRA_API_MAX_RETRIES``, ``FINRA_API_RPS``, ``FINRA_BREAKER_FAIL_MAX``,
-        ``FINRA_BREAKER_RESET_SECONDS`` and ``REDIS_URL``.
+        ``FINRA_BREAKER_RESET_SECONDS`` and ``REDIS_URL``. Parsed by Market Spine's one
+        environment parser (:func:`spine.config.finra_client_config`).
 
         Raises:
-            ValueError: naming the variable, its value and what was wrong with it.
+            spine.config.ConfigError: a ``ValueError`` naming the variable, its value and
+            what is allowed.
         """
-        values: dict[str, Any] = {}
-        for var, field_name, convert in _ENV_VARS:
-            raw = environ.get(var)
-            if raw is None or not raw.strip():
-                continue
-            try:
-                value = convert(raw.strip())
-            except ValueError:
-                kind = "an integer" if convert is int else "a number"
-                raise ValueError(f"{var}={raw!r}: must be {kind}") from None
-            problem = _RULES[field_name](value)
-            if problem:
-                raise ValueError(f"{var}={raw!r}: {problem}")
-            values[field_name] = value
-        if "read_timeout" in values:
-            default_connect = _DEFAULTS["connect_timeout"]
-            values["connect_timeout"] = min(default_connect, values["read_timeout"])
-        return cls(**values)
+        from spine.config import finra_client_config
 
-
-_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(FinraClientConfig)}
-
-_ENV_VARS: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
-    ("FINRA_API_BASE_URL", "base_url", str),
-    ("FINRA_API_TIMEOUT", "read_timeout", float),
-    ("FINRA_API_PAGE_SIZE", "page_size", int),
-    ("FINRA_API_MAX_RETRIES", "max_retries", int),
-    ("FINRA_API_RPS", "requests_per_second", float),
-    ("FINRA_BREAKER_FAIL_MAX", "breaker_fail_max", int),
-    ("FINRA_BREAKER_RESET_SECONDS", "breaker_reset_timeout", float),
-    ("REDIS_URL", "redis_url", str),
-)
+        return finra_client_config(environ)

@@ -39,8 +39,9 @@ def test_same_token_until_rotated(reader: User) -> None:
 
 
 def test_unknown_user_is_an_error_unless_created() -> None:
-    with pytest.raises(CommandError, match="no user named 'ghost'"):
+    with pytest.raises(CommandError, match="no user named 'ghost'") as excinfo:
         run("ghost")
+    assert excinfo.value.returncode == 2
     payload = json.loads(run("ghost", "--create-user", "--json"))
     user = User.objects.get(username="ghost")
     assert not user.has_usable_password()
@@ -50,5 +51,6 @@ def test_unknown_user_is_an_error_unless_created() -> None:
 def test_inactive_user_is_refused(reader: User) -> None:
     reader.is_active = False
     reader.save()
-    with pytest.raises(CommandError, match="inactive"):
+    with pytest.raises(CommandError, match="inactive") as excinfo:
         run("reader")
+    assert excinfo.value.returncode == 2

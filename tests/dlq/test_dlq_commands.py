@@ -69,8 +69,9 @@ def test_replay_one_then_refuse_it_again(run_failure, django_capture_on_commit_c
     assert replay.parent_id == failed.pk and replay.trigger_source == TriggerSource.RETRY
     assert letter.note == "replayed with the dlq command"
 
-    with pytest.raises(CommandError, match="already replayed"):
+    with pytest.raises(CommandError, match="already replayed") as excinfo:
         run("replay", str(letter.pk))
+    assert excinfo.value.returncode == 1
 
 
 def test_replay_all_open_by_pipeline(
@@ -152,8 +153,9 @@ def test_retry_due_command(run_failure, flaky_pipeline):
     ],
 )
 def test_bad_input_is_a_clear_error(args: tuple[str, ...], message: str):
-    with pytest.raises(CommandError, match=message):
+    with pytest.raises(CommandError, match=message) as excinfo:
         run(*args)
+    assert excinfo.value.returncode == 2
 
 
 def test_resolve_with_a_blank_note_is_refused(run_failure):
@@ -178,5 +180,7 @@ def test_exit_codes_from_a_shell(settings: Any, tmp_path: Path):
     bad = subprocess.run(
         [*manage, "dlq", "replay"], env=env, capture_output=True, text=True, check=False
     )
-    assert bad.returncode != 0
-    assert "give a dead letter id or --all-open" in bad.stderr
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == (
+        "CommandError: give a dead letter id or --all-open (exactly one of them)."
+    )

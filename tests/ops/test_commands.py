@@ -205,6 +205,24 @@ def test_otc_ingest_runs_the_full_etl(
 
 
 @committed
+def test_otc_ingest_summary_counts_normalize_duplicates(
+    run_command: Run, local_backend: Any, week_files: Path, tmp_path: Path
+) -> None:
+    source = (week_files / f"finra_t1_{FIRST_WEEK:%Y%m%d}.psv").read_text().splitlines()
+    doubled = tmp_path / "doubled.psv"
+    doubled.write_text("\n".join([*source, source[-1]]) + "\n")
+    result = run_command("otc", "ingest", str(doubled), "--tier", "T1", "--week", "2025-10-06")
+    assert result.code == 0, result.err
+    capture = Capture.objects.get()
+    assert capture.reject_count == 1
+    assert "301 rows, 1 rejects" in result.out
+    execution = Execution.objects.get(pipeline="otc.full_etl")
+    assert execution.result["rejects"] == 1
+    assert execution.result["steps"]["ingest"]["rejects"] == 0
+    assert execution.result["steps"]["normalize"]["duplicates"] == 1
+
+
+@committed
 def test_otc_ingest_failure_exits_1(run_command: Run, local_backend: Any, tmp_path: Path) -> None:
     bad = tmp_path / "bad.psv"
     bad.write_text("symbol,volume\nAAPL,1\n")

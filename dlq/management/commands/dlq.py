@@ -12,11 +12,18 @@ from argparse import ArgumentParser
 from datetime import timedelta
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from dlq import selectors, services
-from dlq.errors import DeadLetterError
+from dlq.errors import DeadLetterError, DeadLetterNotFound, NoteRequired
 from dlq.models import DeadLetter, FailureKind, Resolution
+from executions.cli import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    SpineCommand,
+    SpineCommandParser,
+    bad_input,
+)
 from spine.time import format_iso, utc_now
 
 CLI_NOTE = "replayed with the dlq command"
@@ -46,14 +53,21 @@ def letter_dict(letter: DeadLetter) -> dict[str, Any]:
     }
 
 
-class Command(BaseCommand):
+class Command(SpineCommand):
     help = (
         "Inspect and act on dead letters (failed executions): list, show, replay, resolve, "
-        "discard, retry-due. Replays create a NEW execution through the Dispatcher."
+        "discard, retry-due. Replays create a NEW execution through the Dispatcher. "
+        "Exit codes: 0 done, 1 refused (already resolved, over its retry budget), "
+        "2 bad input (unknown letter, bad options)."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        sub = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+        sub = parser.add_subparsers(
+            dest="subcommand",
+            metavar="SUBCOMMAND",
+            required=True,
+            parser_class=SpineCommandParser,
+        )
 
         ls = sub.add_parser("list", help="List dead letters (open ones by default).")
         ls.add_argument("--pipeline", help="Only this pipeline.")
@@ -127,16 +141,18 @@ class Command(BaseCommand):
         try:
             handler(options)
         except DeadLetterError as exc:
-            raise CommandError(str(exc)) from exc
+            bad = isinstance(exc, DeadLetterNotFound | NoteRequired)
+            code = EXIT_BAD_INPUT if bad else EXIT_FAILED
+            raise CommandError(str(exc), returncode=code) from exc
 
     # -- reads ----------------------------------------------------------------------------
 
     def list_letters(self, options: dict[str, Any]) -> None:
         if options["limit"] < 1:
-            raise CommandError("--limit must be at least 1.")
+            raise bad_input("--limit must be at least 1.")
         hours = options["older_than_hours"]
         if hours is not None and hours < 0:
-            raise CommandError("--older-than-hours cannot be negative.")
+            raise bad_input("--older-than-hours cannot be negative.")
         state = None if options["state"] == "all" else options["state"]
         letters = list(
             selectors.dead_letter_list(
@@ -199,9 +215,9 @@ class Command(BaseCommand):
 
     def replay(self, options: dict[str, Any]) -> None:
         if options["all_open"] == bool(options["id"]):
-            raise CommandError("give a dead letter id or --all-open (exactly one of them).")
+            raise bad_input("give a dead letter id or --all-open (exactly one of them).")
         if options["pipeline"] and not options["all_open"]:
-            raise CommandError("--pipeline only narrows --all-open.")
+            raise bad_input("--pipeline only narrows --all-open.")
         if options["id"]:
             letter = selectors.get_dead_letter(options["id"])
             execution = services.retry(letter, by=None, force=options["force"], note=CLI_NOTE)
@@ -224,7 +240,7 @@ class Command(BaseCommand):
             self.stdout.write(f"dead letter {letter.pk} replayed as execution {execution.pk}")
         summary = f"{len(letters) - refused} replayed, {refused} refused"
         if refused:
-            raise CommandError(summary)
+            raise CommandError(summary, returncode=EXIT_FAILED)
         self.stdout.write(self.style.SUCCESS(summary))
 
     def resolve(self, options: dict[str, Any]) -> None:

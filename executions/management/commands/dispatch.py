@@ -60,6 +60,8 @@ class Command(cli.OperatorCommand):
             return
         if not options["pipeline"]:
             raise cli.bad_input("give a pipeline name (see dispatch --list)")
+        if options["timeout"] is not None and not options["timeout"] > 0:
+            raise cli.bad_input("--timeout must be a positive number of seconds")
         params = cli.parse_params(options["param"])
         execution = cli.submit(options["pipeline"], params, lane=options["lane"])
         if options["wait"]:

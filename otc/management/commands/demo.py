@@ -104,6 +104,8 @@ class Command(cli.OperatorCommand):
             tier = parse_tier(options["tier"])
         except ValueError as exc:
             raise cli.bad_input(str(exc)) from None
+        if not options["file"] and (options["weeks"] < 1 or options["rows"] < 1):
+            raise cli.bad_input("--weeks and --rows must be at least 1")
         say = (lambda text: None) if options["json"] else self.stdout.write
         say(self.style.MIGRATE_HEADING("Market Spine demo"))
         say(f"  database {_database()}, execution backend {settings.EXECUTION_BACKEND}")
@@ -289,7 +291,9 @@ def _run_line(execution: Execution, week: date) -> str:
     what = (
         "unchanged"
         if result.get("status") == "unchanged"
-        else f"{ingest.get('rows', 0):,} rows, grade {result.get('grade', '?')}"
+        else f"{ingest.get('rows', 0):,} rows, "
+        f"{result.get('rejects', ingest.get('rejects', 0)):,} rejects, "
+        f"grade {result.get('grade', '?')}"
     )
     return (
         f"  week {week}  {execution.status}  {took:>6}  capture {result.get('capture_id')} "

@@ -8,17 +8,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
+from executions.cli import SpineCommand, SpineCommandParser
 from otc.cli import discover
 
 
-class Command(BaseCommand):
+class Command(SpineCommand):
     help = "FINRA OTC weekly data: generate sample files and more (see 'otc <subcommand> -h')."
 
     def add_arguments(self, parser: CommandParser) -> None:
         subparsers = parser.add_subparsers(
-            dest="subcommand", metavar="SUBCOMMAND", title="subcommands", required=True
+            dest="subcommand",
+            metavar="SUBCOMMAND",
+            title="subcommands",
+            required=True,
+            parser_class=SpineCommandParser,
         )
         for name, module in discover().items():
             sub = subparsers.add_parser(name, help=module.HELP, description=module.HELP)

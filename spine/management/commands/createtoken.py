@@ -6,15 +6,16 @@ import json
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandParser
 
+from executions.cli import SpineCommand, bad_input
 from spine.api.tokens import issue_token
 
 
-class Command(BaseCommand):
+class Command(SpineCommand):
     help = (
         "Print the API token of a user, creating it if needed. Send it as "
-        "'Authorization: Token <key>'."
+        "'Authorization: Token <key>'. Exit codes: 0 printed, 2 no such (active) user."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -36,14 +37,14 @@ class Command(BaseCommand):
             user = user_model._default_manager.get_by_natural_key(username)
         except user_model.DoesNotExist:
             if not options["create_user"]:
-                raise CommandError(
+                raise bad_input(
                     f"no user named {username!r}; create it first (createsuperuser) "
                     "or pass --create-user"
                 ) from None
             # No password given: Django stores an unusable one.
             user = user_model._default_manager.create_user(username=username)
         if not user.is_active:
-            raise CommandError(f"user {username!r} is inactive; a token would not authenticate")
+            raise bad_input(f"user {username!r} is inactive; a token would not authenticate")
         token, created = issue_token(user, rotate=options["rotate"])
         if options["json"]:
             payload = {"username": username, "token": token.key, "created": created}

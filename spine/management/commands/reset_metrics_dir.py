@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand
-
+from executions.cli import SpineCommand
 from spine.prometheus import clear_multiproc_dir, multiproc_dir
 
 
-class Command(BaseCommand):
+class Command(SpineCommand):
     help = (
         "Delete the metric files in PROMETHEUS_MULTIPROC_DIR. Run once when the stack "
         "starts, before web and worker processes; a no-op when the variable is unset."
