@@ -442,7 +442,7 @@ def load_config(environ: Mapping[str, str]) -> SpineConfig:
         prometheus_multiproc_dir=parse_multiproc_dir(environ),
         inbox_dir=parse_inbox_dir(environ),
         upload_max_bytes=env_int(
-            environ, "SPINE_UPLOAD_MAX_BYTES", DEFAULT_UPLOAD_MAX_BYTES, minimum=1
+            environ, "SPINE_UPLOAD_MAX_BYTES", DEFAULT_UPLOAD_MAX_BYTES, minimum=1, maximum=2**40
         ),
         finra_client=finra_client_config(environ),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -28,11 +29,14 @@ def test_inbox_dir_absolute_or_under_the_project(tmp_path: Path) -> None:
     ("environ", "names"),
     [
         ({"SPINE_UPLOAD_MAX_BYTES": "big"}, "SPINE_UPLOAD_MAX_BYTES='big' is not a whole number"),
-        ({"SPINE_UPLOAD_MAX_BYTES": "0"}, "SPINE_UPLOAD_MAX_BYTES='0' must be at least 1"),
+        (
+            {"SPINE_UPLOAD_MAX_BYTES": "0"},
+            "SPINE_UPLOAD_MAX_BYTES='0' is out of range (use a whole number from 1 to",
+        ),
         ({"SPINE_INBOX_DIR": "/etc/passwd"}, "SPINE_INBOX_DIR='/etc/passwd' exists and is not"),
-        ({"SPINE_INBOX_DIR": "a\x00b"}, "SPINE_INBOX_DIR contains a NUL byte"),
+        ({"SPINE_INBOX_DIR": "a\x00b"}, "SPINE_INBOX_DIR='a\\x00b' contains a NUL byte"),
     ],
 )
 def test_bad_values_name_the_variable(environ: dict[str, str], names: str) -> None:
-    with pytest.raises(ImproperlyConfigured, match=names.replace("(", r"\(")):
+    with pytest.raises(ImproperlyConfigured, match=re.escape(names)):
         load_config(environ)
