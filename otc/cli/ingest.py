@@ -21,6 +21,7 @@ from executions.models import ExecutionStatus, TriggerSource
 from executions.registry import InvalidParams
 from otc.cli.fetch import follow
 from otc.services.intake import submit_local_file
+from spine.logging import reported_by_command
 
 NAME = "ingest"
 HELP = "Ingest a FINRA weekly file and run its full ETL (dispatches otc.full_etl)."
@@ -44,14 +45,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(command: BaseCommand, options: dict[str, Any]) -> None:
     path: Path = options["file"].expanduser()
     try:
-        execution = submit_local_file(
-            path,
-            tier=options["tier"],
-            week=options["week"],
-            ats=options["ats"],
-            trigger_source=TriggerSource.CLI,
-            pipeline=PIPELINE,
-        )
+        with reported_by_command(PIPELINE):
+            execution = submit_local_file(
+                path,
+                tier=options["tier"],
+                week=options["week"],
+                ats=options["ats"],
+                trigger_source=TriggerSource.CLI,
+                pipeline=PIPELINE,
+            )
     except (InvalidParams, ValueError) as exc:
         raise cli.refused(exc) from exc
     except OSError as exc:
