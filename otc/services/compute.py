@@ -21,6 +21,7 @@ from typing import Any
 
 from django.db import transaction
 
+from executions.fencing import fence
 from otc.models import Capture
 from otc.services.analytics import (
     compute_symbol_summaries,
@@ -80,9 +81,11 @@ def compute_capture(capture_id: int) -> ComputeResult:
             counts.update(compute_rolling(capture, now=now))
             refreshed = _refresh_following_weeks(capture, now)
             Capture.objects.filter(pk=capture_id).update(computed_at=now)
+            fence()
     except _Blocked as blocked:
         with transaction.atomic():
             save_report(capture, blocked.verdict, blocked.prior, now=now)
+            fence()
         raise QualityGateFailed(capture_id, blocked.verdict.failures) from None
     return ComputeResult(capture_id, verdict.grade, verdict.warnings, counts, refreshed)
 

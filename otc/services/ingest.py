@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from django.db import connection, transaction
 
+from executions.fencing import fence
 from otc.models import Capture, RawRow, Reject, RejectKind, capture_key_range, line_key
 from otc.parser import ParsedRow, WeeklyFileParser, parse_tier
 from otc.services.sql import execute, vendor
@@ -164,6 +165,7 @@ def ingest_lines(
                 raise _Unchanged(previous)
             rejects = _store_rejects(capture.pk) if parser.rejects else 0
             _finish(capture, previous, parser, checksum, rejects)
+            fence()
     except _Unchanged as unchanged:
         return _unchanged(unchanged.capture)
     return IngestResult(

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from django.db import IntegrityError, transaction
 
+from executions.fencing import fence
 from otc.models import Capture, RawRow, Reject, RejectKind, VenueVolume, capture_key_range
 from otc.services.sql import execute, round_div, tune_bulk_transaction
 from spine.time import utc_now
@@ -64,6 +65,7 @@ def normalize_capture(capture_id: int, *, force: bool = False) -> NormalizeResul
         Capture.objects.filter(pk=capture_id).update(
             normalized_at=utc_now(), reject_count=invalid + duplicates
         )
+        fence()
     return NormalizeResult("normalized", capture_id, rows, duplicates)
 
 
