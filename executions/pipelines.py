@@ -31,7 +31,7 @@ from executions.services import record_events
 SLEEP_STEP_SECONDS = 0.05
 SLEEP_TIMEOUT_SECONDS = 3
 # Long enough that a run paused past the reaper window is not killed by its limit.
-WRITE_TIMEOUT_SECONDS = 120
+WRITE_TIMEOUT_SECONDS = 600
 
 
 class NoopParams(PipelineParams):
@@ -65,6 +65,13 @@ class WriteParams(PipelineParams):
         ),
     )
 
+    pause = serializers.FloatField(
+        min_value=0,
+        max_value=120,
+        default=0,
+        help_text="Seconds to wait between steps (stopping promptly when cancelled).",
+    )
+
 
 class FailParams(PipelineParams):
     message = serializers.CharField(default="diagnostic failure", max_length=500)
@@ -80,11 +87,8 @@ def sleep(ctx: RunContext) -> dict[str, Any]:
     any ``Exception`` (Celery's soft time limit is one) and return as if done."""
     seconds = ctx.params["seconds"]
     ctx.event("sleeping", seconds=seconds, run=str(ctx.run_token))
-    end = time.monotonic() + seconds
     try:
-        while (left := end - time.monotonic()) > 0:
-            ctx.raise_if_cancelled()
-            time.sleep(min(SLEEP_STEP_SECONDS, left))
+        _wait(ctx, seconds)
     except Exception as exc:
         if not ctx.params["swallow"]:
             raise
@@ -92,11 +96,20 @@ def sleep(ctx: RunContext) -> dict[str, Any]:
     return {"slept": seconds}
 
 
+def _wait(ctx: RunContext, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        ctx.raise_if_cancelled()
+        time.sleep(min(SLEEP_STEP_SECONDS, left))
+
+
 def write(ctx: RunContext) -> dict[str, Any]:
     """Append ``rows`` ``written`` events per step, each step one fenced transaction
     (the ledger's own table stands in for a pipeline's data)."""
     run = str(ctx.run_token)
     for step in range(ctx.params["steps"]):
+        if step:
+            _wait(ctx, ctx.params["pause"])
         ctx.event("step_started", step=step, run=run)
         with transaction.atomic():
             record_events(
