@@ -16,8 +16,9 @@ Each scenario is repeated and judged on the ledger and the data:
 * **redis-empty** — ``--queued`` executions wait in Redis for a stopped worker; Redis
   is killed and started again empty, then a worker starts;
 * **pause** — a worker running a ``--rows`` ``otc.full_etl`` is SIGSTOPped at a random
-  moment past the reaper window; another worker takes the execution over; the first
-  is SIGCONTed once the second has claimed it (or after ``--pause-hold`` seconds).
+  moment past the reaper window; another worker (started beforehand on another queue,
+  given the ETL's lane only then) takes the execution over; the first is SIGCONTed
+  once the second has claimed it (or after ``--pause-hold`` seconds).
 
 Beat's part (``ops.reap``, ``ops.sweep``) is played by this process, which reaps and
 sweeps every second. Per scenario it prints executions submitted, finished exactly
@@ -344,19 +345,17 @@ class Bench:
 
     # --- helpers -------------------------------------------------------------------
 
-    def worker(self) -> Any:
-        from tests.support.celery_worker import start_celery_worker
+    def worker(self, queues: tuple[str, ...] | None = None) -> Any:
+        from tests.support.celery_worker import QUEUES, start_celery_worker
 
+        options: dict[str, Any] = {"env": self.timings, "loglevel": "WARNING"}
+        options.update(queues=queues or QUEUES, ready_timeout=120)
         try:
-            worker = start_celery_worker(
-                self.db_url, self.work, env=self.timings, loglevel="WARNING", ready_timeout=120
-            )
+            worker = start_celery_worker(self.db_url, self.work, **options)
         except Exception as exc:  # the ping found this process's broker connection broken
             log(f"starting a worker failed ({type(exc).__name__}); again on a fresh connection")
             reset_broker_connections()
-            worker = start_celery_worker(
-                self.db_url, self.work, env=self.timings, loglevel="WARNING", ready_timeout=120
-            )
+            worker = start_celery_worker(self.db_url, self.work, **options)
         self.workers.append(worker)
         return worker
 
@@ -402,10 +401,10 @@ class Bench:
             return "before ingest"
         return f"{'in' if last.type == 'step_started' else 'after'} {last.data.get('step')}"
 
-    def calibrate(self) -> float:
+    def calibrate(self, scenario: str) -> float:
         """One undisturbed ETL: how long a run takes, to pick random moments in it."""
         worker = self.worker()
-        execution = self.dispatch_etl(FIRST_WEEK["kill"] - timedelta(weeks=1))
+        execution = self.dispatch_etl(FIRST_WEEK[scenario] - timedelta(weeks=1))
         if not self.wait(lambda: self.finished(execution), self.args.recover_timeout):
             sys.exit("the calibration ETL did not finish")
         execution.refresh_from_db()
@@ -474,7 +473,7 @@ class Bench:
 
     def kill(self) -> Tally:
         tally = Tally("kill")
-        duration = self.calibrate()
+        duration = self.calibrate("kill")
         worker = self.worker()
         for trial in range(self.args.kills):
             execution = self.dispatch_etl(FIRST_WEEK["kill"] + timedelta(weeks=trial))
@@ -495,18 +494,20 @@ class Bench:
 
     def pause(self) -> Tally:
         tally = Tally("pause")
-        duration = self.calibrate()
+        duration = self.calibrate("pause")
+        from spine.celery import app
+
         for trial in range(self.args.trials):
             first = self.worker()
+            # Ready beforehand, but taking the ETL's lane only once the first is paused.
+            second = self.worker(queues=("maintenance",))
             execution = self.dispatch_etl(FIRST_WEEK["pause"] + timedelta(weeks=trial))
             self.wait(lambda e=execution: e.events.filter(type="started").exists(), 60)
-            started = time.monotonic()
-            second = self.worker()  # idle until the paused run's execution is requeued
-            left = duration * 0.9 - (time.monotonic() - started)
-            time.sleep(self.rng.uniform(0, max(left, 0)))
+            time.sleep(self.rng.uniform(0, duration * 0.9))
             step = self.step_now(execution)
             first.pause()
             paused = time.monotonic()
+            app.control.add_consumer(execution.lane, destination=[second.hostname], reply=True)
             self.wait(
                 lambda e=execution: e.events.filter(type="started").count() > 1 or self.finished(e),
                 self.args.recover_timeout,
