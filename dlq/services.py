@@ -36,6 +36,7 @@ from dlq.errors import (
 )
 from dlq.models import DeadLetter, FailureKind, Resolution
 from dlq.selectors import due_for_retry, resolved_before
+from executions.fencing import fence
 from executions.models import Execution, TriggerSource
 from executions.registry import InvalidParams, RetryPolicy, UnknownPipeline, registry
 from spine.context import get_request_id
@@ -282,6 +283,7 @@ def _replay(
                 pipeline=pipeline, failure_kind=kind, trigger=trigger
             ).inc()
         )
+        fence()
     _refresh(dead_letter, locked)
     logger.info(
         "dead letter %s replayed as execution %s (%s)",
@@ -450,6 +452,7 @@ def purge_resolved(
         doomed = resolved_before(cutoff)
         counts = Tally(doomed.values_list("resolution", flat=True))
         deleted, _ = doomed.delete()
+        fence()
     by_resolution = {key: counts.get(key, 0) for key in Resolution.values}
     total = sum(by_resolution.values())
     if deleted:

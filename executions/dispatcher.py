@@ -22,7 +22,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 
-from executions import ledger_sql, metrics
+from executions import fencing, ledger_sql, metrics
 from executions.backends import ExecutionBackend, get_backend
 from executions.models import Execution, ExecutionEvent, ExecutionStatus, TriggerSource
 from executions.registry import PipelineRegistry, registry
@@ -113,13 +113,16 @@ class Dispatcher:
         queued = {"from": ExecutionStatus.PENDING, "to": ExecutionStatus.QUEUED}
         queued.update(reason="dispatch", backend=self.backend.name)
         events = [("created", created), ("queued", queued)]
-        with transaction.atomic() if not ledger_sql.available() else nullcontext():
+        # Dispatched by a running handler (a backfill's children): fenced to its claim.
+        fenced = fencing.current() is not None
+        with transaction.atomic() if fenced or not ledger_sql.available() else nullcontext():
             if ledger_sql.available():
                 _insert_with_events(execution, events, now)
             else:
                 execution.save(force_insert=True)
                 record_events(execution, events, timestamp=now)
             transaction.on_commit(lambda: handed.append(self.hand_to_backend(execution)))
+            fencing.fence()
         metrics.SUBMITTED.labels(pipeline=spec.name, trigger_source=trigger_source).inc()
         if handed and self.backend.runs_inline:
             execution.refresh_from_db()

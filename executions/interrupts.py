@@ -46,6 +46,10 @@ class PipelineTimeout(ExecutionInterrupted):
     """The run passed its pipeline's ``timeout_seconds``."""
 
 
+class RunFenced(ExecutionInterrupted):
+    """A write of a run that lost its claim was refused before it could commit."""
+
+
 def bound(kind: type[ExecutionInterrupted], reason: str, execution_id: str) -> type:
     """A subclass of ``kind`` carrying the reason: async delivery takes a class, not an
     instance, and nested local runs must tell whose limit fired."""

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 
-from executions import metrics, selectors
+from executions import fencing, metrics, selectors
 from executions.locks import release_lock
 from executions.models import Execution, ExecutionStatus
 from executions.registry import Pipeline, UnknownPipeline, registry
@@ -88,7 +88,8 @@ def reap_stale_executions(*, now: datetime | None = None, limit: int = BATCH) ->
 def _reap(pk: object, stale_before: datetime) -> Reaped | None:
     with transaction.atomic():
         execution = (
-            Execution.objects.select_for_update(skip_locked=True)
+            # NO KEY: a paused run's open write holds a key-share lock on its row.
+            Execution.objects.select_for_update(skip_locked=True, no_key=True)
             .filter(pk=pk, status=ExecutionStatus.RUNNING)
             .first()
         )
@@ -136,6 +137,7 @@ def _reap(pk: object, stale_before: datetime) -> Reaped | None:
             )
             metrics.FINISHED.labels(pipeline=execution.pipeline, status=status).inc()
             transaction.on_commit(lambda: hand_off_failure(execution, kind))
+        fencing.fence()
     metrics.REAPED.labels(pipeline=execution.pipeline, action=action).inc()
     return Reaped(execution.pk, action)
 

@@ -23,6 +23,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 
+from executions.fencing import fence
 from executions.models import TERMINAL_STATUSES, Execution, ExecutionEvent
 from spine.time import format_iso, utc_now
 
@@ -99,6 +100,7 @@ def purge_executions(
             events += ExecutionEvent.objects.filter(execution__in=doomed).delete()[0]
             _, per_model = doomed.delete()
             executions += per_model.get(Execution._meta.label, 0)
+            fence()
     logger.info(
         "retention removed %d execution(s) and %d event(s) finished before %s "
         "(%d kept for their dead letters)",

@@ -2,7 +2,8 @@
 
 The context is also the run's link to the ledger while it runs: it knows the run's
 token, so it can tell when the execution stopped being this run's to finish
-(cancelled, or reaped and handed to another worker) and stop the handler.
+(cancelled, or reaped and handed to another worker), stop the handler, and refuse
+its writes (:mod:`executions.fencing`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from executions.interrupts import ExecutionCancelled, ExecutionInterrupted, bound, raise_in_thread
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from executions.interrupts import (
+    ExecutionCancelled,
+    ExecutionInterrupted,
+    RunFenced,
+    bound,
+    raise_in_thread,
+)
 from executions.models import Execution, ExecutionEvent, ExecutionStatus
 from executions.registry import Pipeline
 from executions.services import record_event
@@ -42,6 +52,11 @@ class RunContext:
         self._guard = threading.Lock()
         self._handler_thread: int | None = None
         self._interrupt_sent = False
+        self._connection: BaseDatabaseWrapper | None = None
+        #: Set once a check found the execution no longer this run's.
+        self.claim_lost = False
+        #: Why a write of this run was refused (it lost its claim), once one was.
+        self.fenced: str | None = None
 
     @property
     def execution_id(self) -> uuid.UUID:
@@ -104,11 +119,48 @@ class RunContext:
         status, token = row
         if status == ExecutionStatus.RUNNING and token == self.run_token:
             return True
+        self.claim_lost = True
         if status == ExecutionStatus.CANCELLED:
             self.request_stop("the execution was cancelled")
         else:
             self.request_stop(f"the execution is {status} and no longer this run's")
         return False
+
+    def fence(self) -> None:
+        """Lock the execution row; raise :class:`RunFenced` unless this run owns it.
+
+        Called by :func:`executions.fencing.fence` inside a write transaction, whose
+        commit the row lock then protects: nobody can take the claim before it.
+        """
+        row = (
+            Execution.objects.select_for_update(no_key=True)
+            .filter(pk=self.execution.pk)
+            .values_list("status", "run_token")
+            .first()
+        )
+        if row is not None and row == (ExecutionStatus.RUNNING, self.run_token):
+            return
+        if row is None:
+            reason = "the execution no longer exists"
+        elif row[0] == ExecutionStatus.CANCELLED:
+            reason = "the execution was cancelled"
+        else:
+            reason = f"the execution is {row[0]} and no longer this run's"
+        self.claim_lost = True
+        self.note_fenced(reason)
+        self.request_stop(reason)
+        raise RunFenced(f"write refused: {reason}", str(self.execution.pk))
+
+    def note_fenced(self, reason: str) -> None:
+        """Remember that a write of this run was (or is being) rolled back: it lost its
+        claim (first reason wins)."""
+        if self.fenced is None:
+            self.fenced = reason
+
+    def in_transaction(self) -> bool:
+        """Whether the handler's thread is inside a database transaction right now."""
+        connection = self._connection
+        return connection is not None and connection.in_atomic_block
 
     def request_stop(
         self, reason: str, kind: type[ExecutionInterrupted] = ExecutionCancelled
@@ -134,11 +186,13 @@ class RunContext:
         """Mark the span in which interrupts may be delivered to the calling thread."""
         with self._guard:
             self._handler_thread = threading.get_ident()
+            self._connection = connections[DEFAULT_DB_ALIAS]
         try:
             yield
         finally:
             with self._guard:
                 thread, self._handler_thread = self._handler_thread, None
+                self._connection = None
                 if thread is not None and self._interrupt_sent:
                     raise_in_thread(thread, None)  # drop one that had not fired yet
 

@@ -12,7 +12,9 @@ duplicates are harmless. For a runnable execution it
    beats the heartbeat, passes on cancellation and enforces the time limit;
 3. records the outcome (succeeded with the result, failed with error and traceback,
    timed_out with the limit, or cancelled) only if the run still owns the execution,
-   releases the lock, and hands failures to the dead-letter queue.
+   releases the lock, and hands failures to the dead-letter queue. A run that lost
+   its claim only notes how it ended; if a write of it was refused at the fence
+   (:mod:`executions.fencing`), a ``fenced`` event says so.
 """
 
 from __future__ import annotations
@@ -31,12 +33,13 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
-from executions import metrics
+from executions import fencing, metrics
 from executions.claim import claim
 from executions.interrupts import (
     ExecutionCancelled,
     ExecutionInterrupted,
     PipelineTimeout,
+    RunFenced,
     soft_time_limit_fired,
 )
 from executions.locks import release_lock
@@ -121,7 +124,7 @@ def _call_handler(ctx: RunContext) -> Outcome:
     limit = ctx.pipeline.timeout_seconds
     try:
         ctx.params = ctx.pipeline.load(ctx.execution.params)
-        with ctx.handler_running():
+        with fencing.bind(ctx), ctx.handler_running():
             result = ctx.pipeline.handler(ctx)
         if soft_time_limit_fired() or time.monotonic() > ctx.deadline:
             # Celery's soft limit is an ordinary Exception a handler can catch and
@@ -138,6 +141,8 @@ def _call_handler(ctx: RunContext) -> Outcome:
             return Outcome(ExecutionStatus.FAILED, error=error, reraise=exc)
         if isinstance(exc, PipelineTimeout):
             return Outcome(ExecutionStatus.TIMED_OUT, error=f"timed out: {exc.reason}")
+        if isinstance(exc, RunFenced):
+            return Outcome(ExecutionStatus.CANCELLED, error=f"fenced: {exc.reason}")
         return Outcome(ExecutionStatus.CANCELLED, error=f"stopped: {exc.reason}")
     except SoftTimeLimitExceeded:
         return Outcome(
@@ -191,12 +196,15 @@ def _finish(ctx: RunContext, outcome: Outcome, elapsed: float) -> None:
         # Cancelled, reaped or abandoned meanwhile: the ledger already says how it
         # ended; the handler's outcome is only noted.
         stopped = outcome.status == ExecutionStatus.CANCELLED
+        if ctx.fenced:
+            event_type = "fenced"
+            data["error"] = f"fenced: {ctx.fenced}; this run's write was rolled back"
+            data["run"] = str(ctx.run_token)
+            logger.warning("execution %s: %s", execution.pk, data["error"])
+        else:
+            event_type = "handler_stopped" if stopped else "late_result"
         with transaction.atomic() if holds_lock else nullcontext():
-            record_event(
-                execution,
-                "handler_stopped" if stopped else "late_result",
-                {"outcome": outcome.status, **data},
-            )
+            record_event(execution, event_type, {"outcome": outcome.status, **data})
             if holds_lock:
                 release_lock(execution, ctx.run_token)
         logger.info("execution %s ended elsewhere; outcome %s noted", execution.pk, outcome.status)

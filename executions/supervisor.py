@@ -97,7 +97,11 @@ class Watch:
         ):
             # The handler had a heartbeat to stop at a checkpoint; now interrupt it.
             self._interrupted = True
-            self.ctx.interrupt(ExecutionCancelled, self.ctx.stop_reason or "stopped")
+            reason = self.ctx.stop_reason or "stopped"
+            if self.ctx.claim_lost and self.ctx.in_transaction():
+                # Its open write can no longer commit (the fence refuses it): fenced.
+                self.ctx.note_fenced(reason)
+            self.ctx.interrupt(ExecutionCancelled, reason)
 
     def _enforce_limit(self, now: float) -> None:
         limit = self.ctx.pipeline.timeout_seconds

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from django.db import transaction
 from django.db.models import Sum
 
+from executions.fencing import fence
 from otc.finra import FinraClient, FinraProtocolError
 from otc.models import Capture, QualityReport, VenueVolume
 from otc.services.quality import Verdict, save_report
@@ -247,4 +248,6 @@ def record_reconciliation(result: Reconciliation) -> QualityReport | None:
             warnings=warnings,
             failures=list(report.failures),
         )
-        return save_report(capture, verdict, report.prior_capture, now=utc_now())
+        saved = save_report(capture, verdict, report.prior_capture, now=utc_now())
+        fence()
+    return saved

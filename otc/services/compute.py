@@ -28,6 +28,7 @@ from typing import Any
 
 from django.db import transaction
 
+from executions.fencing import fence
 from otc.models import Capture, CaptureState
 from otc.services.analytics import (
     compute_symbol_summaries,
@@ -109,11 +110,13 @@ def _compute(capture_id: int) -> ComputeResult:
             counts.update(compute_rolling(capture, now=now))
             refreshed = _refresh_following_weeks(capture, now)
             Capture.objects.filter(pk=capture_id).update(computed_at=now)
+            fence()
     except _Blocked as blocked:
         with transaction.atomic():
             save_report(capture, blocked.verdict, blocked.prior, now=now)
             reasons = "; ".join(blocked.verdict.failures)
             mark_pending(capture_id, CaptureState.REJECTED, f"quality gate (grade F): {reasons}")
+            fence()
         raise QualityGateFailed(capture_id, blocked.verdict.failures) from None
     return ComputeResult(
         capture_id,

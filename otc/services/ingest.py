@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from django.db import connection, transaction
 
+from executions.fencing import fence
 from otc.inbox import open_regular
 from otc.models import (
     Capture,
@@ -218,6 +219,7 @@ def ingest_lines(
                 raise _Unchanged(same, current)
             rejects = _store_rejects(capture.pk) if parser.rejects else 0
             _finish(capture, parser, checksum, rejects)
+            fence()
     except _Unchanged as unchanged:
         return _unchanged(unchanged.capture, unchanged.current)
     return IngestResult(

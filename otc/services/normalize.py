@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from django.db import IntegrityError, transaction
 
+from executions.fencing import fence
 from otc.models import (
     PENDING_STATES,
     Capture,
@@ -97,6 +98,7 @@ def _normalize(capture_id: int, *, force: bool) -> NormalizeResult:
         if capture.state in PENDING_STATES:
             changes.update(state=CaptureState.STAGED, failure="")
         Capture.objects.filter(pk=capture_id).update(**changes)
+        fence()
     return NormalizeResult("normalized", capture_id, rows, duplicates)
 
 

@@ -44,7 +44,7 @@ def test_they_are_registered_only_when_switched_on() -> None:
     off = registered_in_a_fresh_process(SPINE_DIAGNOSTIC_PIPELINES="false")
     on = registered_in_a_fresh_process(SPINE_DIAGNOSTIC_PIPELINES="true")
     diag = {p.name for p in DIAGNOSTIC_PIPELINES}
-    assert diag == {"diag.noop", "diag.sleep", "diag.fail"}
+    assert diag == {"diag.noop", "diag.sleep", "diag.fail", "diag.write"}
     assert not diag & set(off)
     assert diag <= set(on)
 
@@ -53,4 +53,4 @@ def test_registration_is_idempotent() -> None:
     target = PipelineRegistry()
     register_diagnostic_pipelines(target)
     register_diagnostic_pipelines(target)
-    assert target.names() == ["diag.fail", "diag.noop", "diag.sleep"]
+    assert target.names() == ["diag.fail", "diag.noop", "diag.sleep", "diag.write"]

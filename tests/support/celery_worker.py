@@ -5,7 +5,8 @@ process group, with the same ``DATABASE_URL``/``REDIS_URL`` as the test process
 except that the database is the test database pytest-django created (workers must see
 what the tests commit, so such tests use ``django_db(transaction=True)``). It returns
 once the worker answers a ping. ``CeleryWorker.stop()`` ends it gracefully,
-``kill()`` sends SIGKILL to the whole group (a machine dying mid-run).
+``kill()`` sends SIGKILL to the whole group (a machine dying mid-run), ``pause()`` and
+``resume()`` send SIGSTOP and SIGCONT (a machine that froze, then came back).
 
 The ``celery_worker`` fixture gives each test module one worker; tests that kill
 workers start their own with ``start_celery_worker``.
@@ -64,6 +65,14 @@ class CeleryWorker:
         if self.alive():
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
+
+    def pause(self) -> None:
+        """SIGSTOP the worker and its pool processes: they stop mid-instruction."""
+        os.killpg(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT a paused worker: it carries on where it stopped."""
+        os.killpg(self.process.pid, signal.SIGCONT)
 
     def stop(self, timeout: float = 15) -> None:
         """Warm shutdown (finish current tasks), SIGKILL if it takes too long."""
