@@ -77,3 +77,11 @@ def test_metrics_directory_is_shared_and_emptied_first(project_root: Path) -> No
     assert web[web.index("--config") + 1] == "python:spine.gunicorn"
     dockerfile = (project_root / "docker" / "Dockerfile").read_text()
     assert f"mkdir -p {directory}" in dockerfile  # the volume starts owned by the app user
+
+
+def test_long_running_services_restart_by_themselves(project_root: Path) -> None:
+    services = load_compose(project_root)["services"]
+    for name in ("web", "worker", "beat"):
+        assert services[name]["restart"] == "unless-stopped", name
+    for name in ("migrate", "reset-metrics", "schedules"):
+        assert services[name].get("restart", "no") == "no", name
