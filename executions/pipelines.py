@@ -1,8 +1,10 @@
 """Diagnostic pipelines that exercise the execution machinery itself.
 
 ``diag.noop`` does nothing, ``diag.sleep`` sleeps (and can share a lock key),
-``diag.fail`` raises. They are registered only when ``SPINE_DIAGNOSTIC_PIPELINES`` is
-on (tests and benchmarks turn it on), so production registries list real work only.
+``diag.fail`` raises. Only ``diag.sleep`` may be requeued after its worker is lost
+(once); the others keep the default of none, as a pipeline unsafe to rerun would.
+They are registered only when ``SPINE_DIAGNOSTIC_PIPELINES`` is on (tests and
+benchmarks turn it on), so production registries list real work only.
 Their time limits are short on purpose: a test can make one time out in seconds.
 """
 
@@ -100,8 +102,9 @@ DIAGNOSTIC_PIPELINES = (
         timeout_seconds=SLEEP_TIMEOUT_SECONDS,
         lock_key=_sleep_lock,
         lock_policy="wait",
-        # One requeue when its worker is lost, so recovery can be seen end to end.
         retry=RetryPolicy(max_retries=1, backoff_seconds=1, backoff_max_seconds=5),
+        # One requeue when its worker is lost, so recovery can be seen end to end.
+        max_requeues=1,
     ),
     Pipeline(
         name="diag.fail",

@@ -32,7 +32,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from executions.registry import PipelineParams, pipeline
+from executions.registry import RERUN_SAFE_REQUEUES, PipelineParams, pipeline
 from executions.run_context import RunContext
 from otc.models import Capture
 from otc.parser import parse_tier
@@ -148,6 +148,7 @@ def _current(params: dict[str, Any]) -> Capture:
     params=IngestFileParams,
     lock_key=WEEK_LOCK,
     timeout_seconds=1800,
+    max_requeues=RERUN_SAFE_REQUEUES,
 )
 def ingest_file_pipeline(ctx: RunContext) -> dict[str, Any]:
     """Ingest a FINRA weekly download file as a capture (a no-op when unchanged)."""
@@ -158,13 +159,25 @@ def ingest_file_pipeline(ctx: RunContext) -> dict[str, Any]:
     return result.as_dict()
 
 
-@pipeline("otc.normalize", params=WeekParams, lock_key=WEEK_LOCK, timeout_seconds=1800)
+@pipeline(
+    "otc.normalize",
+    params=WeekParams,
+    lock_key=WEEK_LOCK,
+    timeout_seconds=1800,
+    max_requeues=RERUN_SAFE_REQUEUES,
+)
 def normalize_pipeline(ctx: RunContext) -> dict[str, Any]:
     """Normalize the current capture of a week; duplicates become rejects."""
     return normalize_capture(_current(ctx.params).pk).as_dict()
 
 
-@pipeline("otc.compute", params=WeekParams, lock_key=WEEK_LOCK, timeout_seconds=1800)
+@pipeline(
+    "otc.compute",
+    params=WeekParams,
+    lock_key=WEEK_LOCK,
+    timeout_seconds=1800,
+    max_requeues=RERUN_SAFE_REQUEUES,
+)
 def compute_pipeline(ctx: RunContext) -> dict[str, Any]:
     """Compute the analytics of a week's current capture behind the quality gate."""
     return compute_capture(_current(ctx.params).pk).as_dict()
@@ -183,7 +196,13 @@ def run_step(
     return result
 
 
-@pipeline("otc.full_etl", params=IngestFileParams, lock_key=WEEK_LOCK, timeout_seconds=3600)
+@pipeline(
+    "otc.full_etl",
+    params=IngestFileParams,
+    lock_key=WEEK_LOCK,
+    timeout_seconds=3600,
+    max_requeues=RERUN_SAFE_REQUEUES,
+)
 def full_etl_pipeline(ctx: RunContext) -> dict[str, Any]:
     """Ingest, normalize and compute one week's file, as steps of one execution."""
     p = ctx.params
@@ -233,7 +252,12 @@ def backfill_files(params: dict[str, Any]) -> tuple[list[tuple[date, Path]], lis
     return found, missing
 
 
-@pipeline("otc.backfill", params=BackfillParams, timeout_seconds=6 * 3600)
+@pipeline(
+    "otc.backfill",
+    params=BackfillParams,
+    timeout_seconds=6 * 3600,
+    max_requeues=RERUN_SAFE_REQUEUES,
+)
 def backfill_pipeline(ctx: RunContext) -> dict[str, Any]:
     """Run the full ETL for a range of weeks: one child execution per week."""
     from executions.dispatcher import dispatch
