@@ -13,4 +13,6 @@ class ExecutionsConfig(AppConfig):
         # Every app's pipelines module registers its pipelines on import; importing them
         # here means the registry is complete in web, worker and command processes alike.
         autodiscover_modules("pipelines")
-        from executions import checks  # noqa: F401 - registers the system checks
+        from executions import checks, health  # noqa: F401 - checks registers itself
+
+        health.register()

@@ -1,10 +1,12 @@
 """Diagnostic pipelines that exercise the execution machinery itself.
 
 ``diag.noop`` does nothing, ``diag.sleep`` sleeps (and can share a lock key),
-``diag.fail`` raises, ``diag.write`` writes rows in fenced steps. They are registered
-only when ``SPINE_DIAGNOSTIC_PIPELINES`` is on (tests and benchmarks turn it on), so
-production registries list real work only. Their time limits are short on purpose: a
-test can make one time out in seconds.
+``diag.fail`` raises, ``diag.write`` writes rows in fenced steps. Only ``diag.sleep``
+and ``diag.write`` may be requeued after their worker is lost (once); ``diag.noop`` and
+``diag.fail`` keep the default of none, as a pipeline unsafe to rerun would. They are
+registered only when ``SPINE_DIAGNOSTIC_PIPELINES`` is on (tests and benchmarks turn
+it on), so production registries list real work only. Their time limits are short on
+purpose: a test can make one time out in seconds.
 """
 
 from __future__ import annotations
@@ -153,8 +155,9 @@ DIAGNOSTIC_PIPELINES = (
         timeout_seconds=SLEEP_TIMEOUT_SECONDS,
         lock_key=_sleep_lock,
         lock_policy="wait",
-        # One requeue when its worker is lost, so recovery can be seen end to end.
         retry=RetryPolicy(max_retries=1, backoff_seconds=1, backoff_max_seconds=5),
+        # One requeue when its worker is lost, so recovery can be seen end to end.
+        max_requeues=1,
     ),
     Pipeline(
         name="diag.write",
@@ -164,6 +167,7 @@ DIAGNOSTIC_PIPELINES = (
         lane="default",
         timeout_seconds=WRITE_TIMEOUT_SECONDS,
         retry=RetryPolicy(max_retries=1, backoff_seconds=1, backoff_max_seconds=5),
+        max_requeues=1,
     ),
     Pipeline(
         name="diag.fail",

@@ -10,6 +10,7 @@ anything is written.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -30,8 +31,16 @@ BATCH = 500
 
 def sweep_pending_executions(*, now: datetime | None = None, limit: int = BATCH) -> int:
     """Hand pending executions older than ``SPINE_SWEEP_AFTER_SECONDS`` to the backend
-    again, and re-publish queued ones whose message outlived the broker's redelivery
-    window; return how many were handed over."""
+    again, and re-publish queued ones that have not started long after they were due
+    (their message is presumed lost: a broker that restarted empty); return how many
+    were handed over.
+
+    A queued execution is presumed lost ``SPINE_SWEEP_LOST_AFTER_SECONDS`` after it
+    was due, twice that after a second hand-off, and so on, up to the broker's own
+    redelivery window (``SPINE_SWEEP_QUEUED_AFTER_SECONDS``): one merely waiting in a
+    long queue gets a few extra messages, never a growing pile. Every extra delivery is
+    harmless, since only one can claim the execution.
+    """
     from executions.dispatcher import default_dispatcher
 
     now = now or utc_now()
@@ -41,21 +50,30 @@ def sweep_pending_executions(*, now: datetime | None = None, limit: int = BATCH)
     for execution in pending:
         before = execution.submissions
         count += default_dispatcher.submit(execution, reason="sweeper").submissions > before
-    # A broker may redeliver a message until its visibility window has passed; a local
-    # timer that has not fired by its due time plus the sweep delay never will.
-    if default_dispatcher.backend.hand_offs_die_with_process:
-        lost_after = settings.SPINE_SWEEP_AFTER_SECONDS
-    else:
-        lost_after = settings.SPINE_SWEEP_QUEUED_AFTER_SECONDS
-    lost_before = now - timedelta(seconds=lost_after)
-    lost = selectors.lost_queued_executions(lost_before)[:limit]
+    # A local timer that has not fired by its due time plus the sweep delay never will.
+    local = default_dispatcher.backend.hand_offs_die_with_process
+    first = settings.SPINE_SWEEP_AFTER_SECONDS if local else settings.SPINE_SWEEP_LOST_AFTER_SECONDS
+    lost = selectors.lost_queued_executions(now - timedelta(seconds=first))[:limit]
     for execution in lost:
+        waited = now - max(filter(None, (execution.queued_at, execution.run_after)))
+        if not local and waited < presumed_lost_after(execution.submissions):
+            continue
         before = execution.submissions
-        resubmitted = default_dispatcher.resubmit(execution, reason="message presumed lost")
+        resubmitted = default_dispatcher.resubmit(
+            execution, reason="message presumed lost", waited_seconds=int(waited.total_seconds())
+        )
         count += resubmitted.submissions > before
     if count:
         logger.info("sweeper handed %s execution(s) to the backend again", count)
     return count
+
+
+def presumed_lost_after(submissions: int) -> timedelta:
+    """How long a queued execution handed off ``submissions`` times may wait for a
+    worker before its message is presumed lost."""
+    doublings = min(max(submissions - 1, 0), 20)
+    seconds = settings.SPINE_SWEEP_LOST_AFTER_SECONDS * 2**doublings
+    return timedelta(seconds=min(seconds, settings.SPINE_SWEEP_QUEUED_AFTER_SECONDS))
 
 
 @dataclass(frozen=True)
@@ -66,19 +84,23 @@ class Reaped:
     action: str  # "requeued", "failed" or "timed_out"
 
 
-def reap_stale_executions(*, now: datetime | None = None, limit: int = BATCH) -> list[Reaped]:
+def reap_stale_executions(
+    *, now: datetime | None = None, limit: int = BATCH, lanes: Iterable[str] | None = None
+) -> list[Reaped]:
     """Settle running executions whose heartbeat is older than ``SPINE_REAP_AFTER_SECONDS``.
 
     A run that was still beating at its time limit was stopped by it: ``timed_out``.
-    Otherwise its worker was lost: back to the queue while the pipeline's retry
-    policy allows (``redeliveries < max_retries``), else ``failed``; both failures go
-    to the dead-letter queue.
+    Otherwise its worker was lost: back to the queue while the pipeline allows
+    (``redeliveries < max_requeues``), else ``failed``; both failures go to the
+    dead-letter queue. ``lanes`` limits it to executions on those lanes (a worker
+    reaping for the queues it consumes at start-up).
     """
     now = now or utc_now()
     stale_before = now - timedelta(seconds=settings.SPINE_REAP_AFTER_SECONDS)
-    candidates = list(
-        selectors.silent_running_executions(stale_before).values_list("pk", flat=True)[:limit]
-    )
+    silent = selectors.silent_running_executions(stale_before)
+    if lanes is not None:
+        silent = silent.filter(lane__in=list(lanes))
+    candidates = list(silent.values_list("pk", flat=True)[:limit])
     reaped = [r for pk in candidates if (r := _reap(pk, stale_before)) is not None]
     if reaped:
         logger.warning("reaper settled %s silent execution(s)", len(reaped))
@@ -121,7 +143,7 @@ def _reap(pk: object, stale_before: datetime) -> Reaped | None:
                 error = f"timed out: stopped at its time limit of {limit}s (last heartbeat {seen})"
                 status, kind = ExecutionStatus.TIMED_OUT, "timeout"
             else:
-                allowed = pipeline.retry.max_retries if pipeline else 0
+                allowed = pipeline.max_requeues if pipeline else 0
                 error = (
                     f"worker lost: no heartbeat since {seen} "
                     f"(requeued {execution.redeliveries} of {allowed} allowed times)"
@@ -148,7 +170,7 @@ def _decide(execution: Execution, pipeline: Pipeline | None, last_sign: datetime
     deadline = execution.started_at + timedelta(seconds=pipeline.timeout_seconds)
     if last_sign + timedelta(seconds=settings.SPINE_HEARTBEAT_SECONDS) >= deadline:
         return "timed_out"
-    if execution.redeliveries < pipeline.retry.max_retries:
+    if execution.redeliveries < pipeline.max_requeues:
         return "requeued"
     return "failed"
 

@@ -2,9 +2,11 @@
 
 A pipeline is registered once, at import time of its app's ``pipelines`` module, with
 a handler, a DRF serializer describing its parameters, the lane (Celery queue) it runs
-on, its time limit, an optional concurrency lock-key template and a retry policy. The
-Dispatcher validates parameters here before anything is written; the runner looks up
-the handler here and is the only caller of it.
+on, its time limit, an optional concurrency lock-key template, a retry policy and how
+many times a run may be requeued after its worker is lost (``max_requeues``: 0 unless
+the pipeline declares it safe to run again from the start). The Dispatcher validates
+parameters here before anything is written; the runner looks up the handler here and
+is the only caller of it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ LockPolicy = Literal["wait", "fail"]
 # A lock key is a template over the canonical params ("otc:ingest:{tier}:{week}") or a
 # function of them that may return None when a particular run needs no lock.
 LockKey = str | Callable[[dict[str, Any]], str | None]
+# Requeues after a lost worker that a pipeline safe to rerun from the start declares
+# (every otc.* and ops.* pipeline); beyond them the run is a dead letter.
+RERUN_SAFE_REQUEUES = 2
 
 
 class UnknownPipeline(LookupError):
@@ -108,6 +113,10 @@ class Pipeline:
     lock_key: LockKey | None = None
     lock_policy: LockPolicy = "wait"
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # Times the reaper may put a run back in the queue after its worker was lost; then
+    # it fails as "worker lost" (dead letter). Only a handler that is safe to run again
+    # from the start (idempotent writes) should allow any.
+    max_requeues: int = 0
 
     def validate(self, raw: dict[str, Any] | None) -> dict[str, Any]:
         """Validate raw params; return their canonical JSON-safe form."""
@@ -161,6 +170,8 @@ class PipelineRegistry:
             raise ValueError(f"pipeline {pipeline.name}: lane {pipeline.lane!r} not in {lanes}")
         if pipeline.timeout_seconds <= 0:
             raise ValueError(f"pipeline {pipeline.name}: timeout_seconds must be positive")
+        if pipeline.max_requeues < 0:
+            raise ValueError(f"pipeline {pipeline.name}: max_requeues must not be negative")
         existing = self._pipelines.get(pipeline.name)
         if existing is not None and existing.handler is not pipeline.handler:
             raise ValueError(f"pipeline {pipeline.name!r} is already registered")
@@ -199,6 +210,7 @@ def pipeline(
     lock_key: LockKey | None = None,
     lock_policy: LockPolicy = "wait",
     retry: RetryPolicy | None = None,
+    max_requeues: int = 0,
 ) -> Callable[[Handler], Handler]:
     """Register the decorated function as the handler of pipeline ``name``."""
 
@@ -214,6 +226,7 @@ def pipeline(
                 lock_key=lock_key,
                 lock_policy=lock_policy,
                 retry=retry or RetryPolicy(),
+                max_requeues=max_requeues,
             )
         )
         return handler

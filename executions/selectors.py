@@ -7,7 +7,7 @@ thin and every reader sees the same ordering.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import Q, QuerySet
 
@@ -60,3 +60,13 @@ def lost_queued_executions(queued_before: datetime) -> QuerySet[Execution]:
         status=ExecutionStatus.QUEUED,
         queued_at__lt=queued_before,
     ).order_by("queued_at")
+
+
+def stale_queued_count(now: datetime) -> dict[str, int]:
+    """Queued executions, and due, that have waited over ``SPINE_SWEEP_LOST_AFTER_SECONDS``
+    for a worker (their message may be lost): how many, and the threshold."""
+    from django.conf import settings
+
+    threshold = settings.SPINE_SWEEP_LOST_AFTER_SECONDS
+    stale = lost_queued_executions(now - timedelta(seconds=threshold)).count()
+    return {"stale_queued": stale, "stale_after_seconds": threshold}

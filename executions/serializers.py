@@ -106,6 +106,10 @@ class PipelineSerializer(serializers.Serializer):
     )
     lock_policy = serializers.CharField()
     retry = RetryPolicySerializer()
+    max_requeues = serializers.IntegerField(
+        help_text="Times a run is put back in the queue after its worker was lost "
+        "(0: not safe to rerun; it fails as a dead letter)."
+    )
     params_schema = serializers.SerializerMethodField(
         help_text="Parameter name → {type, required, default?, choices?, help?}."
     )

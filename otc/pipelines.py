@@ -36,7 +36,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from executions.registry import PipelineParams, pipeline
+from executions.registry import RERUN_SAFE_REQUEUES, PipelineParams, pipeline
 from executions.run_context import RunContext
 from otc import inbox
 from otc.models import Capture, CaptureState
@@ -199,6 +199,7 @@ def target_capture(params: dict[str, Any]) -> Capture:
     params=IngestFileParams,
     lock_key=WEEK_LOCK,
     timeout_seconds=1800,
+    max_requeues=RERUN_SAFE_REQUEUES,
 )
 def ingest_file_pipeline(ctx: RunContext) -> dict[str, Any]:
     """Ingest a FINRA weekly download file as a capture (a no-op when unchanged)."""
@@ -220,13 +221,25 @@ def _ingest_inbox_file(ctx: RunContext) -> IngestResult:
         )
 
 
-@pipeline("otc.normalize", params=CaptureStepParams, lock_key=WEEK_LOCK, timeout_seconds=1800)
+@pipeline(
+    "otc.normalize",
+    params=CaptureStepParams,
+    lock_key=WEEK_LOCK,
+    timeout_seconds=1800,
+    max_requeues=RERUN_SAFE_REQUEUES,
+)
 def normalize_pipeline(ctx: RunContext) -> dict[str, Any]:
     """Normalize a capture of a week (its newest by default); duplicates become rejects."""
     return normalize_capture(target_capture(ctx.params).pk).as_dict()
 
 
-@pipeline("otc.compute", params=CaptureStepParams, lock_key=WEEK_LOCK, timeout_seconds=1800)
+@pipeline(
+    "otc.compute",
+    params=CaptureStepParams,
+    lock_key=WEEK_LOCK,
+    timeout_seconds=1800,
+    max_requeues=RERUN_SAFE_REQUEUES,
+)
 def compute_pipeline(ctx: RunContext) -> dict[str, Any]:
     """Compute a capture's analytics behind the quality gate; a staged capture that
     passes becomes the week's current one."""
@@ -246,7 +259,13 @@ def run_step(
     return result
 
 
-@pipeline("otc.full_etl", params=IngestFileParams, lock_key=WEEK_LOCK, timeout_seconds=3600)
+@pipeline(
+    "otc.full_etl",
+    params=IngestFileParams,
+    lock_key=WEEK_LOCK,
+    timeout_seconds=3600,
+    max_requeues=RERUN_SAFE_REQUEUES,
+)
 def full_etl_pipeline(ctx: RunContext) -> dict[str, Any]:
     """Ingest, normalize and compute one week's file, as steps of one execution."""
     steps: dict[str, Any] = {}
@@ -305,7 +324,12 @@ def backfill_files(params: dict[str, Any]) -> tuple[list[tuple[date, str]], list
     return found, missing
 
 
-@pipeline("otc.backfill", params=BackfillParams, timeout_seconds=6 * 3600)
+@pipeline(
+    "otc.backfill",
+    params=BackfillParams,
+    timeout_seconds=6 * 3600,
+    max_requeues=RERUN_SAFE_REQUEUES,
+)
 def backfill_pipeline(ctx: RunContext) -> dict[str, Any]:
     """Run the full ETL for a range of weeks: one child execution per week."""
     from executions.dispatcher import dispatch

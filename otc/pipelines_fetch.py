@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from executions.registry import RetryPolicy, pipeline
+from executions.registry import RERUN_SAFE_REQUEUES, RetryPolicy, pipeline
 from otc import fetch, reconcile
 from otc.models import Capture
 from otc.pipelines import WEEK_LOCK, WeekParams, normalize_and_compute, run_step
@@ -46,6 +46,7 @@ FETCH_RETRY = RetryPolicy(max_retries=3, backoff_seconds=300, backoff_max_second
     timeout_seconds=3600,
     lock_key=WEEK_LOCK,
     retry=FETCH_RETRY,
+    max_requeues=RERUN_SAFE_REQUEUES,
 )
 def fetch_week_pipeline(ctx: RunContext) -> dict[str, Any]:
     """Fetch one FINRA week over the API and run it through the ETL."""

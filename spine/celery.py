@@ -3,16 +3,18 @@
 Configured from Django settings (the ``CELERY_`` namespace), so the broker, result
 backend and reliability options (late acks, reject on worker loss, prefetch 1) are
 set in one place, :mod:`spine.settings`. Database connections persist between tasks
-for ``CONN_MAX_AGE`` as they do between requests.
+for ``CONN_MAX_AGE`` as they do between requests. A worker that comes up reaps what a
+lost worker left running on its lanes, without waiting for beat's next ``ops.reap``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun, worker_process_shutdown
+from celery.signals import task_postrun, task_prerun, worker_process_shutdown, worker_ready
 
 from spine.config import exit_on_config_error
 
@@ -21,6 +23,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spine.settings")
 app = Celery("spine")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+logger = logging.getLogger(__name__)
 
 
 @app.on_configure.connect
@@ -51,3 +55,23 @@ def mark_metrics_process_dead(pid: int | None = None, **kwargs: Any) -> None:
     from spine.prometheus import mark_dead
 
     mark_dead(pid or os.getpid(), getattr(settings, "PROMETHEUS_MULTIPROC_DIR", None))
+
+
+@worker_ready.connect
+def reap_on_start(sender: Any = None, **kwargs: Any) -> None:
+    """One reap pass for the lanes this worker consumes, once it is ready; executions
+    still beating elsewhere are left alone (the reaper's heartbeat rule)."""
+    from executions.recovery import reap_stale_executions
+
+    queues = sender.app.amqp.queues.consume_from if sender is not None else None
+    lanes = sorted(queues or ())
+    from django.db import connections
+
+    try:
+        reaped = reap_stale_executions(lanes=lanes)
+    except Exception:  # the worker runs without it; beat's ops.reap comes later
+        logger.exception("reap at worker start failed")
+        return
+    finally:
+        connections.close_all()  # the main process holds none while it consumes
+    logger.info("reap at worker start (lanes %s): %s settled", ", ".join(lanes), len(reaped))

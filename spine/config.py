@@ -370,6 +370,7 @@ class SpineConfig:
     heartbeat_seconds: int = 10
     reap_after_seconds: int = 60
     sweep_after_seconds: int = 60
+    sweep_lost_after_seconds: int = 180
     lock_retry_seconds: int = 10
     time_limit_grace_seconds: int = 30
     prometheus_multiproc_dir: Path | None = None
@@ -436,6 +437,7 @@ def load_config(environ: Mapping[str, str]) -> SpineConfig:
         heartbeat_seconds=env_int(environ, "SPINE_HEARTBEAT_SECONDS", 10, minimum=1),
         reap_after_seconds=env_int(environ, "SPINE_REAP_AFTER_SECONDS", 60, minimum=2),
         sweep_after_seconds=env_int(environ, "SPINE_SWEEP_AFTER_SECONDS", 60, minimum=1),
+        sweep_lost_after_seconds=env_int(environ, "SPINE_SWEEP_LOST_AFTER_SECONDS", 180, minimum=1),
         lock_retry_seconds=env_int(environ, "SPINE_LOCK_RETRY_SECONDS", 10, minimum=1),
         time_limit_grace_seconds=env_int(environ, "SPINE_TIME_LIMIT_GRACE_SECONDS", 30, minimum=1),
         dlq_retention_days=env_int(environ, "SPINE_DLQ_RETENTION_DAYS", 30, minimum=1),

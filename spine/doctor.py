@@ -169,17 +169,26 @@ def check_disk(db: dict[str, Any] | None = None) -> Check:
 
 
 def check_backlog() -> Check:
-    """Executions that should have moved on: pending long after the sweeper's delay."""
+    """Executions that should have moved on: pending long after the sweeper's delay, or
+    queued and due past the lost-message threshold (a broker that lost its messages)."""
     from dlq.models import DeadLetter
     from executions.models import Execution, ExecutionStatus
+    from executions.selectors import stale_queued_count
 
-    cutoff = utc_now() - STUCK_AFTER
+    now = utc_now()
+    cutoff = now - STUCK_AFTER
     stuck = Execution.objects.filter(status=ExecutionStatus.PENDING, created_at__lt=cutoff).count()
+    queued = stale_queued_count(now)
     letters = DeadLetter.objects.open().count()
-    data = {"stuck_pending": stuck, "open_dead_letters": letters}
+    data = {"stuck_pending": stuck, **queued, "open_dead_letters": letters}
     minutes = int(STUCK_AFTER.total_seconds() // 60)
-    detail = f"{stuck} pending for over {minutes} min, {letters} open dead letter(s)"
-    return Check("ledger", "warn" if stuck else "ok", detail, data)
+    detail = (
+        f"{stuck} pending for over {minutes} min, {queued['stale_queued']} queued and "
+        f"waiting for a worker over {queued['stale_after_seconds']}s, "
+        f"{letters} open dead letter(s)"
+    )
+    late = stuck or queued["stale_queued"]
+    return Check("ledger", "warn" if late else "ok", detail, data)
 
 
 def check_pipelines() -> Check:

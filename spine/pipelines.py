@@ -25,7 +25,7 @@ from rest_framework import serializers
 
 from dlq import services as dlq_services
 from executions import recovery
-from executions.registry import PipelineParams, pipeline
+from executions.registry import RERUN_SAFE_REQUEUES, PipelineParams, pipeline
 from executions.retention import DEFAULT_RETENTION
 from executions.run_context import RunContext
 from otc.models import Tier
@@ -37,6 +37,7 @@ LANE = "maintenance"
 @pipeline(
     "ops.sweep",
     lane=LANE,
+    max_requeues=RERUN_SAFE_REQUEUES,
     timeout_seconds=300,
     description="Hand executions the backend never accepted (broker down) to it again.",
 )
@@ -48,6 +49,7 @@ def sweep_pipeline(ctx: RunContext) -> dict[str, Any]:
 @pipeline(
     "ops.reap",
     lane=LANE,
+    max_requeues=RERUN_SAFE_REQUEUES,
     timeout_seconds=300,
     description="Requeue or fail running executions whose worker stopped beating.",
 )
@@ -70,6 +72,7 @@ class DlqRetryParams(PipelineParams):
     "ops.dlq_retry",
     params=DlqRetryParams,
     lane=LANE,
+    max_requeues=RERUN_SAFE_REQUEUES,
     timeout_seconds=600,
     description="Replay dead letters whose automatic retry time has come.",
 )
@@ -97,6 +100,7 @@ class CleanupParams(PipelineParams):
     "ops.cleanup",
     params=CleanupParams,
     lane=LANE,
+    max_requeues=RERUN_SAFE_REQUEUES,
     timeout_seconds=3600,
     description="Retention: old finished executions, their events and resolved dead letters.",
 )
@@ -123,6 +127,7 @@ class FetchScheduledParams(PipelineParams):
     "otc.fetch_scheduled",
     params=FetchScheduledParams,
     lane=LANE,
+    max_requeues=RERUN_SAFE_REQUEUES,
     timeout_seconds=120,
     description="Dispatch otc.fetch_week for the newest week FINRA has published for a tier.",
 )

@@ -74,9 +74,11 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
     ScheduleSpec(
         key="sweep pending executions",
         pipeline="ops.sweep",
-        every=timedelta(minutes=5),
-        description="Hand executions the broker refused to it again (runs on the worker "
-        "that receives the tick, so it needs no second trip through the broker).",
+        # With SPINE_SWEEP_LOST_AFTER_SECONDS (3 min), a lost message is republished
+        # within about five minutes.
+        every=timedelta(minutes=2),
+        description="Hand executions the broker refused or lost to it again (runs on the "
+        "worker that receives the tick, so it needs no second trip through the broker).",
     ),
     ScheduleSpec(
         key="reap silent executions",

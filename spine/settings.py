@@ -160,14 +160,21 @@ SPINE_FAILURE_HANDLER = CONFIG.failure_handler
 SPINE_HEARTBEAT_SECONDS = CONFIG.heartbeat_seconds
 SPINE_REAP_AFTER_SECONDS = CONFIG.reap_after_seconds
 SPINE_SWEEP_AFTER_SECONDS = CONFIG.sweep_after_seconds
+# A queued execution not started this long after it was due has presumably lost its
+# message (a broker restarted empty); the sweeper publishes it again (see
+# executions.recovery).
+SPINE_SWEEP_LOST_AFTER_SECONDS = CONFIG.sweep_lost_after_seconds
 SPINE_LOCK_RETRY_SECONDS = CONFIG.lock_retry_seconds
 SPINE_TIME_LIMIT_GRACE_SECONDS = CONFIG.time_limit_grace_seconds
-# A queued execution still not started after the broker's redelivery window has lost
-# its message; the sweeper hands it to the backend again.
+# The broker redelivers an unacknowledged message after this window at the latest, so
+# the sweeper's republishing of a queued execution never waits longer.
 SPINE_SWEEP_QUEUED_AFTER_SECONDS = SPINE_MAX_PIPELINE_TIMEOUT + 3600 + 600
 
 # Celery
 CELERY_BROKER_URL = REDIS_URL or "memory://"
+# kombu's Redis transport with a guard that keeps a worker alive across a broker
+# outage (see spine.broker).
+CELERY_BROKER_TRANSPORT = "spine.broker:Transport" if REDIS_URL else None
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
 CELERY_TASK_SERIALIZER = "json"

@@ -89,3 +89,11 @@ def test_the_inbox_is_shared_by_web_and_workers(project_root: Path) -> None:
         assert f"inbox:{directory}" in services[name]["volumes"], name
     dockerfile = (project_root / "docker" / "Dockerfile").read_text()
     assert directory in dockerfile  # the volume starts owned by the app user
+
+
+def test_long_running_services_restart_by_themselves(project_root: Path) -> None:
+    services = load_compose(project_root)["services"]
+    for name in ("web", "worker", "beat"):
+        assert services[name]["restart"] == "unless-stopped", name
+    for name in ("migrate", "reset-metrics", "schedules"):
+        assert services[name].get("restart", "no") == "no", name

@@ -394,6 +394,7 @@ def test_pipelines_list_the_registry(test_pipeline, reader_client: APIClient) ->
         "lock_key": "api_test:{tier}:{week}",
         "lock_policy": "wait",
         "retry": {"max_retries": 2, "backoff_seconds": 30.0, "backoff_max_seconds": 3600.0},
+        "max_requeues": 0,
         "params_schema": {
             "week": {"type": "date", "required": True, "help": "Any date in the week."},
             "tier": {

@@ -192,3 +192,23 @@ def test_health_is_never_rate_limited(settings) -> None:
 @pytest.mark.embedded
 def test_head_is_allowed() -> None:
     assert Client().head("/health/live").status_code == 200
+
+
+@pytest.mark.embedded
+def test_ready_reports_queued_executions_waiting_past_the_lost_message_threshold(
+    settings,
+) -> None:
+    from datetime import timedelta
+
+    from executions.dispatcher import dispatch
+    from executions.models import Execution
+    from spine.time import utc_now
+
+    settings.EXECUTION_BACKEND = "stub"
+    settings.SPINE_SWEEP_LOST_AFTER_SECONDS = 180
+    stale = dispatch("ops.sweep", trigger_source="api")
+    dispatch("ops.sweep", trigger_source="api")  # fresh: not counted
+    Execution.objects.filter(pk=stale.pk).update(queued_at=utc_now() - timedelta(seconds=200))
+    status, body = get_json("/health/ready")
+    assert status == 200 and body["status"] == "ok", "informational, never a failure"
+    assert body["details"]["executions"] == {"stale_queued": 1, "stale_after_seconds": 180}

@@ -16,6 +16,7 @@ from tests.support.celery_worker import (  # noqa: F401 - fixtures used by worke
     celery_database_url,
     celery_worker,
 )
+from tests.support.redis_server import redis_server  # noqa: F401 - fixture for outage tests
 
 # Timings small enough for a suite that kills workers and waits for reapers.
 FAST_SETTINGS: dict[str, Any] = {

@@ -8,9 +8,17 @@ from typing import Any
 
 from executions.models import Execution
 
+# A deadline only bounds a wait that is failing anyway: generous, so that a slow or busy
+# machine never turns a passing wait into a failure.
+DEADLINE = 120
+
 
 def wait_for(
-    predicate: Callable[[], Any], *, timeout: float = 20, interval: float = 0.1, what: str = ""
+    predicate: Callable[[], Any],
+    *,
+    timeout: float = DEADLINE,
+    interval: float = 0.1,
+    what: str = "",
 ) -> Any:
     """Poll until ``predicate()`` is truthy; return its value or fail after ``timeout``."""
     deadline = time.monotonic() + timeout
@@ -23,7 +31,7 @@ def wait_for(
         time.sleep(interval)
 
 
-def wait_for_status(execution: Execution, *statuses: str, timeout: float = 20) -> Execution:
+def wait_for_status(execution: Execution, *statuses: str, timeout: float = DEADLINE) -> Execution:
     """Reload ``execution`` until its status is one of ``statuses``."""
 
     def reached() -> Execution | None:

@@ -57,10 +57,11 @@ def submit_while_down() -> tuple[Execution, float]:
 
 
 def test_a_dispatch_with_the_broker_down_returns_and_stays_pending(
-    broker_down: None, monkeypatch: pytest.MonkeyPatch
+    broker_down: None, monkeypatch: pytest.MonkeyPatch, settings: Any
 ) -> None:
     execution, took = submit_while_down()
-    assert took < 10, f"dispatch hung for {took:.1f}s"
+    # Bounded by the publish retry policy and socket timeouts (seconds), not by a hang.
+    assert took < 60, f"dispatch hung for {took:.1f}s"
     execution.refresh_from_db()
     assert execution.status == S.PENDING
     assert event_types(execution) == ["created", "queued", "submit_failed"]
@@ -70,9 +71,10 @@ def test_a_dispatch_with_the_broker_down_returns_and_stays_pending(
 
     # The broker is back: the sweeper hands it over and the worker runs it.
     monkeypatch.setattr(dispatcher_module.default_dispatcher, "_backend", None)
+    settings.SPINE_SWEEP_AFTER_SECONDS = 3600
     assert sweep_pending_executions() == 0, "too fresh to sweep yet"
-    time.sleep(1.1)
-    assert sweep_pending_executions() == 1
+    settings.SPINE_SWEEP_AFTER_SECONDS = 1
+    wait_for(lambda: sweep_pending_executions() == 1, what="the sweeper to hand it over")
     wait_for_status(execution, S.SUCCEEDED, S.FAILED)
     assert execution.status == S.SUCCEEDED
     assert event_types(execution) == [

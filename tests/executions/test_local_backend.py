@@ -45,7 +45,7 @@ def test_time_limit(local_backend: LocalBackend) -> None:
     started = time.monotonic()
     execution = dispatch("diag.sleep", {"seconds": 30}, trigger_source="cli")
     assert execution.status == S.TIMED_OUT and "time limit of 3s" in execution.error
-    assert 3 <= time.monotonic() - started < 5
+    assert 3 <= time.monotonic() - started < 30, "stopped at its limit, not after its sleep"
 
 
 def in_thread(target: Any, *args: Any) -> threading.Thread:
@@ -71,7 +71,7 @@ def test_same_lock_key_never_overlaps(local_backend: LocalBackend) -> None:
     threads = [in_thread(submit) for _ in range(2)]
     for thread in threads:
         thread.join()
-    assert local_backend.wait_idle(timeout=20)
+    assert local_backend.wait_idle(timeout=120)
     runs = [Execution.objects.get(pk=pk) for pk in ids]
     assert [r.status for r in runs] == [S.SUCCEEDED, S.SUCCEEDED], [r.error for r in runs]
     (_, first_end), (second_start, _) = sorted((r.started_at, r.finished_at) for r in runs)
@@ -81,17 +81,17 @@ def test_same_lock_key_never_overlaps(local_backend: LocalBackend) -> None:
 
 
 def test_cancel_a_queued_execution(local_backend: LocalBackend) -> None:
-    execution = dispatch("diag.noop", trigger_source="cli", delay_seconds=0.5)
+    execution = dispatch("diag.noop", trigger_source="cli", delay_seconds=5)
     assert execution.status == S.QUEUED, "it waits on a timer"
     cancel(execution, by="ops")
-    time.sleep(1)
+    assert local_backend.wait_idle(timeout=1), "cancelling withdrew its timer"
     execution.refresh_from_db()
     assert execution.status == S.CANCELLED and "started" not in event_types(execution)
 
 
 def test_a_delayed_execution_runs_on_its_timer(local_backend: LocalBackend) -> None:
     execution = dispatch("diag.noop", trigger_source="cli", delay_seconds=0.3)
-    assert local_backend.wait_idle(timeout=10)
+    assert local_backend.wait_idle(timeout=120)
     execution.refresh_from_db()
     assert execution.status == S.SUCCEEDED
     assert execution.started_at >= execution.created_at + timedelta(seconds=0.3)
@@ -102,9 +102,9 @@ def test_cancel_a_running_execution(local_backend: LocalBackend) -> None:
     thread = in_thread(
         lambda: result.append(dispatch("diag.sleep", {"seconds": 20}, trigger_source="cli"))
     )
-    running = wait_for_status(_latest(), S.RUNNING, timeout=10)
+    running = wait_for_status(_latest(), S.RUNNING)
     cancel(running, by="ops", reason="enough")
-    thread.join(timeout=10)
+    thread.join(timeout=120)
     assert not thread.is_alive()
     running.refresh_from_db()
     assert running.status == S.CANCELLED and "handler_stopped" in event_types(running)
@@ -113,7 +113,7 @@ def test_cancel_a_running_execution(local_backend: LocalBackend) -> None:
 def _latest() -> Execution:
     from tests.executions.helpers import wait_for
 
-    return wait_for(lambda: Execution.objects.order_by("-created_at").first(), timeout=5)
+    return wait_for(lambda: Execution.objects.order_by("-created_at").first())
 
 
 def test_a_run_whose_process_died_is_reaped_and_rerun(local_backend: LocalBackend) -> None:

@@ -12,6 +12,7 @@ from executions.backends.stub import StubBackend
 from executions.dispatcher import dispatch
 from executions.locks import acquire_lock
 from executions.models import Execution, ExecutionLock, ExecutionStatus
+from executions.pipelines import NoopParams
 from executions.recovery import reap_stale_executions, sweep_pending_executions
 from executions.services import transition
 from spine.time import utc_now
@@ -165,3 +166,107 @@ def test_a_run_of_an_unregistered_pipeline_fails(stub_backend: StubBackend) -> N
     execution = running(stub_backend, silent_for=10)
     Execution.objects.filter(pk=execution.pk).update(pipeline="gone.away")
     assert [r.action for r in reap_stale_executions()] == ["failed"]
+
+
+def test_a_queued_execution_is_presumed_lost_minutes_after_it_was_due(
+    stub_backend: StubBackend, settings: Any
+) -> None:
+    settings.SPINE_SWEEP_LOST_AFTER_SECONDS = 180
+    waiting = dispatch("diag.noop", trigger_source="api")
+    lost = dispatch("diag.noop", trigger_source="api")
+    aged(waiting, 170, queued_at=utc_now() - timedelta(seconds=170))
+    aged(lost, 190, queued_at=utc_now() - timedelta(seconds=190))
+    assert sweep_pending_executions() == 1
+    lost.refresh_from_db()
+    assert lost.submissions == 2 and lost.status == S.QUEUED
+    resubmitted = lost.events.get(type="resubmitted").data
+    assert resubmitted["reason"] == "message presumed lost" and resubmitted["waited_seconds"] >= 190
+    assert stub_backend.submitted == [waiting.pk, lost.pk, lost.pk]
+    # A second hand-off waits twice as long before it is presumed lost too.
+    assert sweep_pending_executions() == 0
+    aged(lost, 500, queued_at=utc_now() - timedelta(seconds=500))
+    assert sweep_pending_executions() == 1
+    assert Execution.objects.get(pk=lost.pk).submissions == 3
+
+
+def test_the_lost_message_wait_doubles_per_hand_off_up_to_the_broker_window(
+    settings: Any,
+) -> None:
+    from executions.recovery import presumed_lost_after
+
+    settings.SPINE_SWEEP_LOST_AFTER_SECONDS = 180
+    assert [presumed_lost_after(n).total_seconds() for n in (1, 2, 3)] == [180, 360, 720]
+    window = settings.SPINE_SWEEP_QUEUED_AFTER_SECONDS
+    assert presumed_lost_after(40).total_seconds() == window
+
+
+def test_a_lock_wait_is_presumed_lost_counting_from_when_it_was_due(
+    stub_backend: StubBackend, settings: Any
+) -> None:
+    settings.SPINE_SWEEP_LOST_AFTER_SECONDS = 180
+    execution = dispatch("diag.noop", trigger_source="api")
+    due = utc_now() - timedelta(seconds=100)
+    aged(execution, 1000, queued_at=utc_now() - timedelta(seconds=1000), run_after=due)
+    assert sweep_pending_executions() == 0, "due only 100s ago"
+    Execution.objects.filter(pk=execution.pk).update(run_after=utc_now() - timedelta(seconds=200))
+    assert sweep_pending_executions() == 1
+
+
+def test_the_reaper_can_be_limited_to_lanes(stub_backend: StubBackend) -> None:
+    default = running(stub_backend, silent_for=10)
+    elsewhere = running(stub_backend, silent_for=10)
+    Execution.objects.filter(pk=elsewhere.pk).update(lane="backfill")
+    reaped = reap_stale_executions(lanes=["default", "maintenance"])
+    assert [r.execution_id for r in reaped] == [default.pk]
+    assert Execution.objects.get(pk=elsewhere.pk).status == S.RUNNING
+
+
+@pytest.fixture
+def rerunnable() -> Any:
+    """A pipeline that allows two requeues and no automatic retries."""
+    from executions.pipelines import noop
+    from executions.registry import Pipeline, registry
+
+    registry.register(
+        Pipeline(
+            name="test.rerunnable",
+            handler=noop,
+            params=NoopParams,
+            description="rerunnable",
+            max_requeues=2,
+        )
+    )
+    yield "test.rerunnable"
+    registry.unregister("test.rerunnable")
+
+
+def test_requeues_follow_the_pipeline_s_declared_cap_not_its_retries(
+    stub_backend: StubBackend, rerunnable: str
+) -> None:
+    execution = running(stub_backend, rerunnable, silent_for=10)
+    for expected in (1, 2):
+        assert [r.action for r in reap_stale_executions()] == ["requeued"]
+        execution.refresh_from_db()
+        assert execution.redeliveries == expected
+        transition(execution, S.RUNNING, run_token=uuid.uuid4())
+        Execution.objects.filter(pk=execution.pk).update(
+            heartbeat_at=utc_now() - timedelta(seconds=10)
+        )
+    assert [r.action for r in reap_stale_executions()] == ["failed"]
+    execution.refresh_from_db()
+    assert "requeued 2 of 2 allowed times" in execution.error
+
+
+def test_which_pipelines_may_be_requeued_after_a_lost_worker() -> None:
+    from executions.registry import RERUN_SAFE_REQUEUES, Pipeline, PipelineRegistry, registry
+
+    for spec in registry:
+        if spec.name.startswith(("otc.", "ops.")):
+            assert spec.max_requeues == RERUN_SAFE_REQUEUES == 2, spec.name
+    assert registry.get("diag.noop").max_requeues == 0, "undeclared: not safe to rerun"
+    assert registry.get("diag.sleep").max_requeues == 1
+    bad = Pipeline(
+        name="x.bad", handler=lambda ctx: None, params=NoopParams, description="", max_requeues=-1
+    )
+    with pytest.raises(ValueError, match="max_requeues must not be negative"):
+        PipelineRegistry().register(bad)

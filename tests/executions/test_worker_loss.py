@@ -8,6 +8,7 @@ execution by the pipeline's retry policy: ``diag.sleep`` may be requeued once.
 from __future__ import annotations
 
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 from executions.dispatcher import dispatch
 from executions.models import Execution, ExecutionStatus
 from executions.recovery import reap_stale_executions
+from tests.executions.conftest import FAST_SETTINGS
 from tests.executions.fakes import EVENT
 from tests.executions.helpers import event_types, wait_for, wait_for_status
 from tests.support.celery_worker import CeleryWorker, start_celery_worker
@@ -61,7 +63,7 @@ def reap_until_settled(execution: Execution) -> None:
         execution.refresh_from_db()
         return execution.status != S.RUNNING
 
-    wait_for(settled, timeout=15, interval=0.5, what="the reaper to settle it")
+    wait_for(settled, interval=0.5, what="the reaper to settle it")
 
 
 def test_a_killed_worker_s_execution_is_requeued_and_completed_by_a_new_worker(
@@ -70,12 +72,10 @@ def test_a_killed_worker_s_execution_is_requeued_and_completed_by_a_new_worker(
     first = workers()
     execution = dispatch("diag.sleep", {"seconds": 1.5, "lock": "k"}, trigger_source="api")
     kill_mid_run(first, execution)
-    killed_at = time.time()
     second = workers()
     reap_until_settled(execution)
     assert execution.status in (S.QUEUED, S.RUNNING, S.SUCCEEDED)
-    assert time.time() - killed_at >= 3, "not reaped before the heartbeat went stale"
-    wait_for_status(execution, S.SUCCEEDED, S.FAILED, S.TIMED_OUT, timeout=20)
+    wait_for_status(execution, S.SUCCEEDED, S.FAILED, S.TIMED_OUT)
     assert execution.status == S.SUCCEEDED, second.log()[-3000:]
     assert execution.redeliveries == 1
     types = event_types(execution)
@@ -89,6 +89,9 @@ def test_a_killed_worker_s_execution_is_requeued_and_completed_by_a_new_worker(
     assert runs[0].data["pid"] != runs[1].data["pid"]
     requeued = execution.events.get(type="requeued")
     assert requeued.data["reason"] == "worker lost"
+    # Reaped only once its last heartbeat was older than the reaper's window.
+    silent = requeued.timestamp - datetime.fromisoformat(requeued.data["last_heartbeat"])
+    assert silent >= timedelta(seconds=FAST_SETTINGS["SPINE_REAP_AFTER_SECONDS"]), silent
     # Never two at once: the first run's last sign of life precedes the requeue, and
     # the second run started after it.
     sleeping = list(execution.events.filter(type="sleeping").order_by("id"))
@@ -106,7 +109,7 @@ def test_when_the_policy_allows_no_more_requeues_it_fails_as_worker_lost(workers
     reap_until_settled(execution)
     assert execution.status == S.FAILED
     assert execution.error.startswith("worker lost: no heartbeat since")
-    handed = wait_for(lambda: execution.events.filter(type=EVENT).first(), timeout=5)
+    handed = wait_for(lambda: execution.events.filter(type=EVENT).first())
     assert handed.data["failure_kind"] == "worker_lost"
     time.sleep(1)
     execution.refresh_from_db()

@@ -386,6 +386,25 @@ def test_doctor_fails_when_the_broker_is_down(
     assert "the broker (Redis) is unreachable" in result.out
 
 
+@pytest.mark.django_db
+def test_doctor_warns_of_queued_executions_that_wait_past_the_lost_message_threshold(
+    stub: Any, settings: Any
+) -> None:
+    from datetime import timedelta
+
+    from spine import doctor
+    from spine.time import utc_now
+
+    settings.SPINE_SWEEP_LOST_AFTER_SECONDS = 180
+    assert doctor.check_backlog().status == "ok"
+    execution = dispatch("diag.noop", trigger_source="api")
+    Execution.objects.filter(pk=execution.pk).update(queued_at=utc_now() - timedelta(seconds=200))
+    check = doctor.check_backlog()
+    assert check.status == "warn"
+    assert check.data["stale_queued"] == 1 and check.data["stale_after_seconds"] == 180
+    assert "1 queued and waiting for a worker over 180s" in check.detail
+
+
 def test_doctor_disk_check_for_sqlite(monkeypatch: pytest.MonkeyPatch) -> None:
     import shutil
 

@@ -148,8 +148,8 @@ def test_dlq_retry_and_cleanup_ticks(stub: Any) -> None:
 
 def test_schedule_descriptions_read_well() -> None:
     whens = {spec.key: spec.when() for spec in schedules.SCHEDULES}
-    assert whens["sweep pending executions"] == "every 5 min"
+    assert whens["sweep pending executions"] == "every 2 min"
     assert whens["retention cleanup"] == "daily 03:30 UTC"
     assert whens["otc fetch T1"] == "Tuesdays 06:00 UTC"
     assert all(spec.name.startswith("spine: ") for spec in schedules.SCHEDULES)
-    assert timedelta(minutes=5) == schedules.SCHEDULES[0].every
+    assert timedelta(minutes=2) == schedules.SCHEDULES[0].every

@@ -344,7 +344,7 @@ def test_hung_response_times_out_is_retried_then_surfaces(
 
     assert isinstance(caught.value.__cause__, httpx.ReadTimeout)
     assert finra.request_count == 3
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 10, "each attempt timed out, none waited for the reply"
 
 
 # -- protocol errors ------------------------------------------------------------------------

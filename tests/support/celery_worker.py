@@ -158,15 +158,24 @@ def start_celery_worker(
 
 
 def _wait_for_ping(worker: CeleryWorker, timeout: float) -> None:
+    from celery import Celery
+
     from spine.celery import app
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not worker.alive():
-            raise RuntimeError(f"Celery worker exited at start-up:\n{worker.log()}")
-        replies = app.control.ping(destination=[worker.hostname], timeout=0.5)
-        if any(worker.hostname in reply for reply in replies):
-            return
+    own_broker = worker.env["REDIS_URL"] != app.conf.broker_url
+    # A worker on a broker of its own (a test's private Redis) is pinged there.
+    control = Celery("spine-ping", broker=worker.env["REDIS_URL"]) if own_broker else app
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not worker.alive():
+                raise RuntimeError(f"Celery worker exited at start-up:\n{worker.log()}")
+            replies = control.control.ping(destination=[worker.hostname], timeout=0.5)
+            if any(worker.hostname in reply for reply in replies):
+                return
+    finally:
+        if own_broker:
+            control.close()
     raise RuntimeError(f"Celery worker did not answer a ping in {timeout}s:\n{worker.log()}")
 
 
