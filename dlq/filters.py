@@ -7,9 +7,10 @@ from django_filters import rest_framework as filters
 
 from dlq import selectors
 from dlq.models import DeadLetter, FailureKind, Resolution
+from spine.api.filters import StrictFilterSet, UTCDateTimeFilter
 
 
-class DeadLetterFilter(filters.FilterSet):
+class DeadLetterFilter(StrictFilterSet):
     """``?pipeline=&failure_kind=&state=&resolution=&created_after=&created_before=&search=``.
 
     ``state`` is ``open`` or ``resolved`` (closed in any way); ``search`` matches a letter
@@ -26,15 +27,15 @@ class DeadLetterFilter(filters.FilterSet):
         help_text="open, or resolved (closed in any way).",
     )
     resolution = filters.ChoiceFilter(choices=Resolution.choices, help_text="How it was closed.")
-    created_after = filters.IsoDateTimeFilter(
+    created_after = UTCDateTimeFilter(
         field_name="created_at", lookup_expr="gte", help_text="Parked at or after (ISO 8601)."
     )
-    created_before = filters.IsoDateTimeFilter(
+    created_before = UTCDateTimeFilter(
         field_name="created_at", lookup_expr="lt", help_text="Parked before (ISO 8601)."
     )
     search = filters.CharFilter(method="filter_search", help_text="Id, execution id or error.")
 
-    class Meta:
+    class Meta(StrictFilterSet.Meta):
         model = DeadLetter
         fields = [
             "pipeline",

@@ -11,7 +11,14 @@ from typing import Any
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
-from dlq.models import DeadLetter
+from dlq.models import DeadLetter, Resolution
+
+
+class ResolutionField(serializers.ChoiceField):
+    """How a letter was closed; ``null`` while it is open (stored as an empty string)."""
+
+    def to_representation(self, value: Any) -> str | None:
+        return value or None
 
 
 class DeadLetterSerializer(serializers.ModelSerializer):
@@ -25,6 +32,12 @@ class DeadLetterSerializer(serializers.ModelSerializer):
         source="replay_execution_id", read_only=True, allow_null=True
     )
     replay_execution_url = serializers.SerializerMethodField()
+    resolution = ResolutionField(
+        choices=Resolution.choices,
+        allow_null=True,
+        read_only=True,
+        help_text="replayed, resolved or discarded; null while the letter is open.",
+    )
     resolved_by = serializers.SerializerMethodField()
     previous = serializers.IntegerField(source="previous_id", read_only=True, allow_null=True)
 

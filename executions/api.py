@@ -33,7 +33,7 @@ from executions.serializers import (
 )
 from executions.services import IllegalTransition
 from spine.api.errors import Conflict
-from spine.api.schema import error_response
+from spine.api.schema import PAGE_PARAMETERS, error_response
 from spine.api.views import SpineGenericViewSet
 from spine.context import get_request_id
 
@@ -123,10 +123,7 @@ class ExecutionViewSet(
         summary="An execution's event history",
         description="Every transition and note, oldest first.",
         responses={200: ExecutionEventSerializer(many=True), 404: NOT_FOUND},
-        parameters=[
-            OpenApiParameter("page", OpenApiTypes.INT, description="Page number."),
-            OpenApiParameter("page_size", OpenApiTypes.INT, description="Results per page."),
-        ],
+        parameters=PAGE_PARAMETERS,
     )
     @action(
         detail=True, methods=["get"], filter_backends=[], serializer_class=ExecutionEventSerializer

@@ -238,9 +238,11 @@ def test_symbols_ordering_and_pagination(api: APIClient, otc: OtcData) -> None:
         api, "symbols/", tier="OTC", week="2025-12-15", ordering="venue_count", page_size=50, page=2
     )
     assert not {r["symbol"] for r in a["results"]} & {r["symbol"] for r in b["results"]}
-    for page in (999, 0, "x"):
+    past_end = api.get(f"{API}/symbols/", {"tier": "OTC", "week": "2025-12-15", "page": 999})
+    assert_error(past_end, 404, "not_found")
+    for page in (0, "x"):  # not a page number at all: a 400 naming the parameter
         response = api.get(f"{API}/symbols/", {"tier": "OTC", "week": "2025-12-15", "page": page})
-        assert_error(response, 404, "not_found")
+        assert "page" in assert_error(response, 400, "validation_error")["details"]
     last = get(api, "symbols/", tier="OTC", week="2025-12-15", page_size=500, page=7)
     assert last["count"] == REAL_SYMBOLS and len(last["results"]) == REAL_SYMBOLS - 6 * 500
     assert last["next"] is None and "page=6" in last["previous"]
