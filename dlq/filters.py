@@ -7,7 +7,7 @@ from django_filters import rest_framework as filters
 
 from dlq import selectors
 from dlq.models import DeadLetter, FailureKind, Resolution
-from spine.api.filters import StrictFilterSet, UTCDateTimeFilter
+from spine.api.filters import StrictFilterSet, TextFilter, UTCDateTimeFilter
 
 
 class DeadLetterFilter(StrictFilterSet):
@@ -17,7 +17,7 @@ class DeadLetterFilter(StrictFilterSet):
     id, an execution id (or a fragment of one) or error text.
     """
 
-    pipeline = filters.CharFilter(help_text="Exact pipeline name.")
+    pipeline = TextFilter(help_text="Exact pipeline name.")
     failure_kind = filters.MultipleChoiceFilter(
         choices=FailureKind.choices, help_text="One or more failure kinds."
     )
@@ -33,7 +33,7 @@ class DeadLetterFilter(StrictFilterSet):
     created_before = UTCDateTimeFilter(
         field_name="created_at", lookup_expr="lt", help_text="Parked before (ISO 8601)."
     )
-    search = filters.CharFilter(method="filter_search", help_text="Id, execution id or error.")
+    search = TextFilter(method="filter_search", help_text="Id, execution id or error.")
 
     class Meta(StrictFilterSet.Meta):
         model = DeadLetter

@@ -12,6 +12,7 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from dlq.models import DeadLetter, Resolution
+from spine.api.fields import JSONBooleanField, JSONCharField
 
 
 class ResolutionField(serializers.ChoiceField):
@@ -96,21 +97,19 @@ class DeadLetterDetailSerializer(DeadLetterSerializer):
 
 
 class ReplaySerializer(serializers.Serializer):
-    force = serializers.BooleanField(
+    force = JSONBooleanField(
         required=False,
         default=False,
         help_text="Replay even when the letter's lineage is over its retry budget.",
     )
-    note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+    note = JSONCharField(required=False, allow_blank=True, max_length=2000, default="")
 
 
 class ResolveSerializer(serializers.Serializer):
-    note = serializers.CharField(
-        max_length=2000, help_text="Required: how the failure was handled."
-    )
+    note = JSONCharField(max_length=2000, help_text="Required: how the failure was handled.")
 
 
 class DiscardSerializer(serializers.Serializer):
-    note = serializers.CharField(
+    note = JSONCharField(
         required=False, allow_blank=True, max_length=2000, default="", help_text="Why."
     )

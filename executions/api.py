@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiTypes,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
@@ -30,6 +36,7 @@ from executions.serializers import (
     ExecutionSerializer,
     ExecutionSubmitSerializer,
     PipelineSerializer,
+    submit_shapes,
 )
 from executions.services import IllegalTransition
 from spine.api.errors import Conflict
@@ -86,7 +93,11 @@ class ExecutionViewSet(
             "execution and queues it (after the commit). Answers 202 with the execution "
             "and its URL in `Location`; poll it or its events to follow the run."
         ),
-        request=ExecutionSubmitSerializer,
+        request=PolymorphicProxySerializer(
+            component_name="ExecutionSubmit",
+            serializers=submit_shapes,
+            resource_type_field_name="pipeline",
+        ),
         parameters=[
             OpenApiParameter(
                 "Location",

@@ -6,7 +6,7 @@ from django.conf import settings
 from django_filters import rest_framework as filters
 
 from executions.models import Execution, ExecutionStatus, TriggerSource
-from spine.api.filters import StrictFilterSet, UTCDateTimeFilter
+from spine.api.filters import StrictFilterSet, TextFilter, UTCDateTimeFilter
 
 
 class ExecutionFilter(StrictFilterSet):
@@ -17,7 +17,7 @@ class ExecutionFilter(StrictFilterSet):
     ``created_before`` exclusive, so consecutive ranges never overlap.
     """
 
-    pipeline = filters.CharFilter(help_text="Exact pipeline name.")
+    pipeline = TextFilter(help_text="Exact pipeline name.")
     status = filters.MultipleChoiceFilter(
         choices=ExecutionStatus.choices, help_text="One or more statuses."
     )

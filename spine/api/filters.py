@@ -16,10 +16,12 @@ from typing import Any
 import django_filters
 from django import forms
 from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema_field
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
 
+from spine.api.fields import NO_NUL
 from spine.time import parse_iso
 
 #: The words a boolean query parameter accepts (any case), as the schema says.
@@ -75,6 +77,11 @@ class StrictOrderingFilter(OrderingFilter):
 
 def _bare(term: str) -> str:
     return term[1:] if term.startswith("-") else term
+
+
+@extend_schema_field({"type": "string", "pattern": NO_NUL})
+class TextFilter(filters.CharFilter):
+    """Free text (a name, a search): any string without NUL characters."""
 
 
 class StrictFilterForm(forms.Form):

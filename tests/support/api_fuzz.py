@@ -13,6 +13,8 @@ from django.core import signals
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 
+from tests.support import schemathesis_hooks  # noqa: F401 (registers the hooks)
+
 
 def api_schema(path_regex: str) -> Any:
     """The app's own OpenAPI schema, limited to the paths a run covers."""
