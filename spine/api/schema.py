@@ -16,7 +16,7 @@ from typing import Any
 
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer
 from rest_framework import serializers
 
 from spine.api.pagination import page_parameters
@@ -78,6 +78,8 @@ class SpineAutoSchema(AutoSchema):
 
         if operation is None or not isinstance(self.view, SpineAPIMixin):
             return operation
+        if isinstance(self.get_request_serializer(), PolymorphicProxySerializer):
+            operation.get("requestBody", {})["required"] = True  # one of the shapes, always
         responses = operation.setdefault("responses", {})
         defaults = dict(_DEFAULT_ERRORS)
         if self.method in ("GET", "HEAD", "OPTIONS"):
