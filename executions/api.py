@@ -13,7 +13,6 @@ from typing import Any
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiTypes,
-    PolymorphicProxySerializer,
     extend_schema,
     extend_schema_view,
 )
@@ -36,7 +35,7 @@ from executions.serializers import (
     ExecutionSerializer,
     ExecutionSubmitSerializer,
     PipelineSerializer,
-    submit_shapes,
+    SubmitShapes,
 )
 from executions.services import IllegalTransition
 from spine.api.errors import Conflict
@@ -93,11 +92,7 @@ class ExecutionViewSet(
             "execution and queues it (after the commit). Answers 202 with the execution "
             "and its URL in `Location`; poll it or its events to follow the run."
         ),
-        request=PolymorphicProxySerializer(
-            component_name="ExecutionSubmit",
-            serializers=submit_shapes,
-            resource_type_field_name="pipeline",
-        ),
+        request=SubmitShapes(),
         parameters=[
             OpenApiParameter(
                 "Location",

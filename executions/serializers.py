@@ -10,6 +10,8 @@ from typing import Any
 
 from django.conf import settings
 from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.serializers import PolymorphicProxySerializerExtension
+from drf_spectacular.utils import PolymorphicProxySerializer
 from rest_framework import serializers
 
 from executions.models import Execution, ExecutionEvent
@@ -112,6 +114,32 @@ def json_type_errors(pipeline: Pipeline, params: dict[str, Any]) -> dict[str, li
                     errors[key] = [f"Must be {wanted}."]
                 break
     return errors
+
+
+class SubmitShapes(PolymorphicProxySerializer):
+    """The submission body for the schema: one shape per pipeline registered when the
+    schema is generated (not when this module was imported)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            component_name="ExecutionSubmit",
+            serializers=submit_shapes,
+            resource_type_field_name="pipeline",
+        )
+
+    @property  # type: ignore[override]
+    def serializers(self) -> dict[str, type[serializers.Serializer]]:
+        return submit_shapes()
+
+    @serializers.setter
+    def serializers(self, value: Any) -> None:
+        pass
+
+
+class SubmitShapesSchema(PolymorphicProxySerializerExtension):
+    """Documents :class:`SubmitShapes` as drf-spectacular does any polymorphic body."""
+
+    target_class = SubmitShapes
 
 
 class PipelineParamsSchema(OpenApiSerializerExtension):

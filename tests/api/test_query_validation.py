@@ -175,3 +175,104 @@ def test_the_real_week_still_answers_its_first_page(otc: OtcData, reader_client)
         ).content
     )
     assert body["count"] == 3111 and len(body["results"]) == 500
+
+
+# Request bodies: JSON as typed, the size bounded, every path JSON ---------------------
+
+
+@pytest.fixture
+def submitter(settings: Any, test_pipeline: Any) -> APIClient:
+    settings.EXECUTION_BACKEND = "stub"
+    return token_client(
+        make_user("submitter", "executions.add_execution", "executions.cancel_execution")
+    )
+
+
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"pipeline": 5}, "pipeline"),
+        ({"pipeline": "api_test.echo", "params": {"week": "2025-12-15"}, "lane": 1}, "lane"),
+    ],
+)
+def test_submission_fields_take_json_as_typed(submitter: APIClient, body: dict, field: str) -> None:
+    error = assert_error(
+        submitter.post("/api/v1/executions/", body, format="json"), 400, "validation_error"
+    )
+    assert field in error["details"], error
+
+
+def test_submission_params_take_json_as_typed(submitter: APIClient) -> None:
+    from executions.models import Execution
+
+    response = submitter.post(
+        "/api/v1/executions/",
+        {"pipeline": "api_test.echo", "params": {"week": 20251215, "tier": 1}},
+        format="json",
+    )
+    error = assert_error(response, 400, "invalid_params")
+    assert error["details"]["params"] == {
+        "week": ["Must be a string."],
+        "tier": ["Must be a string."],
+    }
+    assert not Execution.objects.exists()
+    ok = submitter.post(
+        "/api/v1/executions/",
+        {"pipeline": "api_test.echo", "params": {"week": "2025-12-15"}},
+        format="json",
+    )
+    assert ok.status_code == 202, ok.content
+
+
+def test_action_bodies_take_json_as_typed(submitter: APIClient, letters: APIClient) -> None:
+    from dlq.models import DeadLetter
+
+    execution = json.loads(
+        submitter.post(
+            "/api/v1/executions/",
+            {"pipeline": "api_test.echo", "params": {"week": "2025-12-15"}},
+            format="json",
+        ).content
+    )
+    cancel = submitter.post(
+        f"/api/v1/executions/{execution['id']}/cancel/", {"reason": 0}, format="json"
+    )
+    assert "reason" in assert_error(cancel, 400, "validation_error")["details"]
+    replayer = token_client(make_user("replayer", "dlq.replay_deadletter", "dlq.change_deadletter"))
+    letter = DeadLetter.objects.filter(resolved_at__isnull=True).first()
+    for path, body, field in [
+        ("replay", {"force": "true"}, "force"),
+        ("replay", {"note": 7}, "note"),
+        ("resolve", {"note": ["x"]}, "note"),
+    ]:
+        response = replayer.post(f"/api/v1/dlq/{letter.pk}/{path}/", body, format="json")
+        assert field in assert_error(response, 400, "validation_error")["details"], (path, body)
+    assert DeadLetter.objects.get(pk=letter.pk).is_open
+
+
+def test_a_body_over_the_limit_is_a_413(submitter: APIClient, settings: Any) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = submitter.post("/api/v1/executions/", {"pipeline": "x" * 2000}, format="json")
+    error = assert_error(response, 413, "request_too_large")
+    assert error["details"] == {"max_bytes": 1000}
+
+
+def test_any_unmatched_api_path_is_a_json_404(reader_client: APIClient) -> None:
+    for path in ("/api/v1/dlq/%0A%C2%AA/", "/api/v1/nothing\n/", "/api/v1/otc/captures/x/"):
+        assert_error(reader_client.get(path), 404, "not_found")
+
+
+def test_the_submission_schema_has_one_shape_per_pipeline(
+    reader_client: APIClient, test_pipeline: Any
+) -> None:
+    from executions.registry import registry
+
+    schema = json.loads(reader_client.get("/api/schema/?format=json").content)
+    body = schema["paths"]["/api/v1/executions/"]["post"]["requestBody"]
+    assert body["required"] is True
+    submit = schema["components"]["schemas"]["ExecutionSubmitRequest"]
+    assert set(submit["discriminator"]["mapping"]) == set(registry.names())
+    echo = schema["components"]["schemas"][
+        submit["discriminator"]["mapping"]["api_test.echo"].split("/")[-1]
+    ]
+    assert sorted(echo["required"]) == ["params", "pipeline"]
