@@ -16,7 +16,7 @@ from rest_framework import serializers
 
 from executions.models import Execution, ExecutionEvent
 from executions.registry import InvalidParams, Pipeline, PipelineParams, registry
-from spine.api.fields import NO_NUL, JSONCharField
+from spine.api.fields import JSONCharField, text_pattern
 
 
 class ExecutionSerializer(serializers.ModelSerializer):
@@ -151,9 +151,11 @@ class PipelineParamsSchema(OpenApiSerializerExtension):
     def map_serializer(self, auto_schema: Any, direction: Any) -> Any:
         schema = auto_schema._map_basic_serializer(self.target, direction)
         schema["additionalProperties"] = False
-        for prop in schema.get("properties", {}).values():
-            if prop.get("type") == "string" and not {"format", "enum"} & set(prop):
-                prop.setdefault("pattern", NO_NUL)
+        properties = schema.get("properties", {})
+        for name, field in self.target.fields.items():
+            prop = properties.get(name, {})
+            if isinstance(field, serializers.CharField) and prop.get("type") == "string":
+                prop.setdefault("pattern", text_pattern(field))
         return schema
 
 

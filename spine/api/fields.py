@@ -10,6 +10,20 @@ from rest_framework import serializers
 
 #: Text the database can store: no NUL characters (the schema says so too).
 NO_NUL = "^[^\\u0000]*$"
+#: What ``str.strip()`` removes (DRF trims text fields), as a regex character class body.
+_SPACE = (
+    "\\t\\n\\v\\f\\r\\u001c-\\u001f \\u0085\\u00a0\\u1680"
+    "\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+)
+#: Text that is not blank once trimmed, and without NUL characters.
+NOT_BLANK = f"^[^\\u0000]*[^\\u0000{_SPACE}][^\\u0000]*$"
+
+
+def text_pattern(field: serializers.CharField) -> str:
+    """The schema pattern of a DRF text field: no NUL, and not blank unless allowed."""
+    if field.allow_blank or not field.trim_whitespace:
+        return NO_NUL
+    return NOT_BLANK
 
 
 class JSONCharField(serializers.CharField):
@@ -35,7 +49,8 @@ class JSONBooleanField(serializers.BooleanField):
 
 
 class JSONCharFieldSchema(OpenApiSerializerFieldExtension):
-    """Documents :class:`JSONCharField` as DRF's string plus the no-NUL pattern."""
+    """Documents :class:`JSONCharField` as DRF's string plus what it refuses (NUL,
+    blank)."""
 
     target_class = JSONCharField
     match_subclasses = True
@@ -44,5 +59,5 @@ class JSONCharFieldSchema(OpenApiSerializerFieldExtension):
         schema: dict[str, Any] = auto_schema._map_serializer_field(
             self.target, direction, bypass_extensions=True
         )
-        schema.setdefault("pattern", NO_NUL)
+        schema.setdefault("pattern", text_pattern(self.target))
         return schema

@@ -276,3 +276,16 @@ def test_the_submission_schema_has_one_shape_per_pipeline(
         submit["discriminator"]["mapping"]["api_test.echo"].split("/")[-1]
     ]
     assert sorted(echo["required"]) == ["params", "pipeline"]
+
+
+def test_the_not_blank_pattern_is_what_drf_trims() -> None:
+    """The schema's text pattern refuses exactly the strings DRF finds blank once
+    stripped (``str.isspace``), so schema-valid text is never refused as blank."""
+    import re
+
+    from spine.api.fields import _SPACE, NOT_BLANK
+
+    space = re.compile(f"[{_SPACE}]")
+    assert [c for c in range(0x110000) if bool(space.fullmatch(chr(c))) != chr(c).isspace()] == []
+    for text, valid in [("a", True), (" a ", True), ("\x1c\t", False), ("", False), ("a\0", False)]:
+        assert bool(re.match(NOT_BLANK, text)) is valid, text
