@@ -7,16 +7,17 @@ from django_filters import rest_framework as filters
 
 from dlq import selectors
 from dlq.models import DeadLetter, FailureKind, Resolution
+from spine.api.filters import StrictFilterSet, TextFilter, UTCDateTimeFilter
 
 
-class DeadLetterFilter(filters.FilterSet):
+class DeadLetterFilter(StrictFilterSet):
     """``?pipeline=&failure_kind=&state=&resolution=&created_after=&created_before=&search=``.
 
     ``state`` is ``open`` or ``resolved`` (closed in any way); ``search`` matches a letter
     id, an execution id (or a fragment of one) or error text.
     """
 
-    pipeline = filters.CharFilter(help_text="Exact pipeline name.")
+    pipeline = TextFilter(help_text="Exact pipeline name.")
     failure_kind = filters.MultipleChoiceFilter(
         choices=FailureKind.choices, help_text="One or more failure kinds."
     )
@@ -26,15 +27,15 @@ class DeadLetterFilter(filters.FilterSet):
         help_text="open, or resolved (closed in any way).",
     )
     resolution = filters.ChoiceFilter(choices=Resolution.choices, help_text="How it was closed.")
-    created_after = filters.IsoDateTimeFilter(
+    created_after = UTCDateTimeFilter(
         field_name="created_at", lookup_expr="gte", help_text="Parked at or after (ISO 8601)."
     )
-    created_before = filters.IsoDateTimeFilter(
+    created_before = UTCDateTimeFilter(
         field_name="created_at", lookup_expr="lt", help_text="Parked before (ISO 8601)."
     )
-    search = filters.CharFilter(method="filter_search", help_text="Id, execution id or error.")
+    search = TextFilter(method="filter_search", help_text="Id, execution id or error.")
 
-    class Meta:
+    class Meta(StrictFilterSet.Meta):
         model = DeadLetter
         fields = [
             "pipeline",

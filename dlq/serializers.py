@@ -11,7 +11,15 @@ from typing import Any
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
-from dlq.models import DeadLetter
+from dlq.models import DeadLetter, Resolution
+from spine.api.fields import JSONBooleanField, JSONCharField
+
+
+class ResolutionField(serializers.ChoiceField):
+    """How a letter was closed; ``null`` while it is open (stored as an empty string)."""
+
+    def to_representation(self, value: Any) -> str | None:
+        return value or None
 
 
 class DeadLetterSerializer(serializers.ModelSerializer):
@@ -25,6 +33,12 @@ class DeadLetterSerializer(serializers.ModelSerializer):
         source="replay_execution_id", read_only=True, allow_null=True
     )
     replay_execution_url = serializers.SerializerMethodField()
+    resolution = ResolutionField(
+        choices=Resolution.choices,
+        allow_null=True,
+        read_only=True,
+        help_text="replayed, resolved or discarded; null while the letter is open.",
+    )
     resolved_by = serializers.SerializerMethodField()
     previous = serializers.IntegerField(source="previous_id", read_only=True, allow_null=True)
 
@@ -83,21 +97,19 @@ class DeadLetterDetailSerializer(DeadLetterSerializer):
 
 
 class ReplaySerializer(serializers.Serializer):
-    force = serializers.BooleanField(
+    force = JSONBooleanField(
         required=False,
         default=False,
         help_text="Replay even when the letter's lineage is over its retry budget.",
     )
-    note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+    note = JSONCharField(required=False, allow_blank=True, max_length=2000, default="")
 
 
 class ResolveSerializer(serializers.Serializer):
-    note = serializers.CharField(
-        max_length=2000, help_text="Required: how the failure was handled."
-    )
+    note = JSONCharField(max_length=2000, help_text="Required: how the failure was handled.")
 
 
 class DiscardSerializer(serializers.Serializer):
-    note = serializers.CharField(
+    note = JSONCharField(
         required=False, allow_blank=True, max_length=2000, default="", help_text="Why."
     )

@@ -11,7 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiTypes,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
@@ -31,10 +36,11 @@ from executions.serializers import (
     ExecutionSerializer,
     ExecutionSubmitSerializer,
     PipelineSerializer,
+    SubmitShapes,
 )
 from executions.services import IllegalTransition
 from spine.api.errors import Conflict
-from spine.api.schema import error_response
+from spine.api.schema import PAGE_PARAMETERS, error_response
 from spine.api.views import SpineGenericViewSet
 from spine.context import get_request_id
 
@@ -93,7 +99,7 @@ class ExecutionViewSet(
             "execution and queues it (after the commit). Answers 202 with the execution "
             "and its URL in `Location`; poll it or its events to follow the run."
         ),
-        request=ExecutionSubmitSerializer,
+        request=SubmitShapes(),
         parameters=[
             OpenApiParameter(
                 "Location",
@@ -130,10 +136,7 @@ class ExecutionViewSet(
         summary="An execution's event history",
         description="Every transition and note, oldest first.",
         responses={200: ExecutionEventSerializer(many=True), 404: NOT_FOUND},
-        parameters=[
-            OpenApiParameter("page", OpenApiTypes.INT, description="Page number."),
-            OpenApiParameter("page_size", OpenApiTypes.INT, description="Results per page."),
-        ],
+        parameters=PAGE_PARAMETERS,
     )
     @action(
         detail=True, methods=["get"], filter_backends=[], serializer_class=ExecutionEventSerializer

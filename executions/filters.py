@@ -6,10 +6,10 @@ from django.conf import settings
 from django_filters import rest_framework as filters
 
 from executions.models import Execution, ExecutionStatus, TriggerSource
-from spine.api.filters import UTCDateTimeFilter
+from spine.api.filters import StrictFilterSet, TextFilter, UTCDateTimeFilter
 
 
-class ExecutionFilter(filters.FilterSet):
+class ExecutionFilter(StrictFilterSet):
     """``?pipeline=&status=&lane=&trigger_source=&created_after=&created_before=&parent=``.
 
     ``status`` may repeat (``?status=failed&status=timed_out``). Timestamps are ISO
@@ -17,7 +17,7 @@ class ExecutionFilter(filters.FilterSet):
     ``created_before`` exclusive, so consecutive ranges never overlap.
     """
 
-    pipeline = filters.CharFilter(help_text="Exact pipeline name.")
+    pipeline = TextFilter(help_text="Exact pipeline name.")
     status = filters.MultipleChoiceFilter(
         choices=ExecutionStatus.choices, help_text="One or more statuses."
     )
@@ -35,7 +35,7 @@ class ExecutionFilter(filters.FilterSet):
     )
     parent = filters.UUIDFilter(field_name="parent_id", help_text="Parent execution id.")
 
-    class Meta:
+    class Meta(StrictFilterSet.Meta):
         model = Execution
         fields = [
             "pipeline",

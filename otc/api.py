@@ -18,7 +18,7 @@ from datetime import date
 from typing import Any
 
 from django.db.models import F, Q, QuerySet
-from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -46,7 +46,7 @@ from otc.serializers import (
 )
 from spine.api.errors import SpineAPIError
 from spine.api.filters import StrictOrderingFilter
-from spine.api.schema import error_response
+from spine.api.schema import PAGE_PARAMETERS, error_response
 from spine.api.views import SpineGenericViewSet, SpineReadOnlyViewSet
 from spine.text import quote, shorten
 
@@ -61,10 +61,7 @@ LIST_ERRORS = {
     400: error_response("A query parameter or sort field is invalid (details name it)."),
     404: error_response("The page is past the end, or no week is held yet."),
 }
-PAGE_PARAMS = [
-    OpenApiParameter("page", OpenApiTypes.INT, description="Page number."),
-    OpenApiParameter("page_size", OpenApiTypes.INT, description="Results per page (max 500)."),
-]
+PAGE_PARAMS = PAGE_PARAMETERS
 
 
 class SortFilter(StrictOrderingFilter):
@@ -366,6 +363,7 @@ class OtcSymbolViewSet(WeekListMixin, mixins.ListModelMixin, SpineGenericViewSet
     ),
     retrieve=extend_schema(
         operation_id="otc_venues_history",
+        filters=False,
         summary="One venue's history",
         description="The venue's weeks from `from` to `to` (inclusive), oldest first, one "
         "row per week and tier. A known venue with no data in the range answers an empty "

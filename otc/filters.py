@@ -10,11 +10,11 @@ from django_filters import rest_framework as filters
 from otc import selectors
 from otc.models import Capture, CaptureState
 from otc.parser import parse_tier
-from spine.api.filters import UTCDateTimeFilter
+from spine.api.filters import StrictFilterSet, UTCDateTimeFilter
 from spine.time import week_start
 
 
-class CaptureFilter(filters.FilterSet):
+class CaptureFilter(StrictFilterSet):
     """``?tier=&week=&ats=&current=&state=&as_of=``.
 
     ``week`` is any date in the reporting week. ``as_of`` lists the captures ingested
@@ -42,7 +42,7 @@ class CaptureFilter(filters.FilterSet):
         method="filter_as_of", help_text="Captures ingested by this instant (ISO 8601)."
     )
 
-    class Meta:
+    class Meta(StrictFilterSet.Meta):
         model = Capture
         fields = ["tier", "week", "ats", "current", "state", "as_of"]
 

@@ -21,6 +21,9 @@ from spine.api.pagination import StandardPagination
 
 #: The annotation carrying the total on each row of the page.
 TOTAL = "_page_total"
+#: Offsets beyond this are past the end of any table (and beyond what the databases'
+#: 64-bit OFFSET can hold): such a page takes the counting path, to its 404.
+MAX_OFFSET = 2**62
 
 
 class _Count(Subquery):
@@ -66,7 +69,7 @@ class OneQueryPaginator(Paginator):
             index = int(number)
         except (TypeError, ValueError):
             index = 0
-        if index >= 1:
+        if 1 <= index and (index - 1) * self.per_page <= MAX_OFFSET:
             rows, total = self.object_list.fetch((index - 1) * self.per_page, self.per_page)
             if rows:
                 self.__dict__["count"] = total
@@ -81,9 +84,9 @@ class OneQueryPaginator(Paginator):
             index = int(number)
         except (TypeError, ValueError):
             return []
-        if index < 1 or not isinstance(queryset, QuerySet):
-            return []
         bottom = (index - 1) * self.per_page
+        if index < 1 or bottom > MAX_OFFSET or not isinstance(queryset, QuerySet):
+            return []
         counted = queryset.annotate(**{TOTAL: _Count(queryset.order_by().values("pk"))})
         return list(counted[bottom : bottom + self.per_page])
 

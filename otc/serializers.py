@@ -14,6 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -27,6 +28,7 @@ from otc.models import (
     SymbolWeekSummary,
 )
 from otc.pipelines import TierField, WeekField
+from spine.api.fields import JSONCharField
 from spine.time import parse_iso
 
 _PCT = {"max_digits": 9, "decimal_places": 4}
@@ -50,7 +52,21 @@ class AsOfField(serializers.DateTimeField):
             self.fail("invalid")
 
 
-@extend_schema_field({"type": "string", "enum": ["T1", "T2", "OTC", "OTCE"]})
+_TIERS = {"type": "string", "enum": ["T1", "T2", "OTC", "OTCE"]}
+
+
+class TierFieldSchema(OpenApiSerializerFieldExtension):
+    """The pipelines' tier field (query parameters and pipeline params alike) documented
+    with the values it accepts."""
+
+    target_class = TierField
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        return dict(_TIERS)
+
+
+@extend_schema_field(_TIERS)
 class TierParam(TierField):
     """The pipelines' tier field, documented with its accepted values."""
 
@@ -100,7 +116,7 @@ class WeekQuery(AnalyticsQuery):
 
 
 class SymbolListQuery(WeekQuery):
-    search = serializers.CharField(
+    search = JSONCharField(
         required=False,
         max_length=100,
         help_text="Symbol prefix or part of the issue name (case-insensitive).",
@@ -108,7 +124,8 @@ class SymbolListQuery(WeekQuery):
 
 
 class RangeQuery(AnalyticsQuery):
-    """``?from=&to=`` (both optional, inclusive, any dates in the weeks)."""
+    """``?from=&to=`` (both optional, inclusive, any dates in the weeks); ``from`` after
+    ``to`` is an empty range, as any other range without weeks held."""
 
     week_from = WeekField(required=False, help_text="First week (any date in it), inclusive.")
     week_to = WeekField(required=False, help_text="Last week (any date in it), inclusive.")
@@ -124,12 +141,6 @@ class RangeQuery(AnalyticsQuery):
             field.source = name
             fields[public] = field
         return fields
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        start, end = attrs.get("week_from"), attrs.get("week_to")
-        if start is not None and end is not None and start > end:
-            raise serializers.ValidationError({"from": [f"week {start} is after 'to' week {end}"]})
-        return attrs
 
 
 class QualityQuery(AnalyticsQuery):

@@ -269,4 +269,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Tier codes: as stored (T1, T2, OTC) and as read by parameters (OTCE accepted too).
+    "ENUM_NAME_OVERRIDES": {
+        "TierEnum": "otc.models.Tier",
+        "TierCodeEnum": ["T1", "T2", "OTC"],
+        "TierAcceptedEnum": ["T1", "T2", "OTC", "OTCE"],
+    },
 }

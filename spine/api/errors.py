@@ -26,6 +26,7 @@ from typing import Any
 from django.conf import settings
 from django.core import signals
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
@@ -77,6 +78,14 @@ class Conflict(SpineAPIError):
     status_code = status.HTTP_409_CONFLICT
     default_code = "conflict"
     default_detail = "The resource's current state does not allow this request."
+
+
+class RequestTooLarge(SpineAPIError):
+    """The request body is over the server's limit (413)."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "request_too_large"
+    default_detail = "The request body is too large."
 
 
 class RateLimitExceeded(SpineAPIError):
@@ -221,6 +230,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         exc = RateLimitExceeded(wait=60, details={})
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound(*exc.args)
+    elif isinstance(exc, RequestDataTooBig):
+        exc = RequestTooLarge(
+            f"The request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.",
+            details={"max_bytes": settings.DATA_UPLOAD_MAX_MEMORY_SIZE},
+        )
+    elif isinstance(exc, SuspiciousOperation):  # e.g. too many query parameters
+        exc = SpineAPIError(str(exc)[:200] or "Bad request.", code="bad_request")
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(*exc.args)
     elif isinstance(exc, DjangoValidationError):

@@ -3,7 +3,9 @@
 :class:`SpineAutoSchema` (``DEFAULT_SCHEMA_CLASS``) adds to each operation of a
 :class:`~spine.api.views.SpineAPIMixin` view the responses every such endpoint can
 give — 401/403 (authentication, permission), 429 (rate limit) and 400 for writes —
-in the standard error shape, plus the ``X-RateLimit-*`` headers on every response.
+in the standard error shape, plus 406 (Accept), 413/415 for writes (body too large,
+not JSON), 400 for any operation with query parameters and 404 for a page past the end
+of a list, and the ``X-RateLimit-*`` headers on every response.
 Views document only what is specific to them with ``extend_schema`` (params, their
 success response, 404/409...), using :data:`ERROR` for error bodies.
 """
@@ -14,8 +16,10 @@ from typing import Any
 
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer
 from rest_framework import serializers
+
+from spine.api.pagination import page_parameters
 
 
 class ErrorDetailSerializer(serializers.Serializer):
@@ -47,8 +51,16 @@ def error_response(description: str) -> OpenApiResponse:
 _DEFAULT_ERRORS = {
     "401": "Missing or invalid credentials.",
     "403": "Authenticated but lacking the required permission.",
+    "406": "The Accept header asks for a format other than JSON.",
     "429": "Rate limit exceeded; see Retry-After.",
 }
+_WRITE_ERRORS = {
+    "400": "Invalid input; details name each field.",
+    "413": "The request body is too large.",
+    "415": "The request body is not JSON.",
+}
+_QUERY_ERROR = "A query parameter is invalid (details name it)."
+_PAGE_ERROR = "The page is past the end."
 _RATE_LIMIT_HEADERS = {
     "X-RateLimit-Limit": "Requests allowed in the current window of this budget.",
     "X-RateLimit-Remaining": "Requests left in the current window.",
@@ -57,21 +69,30 @@ _RATE_LIMIT_HEADERS = {
 
 
 class SpineAutoSchema(AutoSchema):
-    """drf-spectacular's AutoSchema plus the platform's common responses and headers."""
+    """drf-spectacular's AutoSchema plus the platform's common responses and headers:
+    every status an endpoint can answer is documented, in the standard error shape."""
 
-    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
-        responses: dict[str, Any] = super()._get_response_bodies(direction)
+    def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        operation: dict[str, Any] | None = super().get_operation(*args, **kwargs)
         from spine.api.views import SpineAPIMixin
 
-        if not isinstance(self.view, SpineAPIMixin):
-            return responses
+        if operation is None or not isinstance(self.view, SpineAPIMixin):
+            return operation
+        if isinstance(self.get_request_serializer(), PolymorphicProxySerializer):
+            operation.get("requestBody", {})["required"] = True  # one of the shapes, always
+        responses = operation.setdefault("responses", {})
         defaults = dict(_DEFAULT_ERRORS)
-        if self.method not in ("GET", "HEAD", "OPTIONS"):
-            defaults["400"] = "Invalid input; details name each field."
+        if self.method in ("GET", "HEAD", "OPTIONS"):
+            if any(p.get("in") == "query" for p in operation.get("parameters", [])):
+                defaults["400"] = _QUERY_ERROR
+            if self._is_list_view() and self._get_paginator() is not None:
+                defaults["404"] = _PAGE_ERROR
+        else:
+            defaults.update(_WRITE_ERRORS)
         for code, description in defaults.items():
             if code not in responses:
                 responses[code] = self._get_response_for_code(
-                    error_response(description), code, direction=direction
+                    error_response(description), code, direction="response"
                 )
         for code, response in responses.items():
             headers = response.setdefault("headers", {})
@@ -84,7 +105,24 @@ class SpineAutoSchema(AutoSchema):
                     "Retry-After",
                     {"schema": {"type": "integer"}, "description": "Seconds to wait."},
                 )
-        return responses
+        operation["responses"] = dict(sorted(responses.items()))
+        return operation
 
 
-__all__ = ["ERROR", "ErrorResponseSerializer", "OpenApiTypes", "SpineAutoSchema", "error_response"]
+#: The ``page`` and ``page_size`` parameters, for paginated ``@action`` views.
+PAGE_PARAMETERS = [
+    OpenApiParameter(
+        param["name"], param["schema"], OpenApiParameter.QUERY, description=param["description"]
+    )
+    for param in page_parameters()
+]
+
+
+__all__ = [
+    "ERROR",
+    "PAGE_PARAMETERS",
+    "ErrorResponseSerializer",
+    "OpenApiTypes",
+    "SpineAutoSchema",
+    "error_response",
+]

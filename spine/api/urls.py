@@ -58,5 +58,5 @@ urlpatterns = [
     path("docs/", SwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("auth/", include("rest_framework.urls")),
     # Anything else under /api/ is a JSON 404, also while DEBUG is on.
-    re_path(r"^.*$", api_not_found),
+    re_path(r"^[\s\S]*$", api_not_found),
 ]

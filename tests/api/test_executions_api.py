@@ -84,13 +84,17 @@ def test_list_is_paginated_with_totals(test_pipeline, reader_client: APIClient) 
     assert_error(reader_client.get(LIST, {"page": 3, "page_size": 2}), 404, "not_found")
 
 
-def test_page_size_is_capped(test_pipeline, reader_client: APIClient, monkeypatch) -> None:
+def test_page_size_is_bounded(test_pipeline, reader_client: APIClient, monkeypatch) -> None:
+    """Up to the maximum a page holds what was asked; beyond it is a 400 naming the
+    bound, not a page of another size."""
     from spine.api.pagination import StandardPagination
 
     monkeypatch.setattr(StandardPagination, "max_page_size", 2)
     for day in (1, 8, 15):
         make(f"2025-12-{day:02d}")
-    assert len(reader_client.get(LIST, {"page_size": 1000}).json()["results"]) == 2
+    assert len(reader_client.get(LIST, {"page_size": 2}).json()["results"]) == 2
+    error = assert_error(reader_client.get(LIST, {"page_size": 1000}), 400, "validation_error")
+    assert "from 1 to 2" in error["details"]["page_size"][0]
 
 
 def test_list_row_shape(test_pipeline, reader_client: APIClient) -> None:

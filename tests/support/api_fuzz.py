@@ -1,5 +1,5 @@
 """Shared pieces of the schemathesis runs over the API: the schema loaded through
-WSGI, the test connection kept across requests, and the one verdict every run asserts."""
+WSGI, the test connection kept across requests, and the verdict every run asserts."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import schemathesis
 from django.core import signals
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
+
+from tests.support import schemathesis_hooks  # noqa: F401 (registers the hooks)
 
 
 def api_schema(path_regex: str) -> Any:
@@ -41,3 +43,11 @@ def assert_no_server_error(case: schemathesis.Case, response: Any) -> None:
         body = json.loads(response.text)
         assert set(body) == {"error"}, body
         assert set(body["error"]) == {"code", "message", "details"}, body
+
+
+def assert_conforms(case: schemathesis.Case, headers: dict[str, str]) -> None:
+    """One request checked by every schemathesis check (status codes, bodies and headers
+    as documented, invalid input refused, valid input accepted...), and any error in
+    the standard shape."""
+    response = case.call_and_validate(headers=headers)
+    assert_no_server_error(case, response)
