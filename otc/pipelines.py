@@ -45,7 +45,7 @@ from otc.services import IngestResult, compute_capture, normalize_capture
 from otc.services.errors import CaptureNotFound
 from otc.services.ingest import ingest_handle
 from otc.weeks import reporting_week
-from spine.time import iter_weeks, weeks_between
+from spine.time import iter_weeks, week_start, weeks_between
 
 WEEK_LOCK = "otc:{tier}:{week}"
 #: The most weeks one backfill may span (ten years).
@@ -69,12 +69,20 @@ class WeekField(serializers.DateField):
     """Any date (YYYY-MM-DD) in the reporting week; stored as the week's Monday.
 
     Only weeks FINRA can have data for: from 2014 (:data:`otc.weeks.FIRST_WEEK`)
-    through the current week.
+    through the current week. A read filter passes ``bounded=False``: a week outside
+    that range is simply one without data.
     """
 
+    def __init__(self, *, bounded: bool = True, **kwargs: Any) -> None:
+        self.bounded = bounded
+        super().__init__(**kwargs)
+
     def to_internal_value(self, value: Any) -> date:
+        day = super().to_internal_value(value)
+        if not self.bounded:
+            return week_start(day)
         try:
-            return reporting_week(super().to_internal_value(value))
+            return reporting_week(day)
         except ValueError as exc:
             raise serializers.ValidationError(str(exc)) from None
 

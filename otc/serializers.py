@@ -109,6 +109,7 @@ class AnalyticsQuery(serializers.Serializer):
 
 class WeekQuery(AnalyticsQuery):
     week = WeekField(
+        bounded=False,
         required=False,
         help_text="Any date (YYYY-MM-DD) in the reporting week, read as its Monday; "
         "the latest week held when omitted.",
@@ -127,8 +128,12 @@ class RangeQuery(AnalyticsQuery):
     """``?from=&to=`` (both optional, inclusive, any dates in the weeks); ``from`` after
     ``to`` is an empty range, as any other range without weeks held."""
 
-    week_from = WeekField(required=False, help_text="First week (any date in it), inclusive.")
-    week_to = WeekField(required=False, help_text="Last week (any date in it), inclusive.")
+    week_from = WeekField(
+        bounded=False, required=False, help_text="First week (any date in it), inclusive."
+    )
+    week_to = WeekField(
+        bounded=False, required=False, help_text="Last week (any date in it), inclusive."
+    )
 
     #: ``from`` is a Python keyword: the fields are declared under other names and
     #: exposed (to validation and to the schema) under the names clients send.
@@ -145,6 +150,7 @@ class RangeQuery(AnalyticsQuery):
 
 class QualityQuery(AnalyticsQuery):
     week = WeekField(
+        bounded=False,
         required=False,
         help_text="Any date (YYYY-MM-DD) in the reporting week; every week when omitted.",
     )

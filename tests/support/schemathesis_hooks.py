@@ -1,5 +1,6 @@
 """Schemathesis hooks for the rules a request schema does not state (relations between
-fields, a format string's placeholders): generated requests that break one are dropped,
+fields, a format string's placeholders, FINRA's range of reporting weeks, paths that
+must stay inside the inbox): generated requests that break one are dropped,
 since the server rightly refuses them with a 400 that the fixed-path tests check.
 Loaded by the suite's runs (``tests.support.api_fuzz``) and by the CLI
 (``SCHEMATHESIS_HOOKS=tests.support.schemathesis_hooks``).
@@ -15,28 +16,66 @@ from django.apps import apps
 
 from executions.registry import InvalidParams, registry
 
+#: Params whose rules the schema cannot state: the reporting-week range (2014 through
+#: the current week), inbox-relative paths, and backfill's range and file pattern.
+_UNSTATED = {"week", "start", "end", "path", "directory", "pattern", "non_field_errors"}
 
-def _refused_params(pipeline: str, params: dict[str, Any]) -> bool:
-    """Whether the pipeline's own validation refuses these (schema-valid) params."""
+
+def _setup() -> None:
     if not apps.ready:  # the CLI loads this module outside Django
         django.setup()
+
+
+def _refused_params(pipeline: str, params: dict[str, Any]) -> bool:
+    """Whether the pipeline's own validation refuses these (schema-valid) params on a
+    rule the schema does not state."""
+    _setup()
     if pipeline not in registry:
         return False
     try:
         registry.get(pipeline).validate(params)
-    except InvalidParams:
+    except InvalidParams as exc:
+        return set(exc.errors) <= _UNSTATED
+    return False
+
+
+def _refused_week(value: Any) -> bool:
+    """Whether an upload's ``week`` is a date outside FINRA's reporting weeks."""
+    if not isinstance(value, str):
+        return False
+    _setup()
+    from otc.weeks import reporting_week
+
+    try:
+        reporting_week(value)
+    except (TypeError, ValueError):
         return True
     return False
 
 
-@schemathesis.hook
-def filter_body(ctx: Any, body: Any) -> bool:
-    """Keep a backfill submission only if its range and file pattern are valid (start
-    not after end, at most the span allowed, a pattern naming {week} and only that or
-    {tier}); every other body is kept as generated."""
-    if not isinstance(body, dict) or body.get("pipeline") != "otc.backfill":
+def _kept(body: Any) -> bool:
+    """Keep a submission only if its pipeline's params pass the rules above, and an
+    upload only if its week is a reporting week; every other body is kept as
+    generated."""
+    if not isinstance(body, dict):
+        return True
+    if "file" in body:
+        return "week" not in body or not _refused_week(body["week"])
+    if "pipeline" not in body:
         return True
     params = body.get("params")
-    if not isinstance(params, dict):
+    if not isinstance(params, dict) or not isinstance(body["pipeline"], str):
         return True
-    return not _refused_params("otc.backfill", params)
+    return not _refused_params(body["pipeline"], params)
+
+
+@schemathesis.hook
+def filter_case(ctx: Any, case: Any) -> bool:
+    """Generated and coverage cases (both phases apply this hook)."""
+    return _kept(case.body)
+
+
+@schemathesis.hook
+def before_add_examples(ctx: Any, examples: list[Any]) -> None:
+    """The schema's explicit examples, which no filter hook sees."""
+    examples[:] = [case for case in examples if _kept(case.body)]
