@@ -25,7 +25,8 @@ sweeps every second. Per scenario it prints executions submitted, finished exact
 once, lost (not finished within ``--recover-timeout``), run twice (two results, or
 data written twice), needing a person (failed with an open dead letter) and the time
 from the fault (for Redis: from its return) to the last of them finished. Timings are
-short: heartbeat 1 s, reaper after ``--reap-after`` seconds.
+short: heartbeat 1 s, reaper after ``--reap-after`` seconds, a queued execution
+presumed lost after ``--lost-after`` seconds.
 
 Everything is on loopback. The kill and pause scenarios use ``REDIS_URL``; the Redis
 scenarios start their own ``redis-server`` on a free port. The database is
@@ -115,6 +116,7 @@ def main() -> None:
     parser.add_argument("--outage", type=float, default=30, help="seconds Redis is down")
     parser.add_argument("--queued", type=int, default=10, help="executions queued per trial")
     parser.add_argument("--reap-after", type=int, default=5, help="SPINE_REAP_AFTER_SECONDS")
+    parser.add_argument("--lost-after", type=int, default=10, help="SPINE_SWEEP_LOST_AFTER_SECONDS")
     parser.add_argument("--pause-hold", type=float, default=30)
     parser.add_argument("--recover-timeout", type=float, default=300)
     parser.add_argument("--seed", type=int, default=None, help="random moments (default: any)")
@@ -248,6 +250,7 @@ def child_main(args: argparse.Namespace) -> None:
         "SPINE_HEARTBEAT_SECONDS": "1",
         "SPINE_REAP_AFTER_SECONDS": str(args.reap_after),
         "SPINE_SWEEP_AFTER_SECONDS": "2",
+        "SPINE_SWEEP_LOST_AFTER_SECONDS": str(args.lost_after),
         "SPINE_LOCK_RETRY_SECONDS": "1",
         "SPINE_TIME_LIMIT_GRACE_SECONDS": "5",
         "LOG_LEVEL": "WARNING",

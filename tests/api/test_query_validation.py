@@ -77,7 +77,8 @@ def test_a_page_size_out_of_bounds_is_a_400(otc: OtcData, reader_client, size) -
 
 @pytest.fixture
 def letters(settings: Any) -> APIClient:
-    """An open and a discarded dead letter, and a client allowed to read them."""
+    """An open and a discarded dead letter, and a client allowed to read them (and
+    executions)."""
     settings.EXECUTION_BACKEND = "stub"
     register_diagnostic_pipelines()
     for index in range(2):
@@ -85,7 +86,7 @@ def letters(settings: Any) -> APIClient:
         letter = dlq_services.park(failed, failure_kind="error")
         if index:
             dlq_services.discard(letter, by=None)
-    return token_client(make_user("dlq-reader", "dlq.view_deadletter"))
+    return token_client(make_user("dlq-reader", "dlq.view_deadletter", "executions.view_execution"))
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ the cap, the run fails as "worker lost" and is handed to the dead-letter queue.
 
 from __future__ import annotations
 
+import shutil
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,12 +40,15 @@ def workers(
     celery_database_url: str,
     celery_worker_env: dict[str, str],
     tmp_path: Path,
+    inbox: Path,
 ) -> Any:
     settings.EXECUTION_BACKEND = "celery"
     started: list[CeleryWorker] = []
 
     def start() -> CeleryWorker:
-        worker = start_celery_worker(celery_database_url, tmp_path, env=celery_worker_env)
+        worker = start_celery_worker(
+            celery_database_url, tmp_path, env={**celery_worker_env, "SPINE_INBOX_DIR": str(inbox)}
+        )
         started.append(worker)
         return worker
 
@@ -58,6 +62,12 @@ def week_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("etl") / "t1-20251215.txt"
     generate_week(path, tier="T1", week=WEEK, rows=ROWS, seed=13)
     return path
+
+
+def in_inbox(file: Path, inbox: Path) -> str:
+    """A copy of ``file`` in the test's inbox, named as pipelines name it."""
+    shutil.copyfile(file, inbox / file.name)
+    return file.name
 
 
 def kill_in_step(worker: CeleryWorker, execution: Execution, step: str) -> str:
@@ -106,12 +116,12 @@ def assert_one_current_capture_with_every_row_once() -> Capture:
 
 @pytest.mark.parametrize("step", ["ingest", "normalize", "compute"])
 def test_a_full_etl_whose_worker_is_killed_completes_once_a_worker_is_back(
-    workers: Any, week_file: Path, step: str
+    workers: Any, week_file: Path, inbox: Path, step: str
 ) -> None:
     first = workers()
     execution = dispatch(
         "otc.full_etl",
-        {"path": str(week_file), "tier": "T1", "week": str(WEEK)},
+        {"path": in_inbox(week_file, inbox), "tier": "T1", "week": str(WEEK)},
         trigger_source="api",
     )
     where = kill_in_step(first, execution, step)
@@ -128,12 +138,12 @@ def test_a_full_etl_whose_worker_is_killed_completes_once_a_worker_is_back(
 
 
 def test_past_its_requeue_cap_a_killed_full_etl_is_a_dead_letter(
-    workers: Any, week_file: Path
+    workers: Any, week_file: Path, inbox: Path
 ) -> None:
     first = workers()
     execution = dispatch(
         "otc.full_etl",
-        {"path": str(week_file), "tier": "T1", "week": str(WEEK)},
+        {"path": in_inbox(week_file, inbox), "tier": "T1", "week": str(WEEK)},
         trigger_source="api",
     )
     Execution.objects.filter(pk=execution.pk).update(redeliveries=2)  # both requeues spent
