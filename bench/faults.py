@@ -252,6 +252,7 @@ def child_main(args: argparse.Namespace) -> None:
         "SPINE_SWEEP_AFTER_SECONDS": "2",
         "SPINE_SWEEP_LOST_AFTER_SECONDS": str(args.lost_after),
         "SPINE_LOCK_RETRY_SECONDS": "1",
+        "SPINE_INBOX_DIR": str(work),
         "SPINE_TIME_LIMIT_GRACE_SECONDS": "5",
         "LOG_LEVEL": "WARNING",
     }
@@ -380,7 +381,7 @@ class Bench:
     def dispatch_etl(self, week: date) -> Any:
         from executions.dispatcher import dispatch
 
-        params = {"path": str(self.etl_file()), "tier": TIER, "week": week.isoformat()}
+        params = {"path": self.etl_file().name, "tier": TIER, "week": week.isoformat()}
         return dispatch("otc.full_etl", params, trigger_source="cli")
 
     def wait(self, predicate: Any, timeout: float) -> bool:
