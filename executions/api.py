@@ -49,6 +49,16 @@ NOT_FOUND = error_response("No execution with this id.")
 VIEW = "executions.view_execution"
 
 
+#: The ``Location`` header of a 202 that answers with a new execution.
+EXECUTION_LOCATION = OpenApiParameter(
+    "Location",
+    OpenApiTypes.URI,
+    OpenApiParameter.HEADER,
+    response=[202],
+    description="URL of the new execution.",
+)
+
+
 @extend_schema_view(
     list=extend_schema(
         summary="List executions",
@@ -100,15 +110,7 @@ class ExecutionViewSet(
             "and its URL in `Location`; poll it or its events to follow the run."
         ),
         request=SubmitShapes(),
-        parameters=[
-            OpenApiParameter(
-                "Location",
-                OpenApiTypes.URI,
-                OpenApiParameter.HEADER,
-                response=[202],
-                description="URL of the new execution.",
-            )
-        ],
+        parameters=[EXECUTION_LOCATION],
         responses={
             202: ExecutionDetailSerializer,
             400: error_response(

@@ -10,13 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
+from executions.api import EXECUTION_LOCATION
 from executions.models import TriggerSource
 from executions.serializers import ExecutionDetailSerializer
 from otc.inbox import UploadTooLarge
@@ -87,15 +88,7 @@ class OtcFileViewSet(mixins.CreateModelMixin, SpineGenericViewSet):
             "refused with 413 and nothing is kept."
         ),
         request={"multipart/form-data": FileUploadSerializer},
-        parameters=[
-            OpenApiParameter(
-                "Location",
-                OpenApiTypes.URI,
-                OpenApiParameter.HEADER,
-                response=[202],
-                description="URL of the new execution.",
-            )
-        ],
+        parameters=[EXECUTION_LOCATION],
         responses={
             202: ExecutionDetailSerializer,
             400: error_response(
