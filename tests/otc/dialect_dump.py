@@ -14,8 +14,8 @@ import os
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE.parent.parent), str(HERE)]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(PROJECT_ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spine.settings")
 
 
@@ -24,7 +24,8 @@ def main(args: list[str]) -> None:
 
     django.setup()
     from django.core.management import call_command
-    from etl_support import analytics_snapshot, run_etl
+
+    from tests.otc.etl_support import analytics_snapshot, run_etl
 
     call_command("migrate", verbosity=0)
     snapshots = []

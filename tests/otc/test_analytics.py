@@ -21,11 +21,7 @@ from otc.models import (
 )
 from otc.services import compute_capture
 from spine.time import utc_now
-
-try:
-    from etl_support import WEEK, row, run_etl, write_file
-except ImportError:
-    from tests.otc.etl_support import WEEK, row, run_etl, write_file
+from tests.otc.etl_support import WEEK, row, run_etl, write_file
 
 pytestmark = [pytest.mark.embedded, pytest.mark.django_db]
 

@@ -12,11 +12,7 @@ import pytest
 from otc import selectors
 from otc.models import Capture, QualityReport
 from spine.time import utc_now
-
-try:
-    from etl_support import row, run_etl, write_file
-except ImportError:
-    from tests.otc.etl_support import row, run_etl, write_file
+from tests.otc.etl_support import row, run_etl, write_file
 
 pytestmark = [pytest.mark.embedded, pytest.mark.django_db]
 

@@ -17,11 +17,7 @@ import pytest
 from django.db import connection
 
 from otc.generator import generate_weeks
-
-try:
-    from etl_support import analytics_snapshot, row, run_etl, write_file
-except ImportError:
-    from tests.otc.etl_support import analytics_snapshot, row, run_etl, write_file
+from tests.otc.etl_support import analytics_snapshot, row, run_etl, write_file
 
 pytestmark = [
     pytest.mark.django_db,

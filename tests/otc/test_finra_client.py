@@ -37,11 +37,7 @@ from otc.finra import (
 )
 from otc.finra.client import WEEKLY_SUMMARY_PATH, parse_retry_after
 from otc.finra.rows import DOWNLOAD_COLUMNS, HEADER_LINE
-
-try:  # tests/ as plain folders (pytest's default "prepend" import mode puts this one on the path)
-    import finra_server as fake
-except ModuleNotFoundError:  # tests/ as packages
-    from tests.otc import finra_server as fake
+from tests.otc import finra_server as fake
 
 FakeFinra, Headers, Reply = fake.FakeFinra, fake.Headers, fake.Reply
 load_sample, week_rows, weekly_rows = fake.load_sample, fake.week_rows, fake.weekly_rows

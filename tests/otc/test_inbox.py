@@ -16,11 +16,7 @@ from otc import inbox as inbox_mod
 from otc.inbox import InboxPathError, UploadTooLarge, check_relative, open_inbox_file
 from otc.models import Capture
 from otc.services import ingest_file
-
-try:
-    from etl_support import file_bytes, row
-except ImportError:
-    from tests.otc.etl_support import file_bytes, row
+from tests.otc.etl_support import file_bytes, row
 
 pytestmark = [pytest.mark.embedded]
 

@@ -11,29 +11,16 @@ import pytest
 from otc.models import Capture, CaptureState, RawRow, Reject, SymbolWeekSummary, VenueVolume
 from otc.parser import MAX_REJECT_RAW_CHARS, FileFormatError
 from otc.services import compute_capture, ingest_file, ingest_lines, normalize_capture
-
-try:
-    from etl_support import (
-        HEADER_LINE,
-        WEEK,
-        assert_nothing_stored,
-        byte_lines,
-        file_bytes,
-        row,
-        run_etl,
-        write_file,
-    )
-except ImportError:  # imported as a package module
-    from tests.otc.etl_support import (
-        HEADER_LINE,
-        WEEK,
-        assert_nothing_stored,
-        byte_lines,
-        file_bytes,
-        row,
-        run_etl,
-        write_file,
-    )
+from tests.otc.etl_support import (
+    HEADER_LINE,
+    WEEK,
+    assert_nothing_stored,
+    byte_lines,
+    file_bytes,
+    row,
+    run_etl,
+    write_file,
+)
 
 pytestmark = [pytest.mark.embedded, pytest.mark.django_db]
 

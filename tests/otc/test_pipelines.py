@@ -14,11 +14,7 @@ from executions.registry import InvalidParams, registry
 from otc.generator import generate_weeks
 from otc.models import Capture, QualityReport, SymbolWeekSummary, VenueMarketShare
 from otc.selectors import current_capture
-
-try:
-    from etl_support import assert_nothing_stored, row, write_file
-except ImportError:
-    from tests.otc.etl_support import assert_nothing_stored, row, write_file
+from tests.otc.etl_support import assert_nothing_stored, row, write_file
 
 pytestmark = [pytest.mark.embedded, pytest.mark.django_db(transaction=True)]
 

@@ -26,11 +26,7 @@ from otc.models import (
     VenueVolume,
 )
 from otc.services import QualityGateFailed, compute_capture, ingest_file, normalize_capture
-
-try:
-    from etl_support import run_etl
-except ImportError:
-    from tests.otc.etl_support import run_etl
+from tests.otc.etl_support import run_etl
 
 pytestmark = [pytest.mark.embedded, pytest.mark.django_db]
 

@@ -12,11 +12,7 @@ from otc import selectors
 from otc.models import Capture, QualityReport, SymbolWeekSummary
 from otc.services import QualityGateFailed, compute_capture, ingest_file, normalize_capture
 from otc.services.quality import grade_metrics
-
-try:
-    from etl_support import WEEK, row, run_etl, write_file
-except ImportError:
-    from tests.otc.etl_support import WEEK, row, run_etl, write_file
+from tests.otc.etl_support import WEEK, row, run_etl, write_file
 
 pytestmark = pytest.mark.embedded
 

@@ -20,11 +20,7 @@ from otc.services import ingest_file
 from otc.weeks import FIRST_WEEK, reporting_week
 from spine.time import current_week
 from tests.api.conftest import assert_error, make_user, token_client
-
-try:
-    from etl_support import assert_nothing_stored, row, write_file
-except ImportError:
-    from tests.otc.etl_support import assert_nothing_stored, row, write_file
+from tests.otc.etl_support import assert_nothing_stored, row, write_file
 
 pytestmark = [pytest.mark.embedded, pytest.mark.django_db]
 
