@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from executions.backends import get_backend
+from executions.backends.local import LocalBackend
+from executions.backends.stub import StubBackend
+
+# Fixtures of the support modules, for every folder: real Celery workers, a Redis of a test's own.
+pytest_plugins = ["tests.support.celery_worker", "tests.support.redis_server"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 FINRA_DIR = PROJECT_ROOT.parent / "shared" / "finra"
@@ -39,3 +47,31 @@ def real_otc_in_inbox(inbox: Path, real_otc_file: Path) -> str:
     """The real FINRA file copied into the test's inbox; its inbox path."""
     shutil.copyfile(real_otc_file, inbox / real_otc_file.name)
     return real_otc_file.name
+
+
+@pytest.fixture
+def backend_settings(settings: Any) -> Any:
+    """The settings the backend fixtures change. A folder's conftest overrides it to start
+    from its own (the execution tests' short timings, the real dead-letter queue)."""
+    return settings
+
+
+@pytest.fixture
+def stub_backend(backend_settings: Any) -> Iterator[StubBackend]:
+    """The configured backend records submissions and runs nothing ("the broker")."""
+    backend_settings.EXECUTION_BACKEND = "stub"
+    backend = get_backend()
+    assert isinstance(backend, StubBackend)
+    backend.reset()
+    yield backend
+    backend.reset()
+
+
+@pytest.fixture
+def local_backend(backend_settings: Any) -> Iterator[LocalBackend]:
+    """Executions run in this process after their commit; all have finished at teardown."""
+    backend_settings.EXECUTION_BACKEND = "local"
+    backend = get_backend()
+    assert isinstance(backend, LocalBackend)
+    yield backend
+    assert backend.wait_idle(timeout=30), "scheduled local runs did not finish"

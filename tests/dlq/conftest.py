@@ -11,9 +11,6 @@ import pytest
 from django.contrib.auth.models import User
 
 from dlq.models import DeadLetter
-from executions.backends import get_backend
-from executions.backends.local import LocalBackend
-from executions.backends.stub import StubBackend
 from executions.dispatcher import dispatch
 from executions.models import Execution, TriggerSource
 from executions.pipelines import register_diagnostic_pipelines
@@ -25,10 +22,6 @@ from tests.dlq.dlq_support import (
     FlakyParams,
     flaky,
     make_user,
-)
-from tests.support.celery_worker import (  # noqa: F401 - fixtures used by the worker test
-    celery_database_url,
-    celery_worker,
 )
 
 
@@ -64,27 +57,14 @@ def dlq_settings(settings: Any) -> Any:
 
 
 @pytest.fixture
-def local_backend(dlq_settings: Any) -> Iterator[LocalBackend]:
-    dlq_settings.EXECUTION_BACKEND = "local"
-    backend = get_backend()
-    assert isinstance(backend, LocalBackend)
-    yield backend
-    assert backend.wait_idle(timeout=30), "scheduled local runs did not finish"
-
-
-@pytest.fixture
-def stub_backend(dlq_settings: Any) -> Iterator[StubBackend]:
-    dlq_settings.EXECUTION_BACKEND = "stub"
-    backend = get_backend()
-    assert isinstance(backend, StubBackend)
-    backend.reset()
-    yield backend
-    backend.reset()
+def backend_settings(dlq_settings: Any) -> Any:
+    """The backend fixtures hand failures to the real dead-letter queue."""
+    return dlq_settings
 
 
 @pytest.fixture
 def run_failure(
-    local_backend: LocalBackend, django_capture_on_commit_callbacks: Any
+    local_backend: Any, django_capture_on_commit_callbacks: Any
 ) -> Callable[..., tuple[Execution, DeadLetter]]:
     """Dispatch a pipeline that fails, run it on the local backend, return it and its letter."""
 

@@ -1,22 +1,13 @@
-"""Fixtures for the execution core: diagnostic pipelines, backends, fast timings, workers."""
+"""Fixtures for the execution core: diagnostic pipelines, fast timings, the workers' environment."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from executions.backends import get_backend
-from executions.backends.local import LocalBackend
-from executions.backends.stub import StubBackend
 from executions.pipelines import register_diagnostic_pipelines
 from tests.executions.fakes import HANDLER
-from tests.support.celery_worker import (  # noqa: F401 - fixtures used by worker tests
-    celery_database_url,
-    celery_worker,
-)
-from tests.support.redis_server import redis_server  # noqa: F401 - fixture for outage tests
 
 # Timings small enough for a suite that kills workers and waits for reapers.
 FAST_SETTINGS: dict[str, Any] = {
@@ -43,22 +34,9 @@ def fast(settings: Any) -> Any:
 
 
 @pytest.fixture
-def stub_backend(settings: Any, fast: Any) -> Iterator[StubBackend]:
-    settings.EXECUTION_BACKEND = "stub"
-    backend = get_backend()
-    assert isinstance(backend, StubBackend)
-    backend.reset()
-    yield backend
-    backend.reset()
-
-
-@pytest.fixture
-def local_backend(settings: Any, fast: Any) -> Iterator[LocalBackend]:
-    settings.EXECUTION_BACKEND = "local"
-    backend = get_backend()
-    assert isinstance(backend, LocalBackend)
-    yield backend
-    assert backend.wait_idle(timeout=30), "scheduled local runs did not finish"
+def backend_settings(fast: Any) -> Any:
+    """The backend and worker fixtures run with the short timings."""
+    return fast
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +20,7 @@ from executions.backends.celery import CeleryBackend
 from executions.dispatcher import dispatch
 from executions.models import Execution, ExecutionStatus
 from tests.executions.helpers import event_types, wait_for
-from tests.support.celery_worker import CeleryWorker, start_celery_worker
+from tests.support.celery_worker import CeleryWorker, WorkerFactory
 from tests.support.redis_server import RedisServer
 
 pytestmark = [pytest.mark.celery_worker, pytest.mark.django_db(transaction=True)]
@@ -66,24 +65,16 @@ def own_broker(
 
 
 @pytest.fixture
-def worker_on(
-    celery_database_url: str, celery_worker_env: dict[str, str], tmp_path: Path
-) -> Iterator[Any]:
-    started: list[CeleryWorker] = []
+def worker_on(workers: WorkerFactory) -> Any:
+    """Start a worker on a broker of the test's own."""
 
     def start(broker: OwnBroker) -> CeleryWorker:
-        env = {
-            **celery_worker_env,
-            "REDIS_URL": broker.server.url(),
-            "SPINE_SWEEP_LOST_AFTER_SECONDS": str(LOST_AFTER_SECONDS),
-        }
-        worker = start_celery_worker(celery_database_url, tmp_path, env=env)
-        started.append(worker)
-        return worker
+        return workers(
+            REDIS_URL=broker.server.url(),
+            SPINE_SWEEP_LOST_AFTER_SECONDS=str(LOST_AFTER_SECONDS),
+        )
 
-    yield start
-    for worker in started:
-        worker.kill()
+    return start
 
 
 def sweep_until_finished(broker: OwnBroker, executions: list[Execution], worker: Any) -> None:

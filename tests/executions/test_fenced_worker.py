@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -21,33 +20,11 @@ from executions.dispatcher import dispatch
 from executions.models import Execution, ExecutionStatus
 from executions.recovery import reap_stale_executions
 from tests.executions.helpers import event_types, wait_for, wait_for_status
-from tests.support.celery_worker import CeleryWorker, start_celery_worker
 
 pytestmark = [pytest.mark.celery_worker, pytest.mark.django_db(transaction=True)]
 
 S = ExecutionStatus
 ROWS = 5
-
-
-@pytest.fixture
-def workers(
-    settings: Any,
-    fast: Any,
-    celery_database_url: str,
-    celery_worker_env: dict[str, str],
-    tmp_path: Path,
-) -> Iterator[Any]:
-    settings.EXECUTION_BACKEND = "celery"
-    started: list[CeleryWorker] = []
-
-    def start() -> CeleryWorker:
-        worker = start_celery_worker(celery_database_url, tmp_path, env=celery_worker_env)
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.kill()
 
 
 @pytest.fixture

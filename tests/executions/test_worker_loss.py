@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,32 +19,11 @@ from executions.recovery import reap_stale_executions
 from tests.executions.conftest import FAST_SETTINGS
 from tests.executions.fakes import EVENT
 from tests.executions.helpers import event_types, wait_for, wait_for_status
-from tests.support.celery_worker import CeleryWorker, start_celery_worker
+from tests.support.celery_worker import CeleryWorker
 
 pytestmark = [pytest.mark.celery_worker, pytest.mark.django_db(transaction=True)]
 
 S = ExecutionStatus
-
-
-@pytest.fixture
-def workers(
-    settings: Any,
-    fast: Any,
-    celery_database_url: str,
-    celery_worker_env: dict[str, str],
-    tmp_path: Path,
-) -> Any:
-    settings.EXECUTION_BACKEND = "celery"
-    started: list[CeleryWorker] = []
-
-    def start() -> CeleryWorker:
-        worker = start_celery_worker(celery_database_url, tmp_path, env=celery_worker_env)
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.kill()
 
 
 def kill_mid_run(worker: CeleryWorker, execution: Execution) -> Execution:

@@ -23,7 +23,7 @@ from otc.models import Capture, RawRow, Reject, SymbolWeekSummary, VenueVolume
 from spine.time import utc_now
 from tests.executions.fakes import EVENT
 from tests.executions.helpers import event_types, wait_for, wait_for_status
-from tests.support.celery_worker import CeleryWorker, start_celery_worker
+from tests.support.celery_worker import CeleryWorker
 
 pytestmark = [pytest.mark.celery_worker, pytest.mark.django_db(transaction=True)]
 
@@ -31,30 +31,6 @@ S = ExecutionStatus
 WEEK = date(2025, 12, 15)
 ROWS = 150_000
 REAP_AFTER_SECONDS = 3  # the worker side of FAST_SETTINGS
-
-
-@pytest.fixture
-def workers(
-    settings: Any,
-    fast: Any,
-    celery_database_url: str,
-    celery_worker_env: dict[str, str],
-    tmp_path: Path,
-    inbox: Path,
-) -> Any:
-    settings.EXECUTION_BACKEND = "celery"
-    started: list[CeleryWorker] = []
-
-    def start() -> CeleryWorker:
-        worker = start_celery_worker(
-            celery_database_url, tmp_path, env={**celery_worker_env, "SPINE_INBOX_DIR": str(inbox)}
-        )
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.kill()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ once the worker answers a ping. ``CeleryWorker.stop()`` ends it gracefully,
 ``resume()`` send SIGSTOP and SIGCONT (a machine that froze, then came back).
 
 The ``celery_worker`` fixture gives each test module one worker; tests that kill
-workers start their own with ``start_celery_worker``.
+workers start theirs with the ``workers`` factory, which kills them all at teardown.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -205,3 +205,30 @@ def celery_worker(
     )
     yield worker
     worker.stop()
+
+
+WorkerFactory = Callable[..., CeleryWorker]
+
+
+@pytest.fixture
+def workers(
+    backend_settings: Any,
+    celery_database_url: str,
+    celery_worker_env: dict[str, str],
+    inbox: Path,
+    tmp_path: Path,
+) -> Iterator[WorkerFactory]:
+    """Start real workers on demand: ``workers(**extra_env)`` returns a new one on the
+    module's environment and the test's inbox. Every worker started is killed at teardown."""
+    backend_settings.EXECUTION_BACKEND = "celery"
+    started: list[CeleryWorker] = []
+
+    def start(**extra_env: str) -> CeleryWorker:
+        env = {**celery_worker_env, "SPINE_INBOX_DIR": str(inbox), **extra_env}
+        worker = start_celery_worker(celery_database_url, tmp_path, env=env)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.kill()
