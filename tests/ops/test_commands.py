@@ -306,7 +306,7 @@ def test_backfill_bad_input(
 
 @pytest.mark.django_db
 def test_doctor_on_the_embedded_default(run_command: Run, local_backend: Any) -> None:
-    from spine.schedules import ensure_schedules
+    from ops.schedules import ensure_schedules
 
     ensure_schedules()
     result = run_command("doctor", "--json")
@@ -342,9 +342,9 @@ class FakeControl:
 def test_doctor_checks_workers_per_lane_and_beat(
     run_command: Run, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from ops.schedules import ensure_schedules
     from spine import doctor, health
     from spine.celery import app
-    from spine.schedules import ensure_schedules
 
     settings.EXECUTION_BACKEND = "celery"
     monkeypatch.setattr(health, "check_redis", lambda: health.CheckOutcome("ok", "PONG"))

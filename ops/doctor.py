@@ -1,13 +1,7 @@
 """``doctor``: is this installation able to do its job? One row per check.
 
-Unlike ``/health/ready`` (a cheap probe a load balancer calls every few seconds),
-the doctor is for a person at a shell and may take a few seconds: it asks every
-Celery worker to answer, per lane; checks that beat has the schedule and is ticking;
-and on the embedded default checks the disk the SQLite file lives on. The database,
-migration and Redis checks are the readiness probe's own (:mod:`spine.health`).
-
-Statuses: ``ok``, ``warn`` (works, but look at it), ``fail`` (broken: the command
-exits non-zero) and ``skipped`` (does not apply to this configuration).
+Statuses: ``ok``, ``warn``, ``fail`` (exit non-zero) and ``skipped``; how it differs from
+``/health/ready`` is in docs/operations.md.
 """
 
 from __future__ import annotations
@@ -110,7 +104,7 @@ def _consumes(queues: list[dict[str, Any]], lane: str) -> bool:
 
 def check_beat() -> Check:
     """The periodic tasks are installed, enabled, and (with Celery) being run."""
-    from spine.schedules import SCHEDULES, installed
+    from ops.schedules import SCHEDULES, installed
 
     rows = installed()
     missing = [name for name, row in rows.items() if row is None]
