@@ -8,6 +8,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from django.contrib import admin
 from django.db.models import Count, Sum
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -146,8 +147,6 @@ def overview(chart_tier: str | None = None) -> dict[str, Any]:
 
 def overview_view(request: HttpRequest) -> HttpResponse:
     """The admin's operations overview (wrapped in ``admin_view``: staff only)."""
-    from django.contrib import admin
-
     context = {
         **admin.site.each_context(request),
         "title": "Operations overview",
