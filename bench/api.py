@@ -114,7 +114,8 @@ def load(weeks: int, rows: int) -> dict[str, Any]:
 
 
 def last_monday() -> date:
-    from spine.time import utc_now, week_start
+    from otc.weeks import week_start
+    from spine.time import utc_now
 
     return week_start(utc_now()) - timedelta(weeks=3)
 

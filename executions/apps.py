@@ -13,6 +13,7 @@ class ExecutionsConfig(AppConfig):
         # Every app's pipelines module registers its pipelines on import; importing them
         # here means the registry is complete in web, worker and command processes alike.
         autodiscover_modules("pipelines")
-        from executions import checks, health  # noqa: F401 - checks registers itself
+        from executions import api_errors, checks, health  # noqa: F401 - checks registers itself
 
         health.register()
+        api_errors.register()

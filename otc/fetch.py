@@ -28,10 +28,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
-
 from otc.finra import FinraClient, FinraProtocolError, api_rows_to_lines
 from otc.finra.client import TIER_IDENTIFIERS, WEEKLY_SUMMARY_PATH
+from otc.finra.config import client_config
 from otc.parser import parse_tier
 from otc.selectors import current_captures
 from otc.services.errors import OtcError
@@ -96,9 +95,9 @@ ProgressCallback = Callable[[FetchProgress], None]
 
 
 def finra_client() -> FinraClient:
-    """A client on ``settings.FINRA_CLIENT``; its breaker and rate limiter are the
+    """A client on :func:`~otc.finra.config.client_config`; its breaker and rate limiter are the
     process-wide ones, so every fetch in a process shares one budget and one circuit."""
-    return FinraClient(settings.FINRA_CLIENT)
+    return FinraClient(client_config())
 
 
 def summary_types(ats: bool) -> tuple[str, str]:

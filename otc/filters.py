@@ -10,8 +10,8 @@ from django_filters import rest_framework as filters
 from otc import selectors
 from otc.models import Capture, CaptureState
 from otc.parser import parse_tier
+from otc.weeks import week_start
 from spine.api.filters import StrictFilterSet, UTCDateTimeFilter
-from spine.time import week_start
 
 
 class CaptureFilter(StrictFilterSet):

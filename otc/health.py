@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
-
 from otc.finra import breaker_for, breaker_status
+from otc.finra.config import client_config
 from spine import health
 
 DETAIL_NAME = "finra_breaker"
@@ -23,7 +22,7 @@ def finra_breaker_detail() -> dict[str, Any]:
     With ``REDIS_URL`` the state is the one all processes share; reading it costs one
     Redis round trip with a short timeout.
     """
-    config = settings.FINRA_CLIENT
+    config = client_config()
     return {
         **breaker_status(breaker_for(config)).as_dict(),
         "fail_max": config.breaker_fail_max,

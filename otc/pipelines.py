@@ -44,8 +44,7 @@ from otc.parser import parse_tier
 from otc.services import IngestResult, compute_capture, normalize_capture
 from otc.services.errors import CaptureNotFound
 from otc.services.ingest import ingest_handle
-from otc.weeks import reporting_week
-from spine.time import iter_weeks, week_start, weeks_between
+from otc.weeks import iter_weeks, reporting_week, week_start, weeks_between
 
 WEEK_LOCK = "otc:{tier}:{week}"
 #: The most weeks one backfill may span (ten years).

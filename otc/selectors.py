@@ -41,7 +41,8 @@ from otc.models import (
     current_sql,
 )
 from otc.parser import parse_tier
-from spine.time import parse_date, week_start
+from otc.weeks import week_start
+from spine.time import parse_date
 
 __all__ = [
     "available_weeks",

@@ -30,10 +30,15 @@ logger = logging.getLogger(__name__)
 @app.on_configure.connect
 def load_settings(**kwargs: Any) -> None:
     """Before the worker, beat or a ``celery`` command reads its configuration, load the
-    settings: a bad variable stops it with one ``config error`` line (exit 2)."""
+    settings and the apps (which check their own variables): a bad variable stops it
+    with one ``config error`` line (exit 2)."""
+    import django
+    from django.apps import apps
     from django.conf import settings
 
     exit_on_config_error(lambda: settings.INSTALLED_APPS)
+    if not (apps.ready or apps.loading):
+        exit_on_config_error(django.setup)
 
 
 @task_prerun.connect

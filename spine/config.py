@@ -15,14 +15,11 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
-
-if TYPE_CHECKING:
-    from otc.finra.config import FinraClientConfig
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_PATH = BASE_DIR / "var" / "spine.sqlite3"
@@ -311,35 +308,6 @@ def parse_inbox_dir(environ: Mapping[str, str]) -> Path:
     return path
 
 
-def finra_client_config(environ: Mapping[str, str]) -> FinraClientConfig:
-    """The FINRA Query API client's settings from ``FINRA_API_*``, ``FINRA_BREAKER_*``
-    and ``REDIS_URL``; unset or empty variables keep the defaults. The connect timeout
-    is the smaller of its default and ``FINRA_API_TIMEOUT``."""
-    # Imported here: the client package registers metrics on import, which must wait
-    # until PROMETHEUS_MULTIPROC_DIR has been checked.
-    from otc.finra.config import MAX_PAGE_SIZE, FinraClientConfig
-
-    default = FinraClientConfig()
-    read_timeout = env_float(environ, "FINRA_API_TIMEOUT", default.read_timeout)
-    return FinraClientConfig(
-        base_url=env_http_url(environ, "FINRA_API_BASE_URL", default.base_url),
-        connect_timeout=min(default.connect_timeout, read_timeout),
-        read_timeout=read_timeout,
-        page_size=env_int(
-            environ, "FINRA_API_PAGE_SIZE", default.page_size, minimum=1, maximum=MAX_PAGE_SIZE
-        ),
-        max_retries=env_int(environ, "FINRA_API_MAX_RETRIES", default.max_retries, maximum=100),
-        requests_per_second=env_float(environ, "FINRA_API_RPS", default.requests_per_second),
-        breaker_fail_max=env_int(
-            environ, "FINRA_BREAKER_FAIL_MAX", default.breaker_fail_max, minimum=1
-        ),
-        breaker_reset_timeout=env_float(
-            environ, "FINRA_BREAKER_RESET_SECONDS", default.breaker_reset_timeout
-        ),
-        redis_url=parse_redis_url(environ),
-    )
-
-
 @dataclass(frozen=True)
 class SpineConfig:
     """Everything the settings module needs, parsed and validated."""
@@ -376,7 +344,6 @@ class SpineConfig:
     prometheus_multiproc_dir: Path | None = None
     inbox_dir: Path = DEFAULT_INBOX_DIR
     upload_max_bytes: int = DEFAULT_UPLOAD_MAX_BYTES
-    finra_client: FinraClientConfig | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -446,5 +413,4 @@ def load_config(environ: Mapping[str, str]) -> SpineConfig:
         upload_max_bytes=env_int(
             environ, "SPINE_UPLOAD_MAX_BYTES", DEFAULT_UPLOAD_MAX_BYTES, minimum=1, maximum=2**40
         ),
-        finra_client=finra_client_config(environ),
     )

@@ -1,8 +1,7 @@
-"""Request correlation: every request carries an id that reaches every log line.
+"""Project middleware: the request id on every request, and static files by whitenoise.
 
-The id comes from ``X-Request-ID`` or ``X-Correlation-ID`` when the caller sends a
-safe one (so a trace can cross services), otherwise a new UUID; it is echoed back as
-``X-Request-ID`` on every response, errors included.
+The request id comes from ``X-Request-ID`` or ``X-Correlation-ID`` when the caller sends
+a safe one, otherwise a new UUID; it is echoed back as ``X-Request-ID`` on every response.
 """
 
 from __future__ import annotations
@@ -10,8 +9,12 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from whitenoise.middleware import WhiteNoiseMiddleware
 
 from spine.context import request_id_var
 
@@ -56,3 +59,15 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
         response[RESPONSE_HEADER] = request_id
         return response
+
+
+class StaticFilesMiddleware(WhiteNoiseMiddleware):
+    """whitenoise, with ``STATIC_ROOT`` created first: it warns about a missing directory
+    when the process starts before ``collectstatic`` has run (tests, a fresh clone)."""
+
+    def __init__(
+        self, get_response: Callable[[HttpRequest], HttpResponse] | None = None, **kwargs: Any
+    ) -> None:
+        if settings.STATIC_ROOT:
+            Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
+        super().__init__(get_response, **kwargs)

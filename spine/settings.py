@@ -42,13 +42,14 @@ INSTALLED_APPS = [
     "executions",
     "otc",
     "dlq",
+    "ops",
 ]
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "spine.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "spine.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -114,7 +115,6 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise expects it before collectstatic
 # gunicorn serves the admin and API-docs assets itself (collected at image build).
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -200,11 +200,6 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # is set (it then recycles them every 2 x N tasks); spine.celery closes them the way
 # Django does instead, honouring CONN_MAX_AGE and the health checks.
 CELERY_DB_REUSE_MAX = 1000
-
-# FINRA Query API client (otc.finra): base URL, timeouts, page size, retries, rate
-# limit and circuit breaker from FINRA_API_* / FINRA_BREAKER_*; with REDIS_URL the
-# breaker's state is shared by every process.
-FINRA_CLIENT = CONFIG.finra_client
 
 # API clients
 SPINE_PUBLIC_READ = CONFIG.public_read

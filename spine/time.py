@@ -1,19 +1,13 @@
-"""Timezone-aware time helpers and FINRA reporting-week arithmetic.
+"""Timezone-aware time helpers: every timestamp in Market Spine is an aware UTC datetime.
 
-Every timestamp in Market Spine is an aware UTC datetime; these helpers are the one
-place that creates them, so naive UTC timestamps never creep back in.
-FINRA reports OTC volume per week, identified by the week's Monday
-(``weekStartDate``); the week helpers turn any date into that Monday.
+FINRA's reporting-week arithmetic lives in :mod:`otc.weeks`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 from spine.text import quote
-
-WEEK = timedelta(days=7)
 
 
 def utc_now() -> datetime:
@@ -75,40 +69,3 @@ def parse_date(value: str | date) -> date:
         return parse_iso(text).date()
     except ValueError:
         raise ValueError(f"{quote(value)} is not a date (expected YYYY-MM-DD)") from None
-
-
-def week_start(day: date | datetime) -> date:
-    """The Monday (FINRA ``weekStartDate``) of the week containing ``day``."""
-    if isinstance(day, datetime):
-        day = day.astimezone(UTC).date() if day.tzinfo else day.date()
-    return day - timedelta(days=day.weekday())
-
-
-def week_end(day: date | datetime) -> date:
-    """The Sunday that closes the week containing ``day`` (``date.max`` for the last,
-    unfinished week of the calendar, which has no Sunday)."""
-    monday = week_start(day)
-    return monday + timedelta(days=6) if monday <= date.max - timedelta(days=6) else date.max
-
-
-def current_week() -> date:
-    """The Monday of the current week (UTC)."""
-    return week_start(utc_now())
-
-
-def iter_weeks(start: date | datetime, end: date | datetime) -> Iterator[date]:
-    """Every week's Monday from the week of ``start`` through the week of ``end``."""
-    first, last = week_start(start), week_start(end)
-    if first > last:
-        raise ValueError(f"range start {first} is after its end {last}")
-    current = first
-    while True:
-        yield current
-        if current >= last:
-            return
-        current += WEEK
-
-
-def weeks_between(start: date | datetime, end: date | datetime) -> int:
-    """How many reporting weeks ``iter_weeks(start, end)`` yields."""
-    return (week_start(end) - week_start(start)).days // 7 + 1

@@ -4,10 +4,10 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 
+from ops.overview import overview_view
 from otc.admin_intake import ingest_file_view
 from spine import health
 from spine.metrics import metrics_view
-from spine.overview import overview_view
 
 urlpatterns = [
     path(

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from otc.finra.config import FinraClientConfig
 from spine.config import DEFAULT_SQLITE_PATH, DEV_SECRET_KEY, ConfigError, load_config
 
 pytestmark = pytest.mark.embedded
@@ -79,8 +80,6 @@ def test_sqlite_url(tmp_path) -> None:
         ({"SPINE_METRICS_ALLOWED_IPS": "10.0.0.0/8, intranet"}, "SPINE_METRICS_ALLOWED_IPS"),
         ({"SPINE_FAILURE_HANDLER": "not a path"}, "SPINE_FAILURE_HANDLER"),
         ({"SPINE_COMMAND_LOG_LEVEL": "chatty"}, "SPINE_COMMAND_LOG_LEVEL"),
-        ({"FINRA_API_BASE_URL": "ftp://files.finra.org"}, "FINRA_API_BASE_URL"),
-        ({"FINRA_API_RPS": "fast"}, "FINRA_API_RPS"),
     ],
 )
 def test_bad_values_name_the_variable(environ: dict[str, str], names: str) -> None:
@@ -117,6 +116,40 @@ def test_bad_values_name_the_variable(environ: dict[str, str], names: str) -> No
             "(use a whole number from 2 to 2147483647)",
         ),
         (
+            {"LOG_FORMAT": "xml"},
+            "LOG_FORMAT='xml' is not one of: json, console",
+        ),
+    ],
+)
+def test_messages_say_what_is_allowed(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as excinfo:
+        load_config(environ)
+    assert str(excinfo.value) == message
+
+
+# The FINRA client's variables are the otc app's, parsed with the same parsers.
+
+
+@pytest.mark.parametrize(
+    ("environ", "names"),
+    [
+        ({"FINRA_API_BASE_URL": "ftp://files.finra.org"}, "FINRA_API_BASE_URL"),
+        ({"FINRA_API_RPS": "fast"}, "FINRA_API_RPS"),
+    ],
+)
+def test_bad_finra_values_name_the_variable(environ: dict[str, str], names: str) -> None:
+    with pytest.raises(ImproperlyConfigured) as excinfo:
+        FinraClientConfig.from_env(environ)
+    assert names in str(excinfo.value)
+    assert isinstance(excinfo.value, ConfigError)
+    assert excinfo.value.variable == names.split("=")[0]
+    assert "\n" not in str(excinfo.value)
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        (
             {"FINRA_API_PAGE_SIZE": "5001"},
             "FINRA_API_PAGE_SIZE='5001' is out of range (use a whole number from 1 to 5000)",
         ),
@@ -128,15 +161,11 @@ def test_bad_values_name_the_variable(environ: dict[str, str], names: str) -> No
             {"FINRA_API_BASE_URL": "api.finra.org"},
             "FINRA_API_BASE_URL='api.finra.org' is not a URL (use http://host or https://host)",
         ),
-        (
-            {"LOG_FORMAT": "xml"},
-            "LOG_FORMAT='xml' is not one of: json, console",
-        ),
     ],
 )
-def test_messages_say_what_is_allowed(environ: dict[str, str], message: str) -> None:
+def test_finra_messages_say_what_is_allowed(environ: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError) as excinfo:
-        load_config(environ)
+        FinraClientConfig.from_env(environ)
     assert str(excinfo.value) == message
 
 

@@ -7,19 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from spine.time import (
-    ago,
-    current_week,
-    format_iso,
-    from_now,
-    iter_weeks,
-    parse_date,
-    parse_iso,
-    utc_now,
-    week_end,
-    week_start,
-    weeks_between,
-)
+from otc.weeks import current_week, iter_weeks, week_end, week_start, weeks_between
+from spine.time import ago, format_iso, from_now, parse_date, parse_iso, utc_now
 
 pytestmark = pytest.mark.embedded
 

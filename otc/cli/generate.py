@@ -12,8 +12,8 @@ from django.core.management.base import BaseCommand, CommandError
 from executions import cli
 from otc.generator import generate_weeks
 from otc.parser import parse_tier
-from otc.weeks import FIRST_WEEK, reporting_week
-from spine.time import current_week, parse_date, week_start, weeks_between
+from otc.weeks import FIRST_WEEK, current_week, reporting_week, week_start, weeks_between
+from spine.time import parse_date
 
 NAME = "generate"
 HELP = "Write N weekly FINRA-format files (one per week, named by tier and week)."

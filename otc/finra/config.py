@@ -1,18 +1,21 @@
-"""Configuration of the FINRA Query API client.
+"""Configuration of the FINRA Query API client: one frozen, validated value object.
 
-One frozen value object holds every knob, so a client, its breaker and its rate
-limiter are built from the same validated numbers. ``from_env`` builds it from the
-environment through Market Spine's one parser (:mod:`spine.config`), which reports a
-bad value by the variable's name so an operator knows which line to fix.
+:func:`client_config` reads it from the ``FINRA_*`` variables with :mod:`spine.config`'s
+parsers, so a bad value is one line naming the variable.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from django.conf import settings
+
+from spine.config import env_float, env_http_url, env_int, parse_redis_url
 
 #: FINRA refuses pages larger than this (it reports it as ``Record-Max-Limit``).
 MAX_PAGE_SIZE = 5000
@@ -102,18 +105,43 @@ class FinraClientConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> FinraClientConfig:
-        """Build a config from environment variables; unset or empty ones keep the default.
-
-        Variables: ``FINRA_API_BASE_URL``, ``FINRA_API_TIMEOUT`` (read timeout; the
-        connect timeout is the smaller of its default and this), ``FINRA_API_PAGE_SIZE``,
-        ``FINRA_API_MAX_RETRIES``, ``FINRA_API_RPS``, ``FINRA_BREAKER_FAIL_MAX``,
-        ``FINRA_BREAKER_RESET_SECONDS`` and ``REDIS_URL``. Parsed by Market Spine's one
-        environment parser (:func:`spine.config.finra_client_config`).
+        """Build a config from ``FINRA_API_*``, ``FINRA_BREAKER_*`` and ``REDIS_URL``;
+        unset or empty variables keep the defaults. The connect timeout is the smaller
+        of its default and ``FINRA_API_TIMEOUT`` (the read timeout).
 
         Raises:
             spine.config.ConfigError: a ``ValueError`` naming the variable, its value and
             what is allowed.
         """
-        from spine.config import finra_client_config
+        default = cls()
+        read_timeout = env_float(environ, "FINRA_API_TIMEOUT", default.read_timeout)
+        return cls(
+            base_url=env_http_url(environ, "FINRA_API_BASE_URL", default.base_url),
+            connect_timeout=min(default.connect_timeout, read_timeout),
+            read_timeout=read_timeout,
+            page_size=env_int(
+                environ, "FINRA_API_PAGE_SIZE", default.page_size, minimum=1, maximum=MAX_PAGE_SIZE
+            ),
+            max_retries=env_int(environ, "FINRA_API_MAX_RETRIES", default.max_retries, maximum=100),
+            requests_per_second=env_float(environ, "FINRA_API_RPS", default.requests_per_second),
+            breaker_fail_max=env_int(
+                environ, "FINRA_BREAKER_FAIL_MAX", default.breaker_fail_max, minimum=1
+            ),
+            breaker_reset_timeout=env_float(
+                environ, "FINRA_BREAKER_RESET_SECONDS", default.breaker_reset_timeout
+            ),
+            redis_url=parse_redis_url(environ),
+        )
 
-        return finra_client_config(environ)
+
+@functools.cache
+def environment_config() -> FinraClientConfig:
+    """This process's ``FINRA_*`` variables, parsed once."""
+    return FinraClientConfig.from_env(os.environ)
+
+
+def client_config() -> FinraClientConfig:
+    """The config FINRA clients use: ``settings.FINRA_CLIENT`` when a deployment or a
+    test sets one, else :func:`environment_config`."""
+    override = getattr(settings, "FINRA_CLIENT", None)
+    return override if override is not None else environment_config()

@@ -10,7 +10,7 @@ way the request body is nested), ``{}`` when there is nothing more to say. The s
 is produced in three places that together cover every path:
 
 - :func:`exception_handler` — DRF's ``EXCEPTION_HANDLER`` (everything raised in a DRF
-  view, including domain errors registered with :func:`maps_exception`);
+  view, including domain errors apps register with :func:`register_exception_mapper`);
 - :func:`handler404` / :func:`handler500` / :func:`handler403` / :func:`handler400` —
   Django's handlers, JSON for API-ish paths (``/api/``, ``/health/``, ``/metrics``);
 - :func:`json_error` / :func:`method_not_allowed` for plain Django views (health,
@@ -37,7 +37,6 @@ from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import set_rollback
 
-from executions.registry import InvalidParams, UnknownPipeline
 from spine.context import get_request_id
 from spine.text import printable
 
@@ -135,57 +134,45 @@ def method_not_allowed(allowed: list[str]) -> JsonResponse:
 
 
 # Domain exceptions raised below the API (services, registry) are mapped to API errors
-# here, so views stay thin and every app's domain errors get the same treatment.
+# here, so views stay thin and every app's domain errors get the same treatment. Apps
+# register their mappers from ``AppConfig.ready()``; this module knows no app.
 ExceptionMapper = Callable[[Exception], exceptions.APIException]
 _MAPPERS: dict[type[Exception], ExceptionMapper] = {}
+
+
+def register_exception_mapper(exc_type: type[Exception], fn: ExceptionMapper) -> ExceptionMapper:
+    """Render ``exc_type`` (and its subclasses) through ``fn``, an API exception factory."""
+    _MAPPERS[exc_type] = fn
+    return fn
 
 
 def maps_exception(
     exc_type: type[Exception],
 ) -> Callable[[ExceptionMapper], ExceptionMapper]:
-    """Register a function turning a domain exception into an API exception.
+    """:func:`register_exception_mapper` as a decorator, e.g.::
 
-    Apps register theirs at import time of their ``api`` module, e.g.::
-
-        @maps_exception(NotReplayable)
-        def _not_replayable(exc):
-            return Conflict(str(exc), code="not_replayable")
+    @maps_exception(NotReplayable)
+    def _not_replayable(exc):
+        return Conflict(str(exc), code="not_replayable")
     """
 
     def register(fn: ExceptionMapper) -> ExceptionMapper:
-        _MAPPERS[exc_type] = fn
-        return fn
+        return register_exception_mapper(exc_type, fn)
 
     return register
-
-
-@maps_exception(UnknownPipeline)
-def _unknown_pipeline(exc: Exception) -> exceptions.APIException:
-    assert isinstance(exc, UnknownPipeline)
-    return SpineAPIError(
-        str(exc),
-        code="unknown_pipeline",
-        details={"pipeline": [str(exc)], "known_pipelines": exc.known},
-    )
-
-
-@maps_exception(InvalidParams)
-def _invalid_params(exc: Exception) -> exceptions.APIException:
-    assert isinstance(exc, InvalidParams)
-    return SpineAPIError(str(exc), code="invalid_params", details={"params": _plain(exc.errors)})
 
 
 #: The longest message an error body's details carry; input they echo is cut and escaped.
 _DETAIL_CHARS = 1000
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """DRF ErrorDetail strings and nested containers → plain JSON values, each string
     at most ``_DETAIL_CHARS`` long with control characters escaped."""
     if isinstance(value, dict):
-        return {str(key): _plain(item) for key, item in value.items()}
+        return {str(key): plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
+        return [plain(item) for item in value]
     return printable(str(value), _DETAIL_CHARS) if isinstance(value, str) else value
 
 
@@ -208,12 +195,12 @@ def _code_of(exc: exceptions.APIException) -> str:
 def api_exception_body(exc: exceptions.APIException) -> dict[str, Any]:
     """Render any DRF API exception in the standard shape."""
     if isinstance(exc, SpineAPIError):
-        return error_body(exc.code, str(exc.detail), _plain(exc.details))
+        return error_body(exc.code, str(exc.detail), plain(exc.details))
     if isinstance(exc, exceptions.ValidationError):
-        return error_body("validation_error", "Invalid input.", _plain(exc.detail))
+        return error_body("validation_error", "Invalid input.", plain(exc.detail))
     detail = exc.detail
     if isinstance(detail, list | dict):
-        return error_body(exc.default_code, str(exc.default_detail), _plain(detail))
+        return error_body(exc.default_code, str(exc.default_detail), plain(detail))
     return error_body(_code_of(exc), str(detail), {})
 
 

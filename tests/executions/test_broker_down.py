@@ -18,7 +18,7 @@ from executions.backends.celery import CeleryBackend
 from executions.dispatcher import dispatch
 from executions.models import Execution, ExecutionStatus
 from executions.recovery import sweep_pending_executions
-from spine.tasks import run_scheduled
+from ops.tasks import run_scheduled
 from tests.executions.helpers import event_types, wait_for, wait_for_status
 from tests.support.celery_worker import CeleryWorker
 

@@ -306,7 +306,7 @@ def test_backfill_bad_input(
 
 @pytest.mark.django_db
 def test_doctor_on_the_embedded_default(run_command: Run, local_backend: Any) -> None:
-    from spine.schedules import ensure_schedules
+    from ops.schedules import ensure_schedules
 
     ensure_schedules()
     result = run_command("doctor", "--json")
@@ -342,9 +342,10 @@ class FakeControl:
 def test_doctor_checks_workers_per_lane_and_beat(
     run_command: Run, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from spine import doctor, health
+    from ops import doctor
+    from ops.schedules import ensure_schedules
+    from spine import health
     from spine.celery import app
-    from spine.schedules import ensure_schedules
 
     settings.EXECUTION_BACKEND = "celery"
     monkeypatch.setattr(health, "check_redis", lambda: health.CheckOutcome("ok", "PONG"))
@@ -392,7 +393,7 @@ def test_doctor_warns_of_queued_executions_that_wait_past_the_lost_message_thres
 ) -> None:
     from datetime import timedelta
 
-    from spine import doctor
+    from ops import doctor
     from spine.time import utc_now
 
     settings.SPINE_SWEEP_LOST_AFTER_SECONDS = 180
@@ -408,7 +409,7 @@ def test_doctor_warns_of_queued_executions_that_wait_past_the_lost_message_thres
 def test_doctor_disk_check_for_sqlite(monkeypatch: pytest.MonkeyPatch) -> None:
     import shutil
 
-    from spine import doctor
+    from ops import doctor
 
     sqlite = {"ENGINE": "django.db.backends.sqlite3", "NAME": "/tmp/spine-doctor.sqlite3"}
     usage = shutil.disk_usage("/tmp")

@@ -13,7 +13,7 @@ from dlq.models import DeadLetter
 from executions.models import Execution, ExecutionStatus
 from otc.models import Capture, VenueMarketShare
 from otc.report import render, week_report
-from spine.maintenance import scheduled_week
+from otc.weeks import scheduled_week
 
 pytestmark = [pytest.mark.embedded, pytest.mark.django_db(transaction=True)]
 

@@ -17,7 +17,7 @@ from tests.ops.conftest import Result
 
 pytestmark = [pytest.mark.embedded, pytest.mark.django_db]
 Run = Callable[..., Result]
-PROJECT_APPS = ("spine", "executions", "otc", "dlq")
+PROJECT_APPS = ("spine", "executions", "otc", "dlq", "ops")
 
 BAD_INPUT = [
     (["backfill"], "the following arguments are required"),

@@ -11,10 +11,10 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
+from ops.charts import Series, line_chart, nice_ceiling
+from ops.overview import executions_by_status, market_share_chart
 from otc.models import Capture, QualityReport, Reject, SymbolWeekSummary, VenueVolume
 from spine import paginators
-from spine.charts import Series, line_chart, nice_ceiling
-from spine.overview import executions_by_status, market_share_chart
 
 pytestmark = [pytest.mark.embedded, pytest.mark.django_db]
 

@@ -13,7 +13,7 @@ from executions.backends import get_backend
 from executions.dispatcher import dispatch
 from executions.models import Execution, ExecutionEvent, ExecutionStatus
 from executions.retention import purge_executions
-from spine.maintenance import run_cleanup
+from ops.maintenance import run_cleanup
 from spine.time import ago
 
 pytestmark = [pytest.mark.embedded, pytest.mark.django_db(transaction=True)]

@@ -12,9 +12,9 @@ from django_celery_beat.models import PeriodicTask
 from executions.dispatcher import dispatch
 from executions.models import Execution, ExecutionStatus, TriggerSource
 from executions.registry import registry
-from spine import schedules
-from spine.maintenance import scheduled_week
-from spine.tasks import run_scheduled
+from ops import schedules
+from ops.tasks import run_scheduled
+from otc.weeks import scheduled_week
 
 pytestmark = pytest.mark.embedded
 committed = pytest.mark.django_db(transaction=True)

@@ -17,8 +17,7 @@ from executions.dispatcher import dispatch
 from executions.models import Execution
 from executions.registry import InvalidParams
 from otc.services import ingest_file
-from otc.weeks import FIRST_WEEK, reporting_week
-from spine.time import current_week
+from otc.weeks import FIRST_WEEK, current_week, reporting_week
 from tests.api.conftest import assert_error, make_user, token_client
 from tests.otc.etl_support import assert_nothing_stored, row, write_file
 

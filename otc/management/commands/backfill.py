@@ -12,7 +12,8 @@ from executions.models import ExecutionStatus
 from executions.registry import InvalidParams, registry
 from otc.pipelines import week_file_name
 from otc.services.intake import stage_directory
-from spine.time import iter_weeks, parse_date
+from otc.weeks import iter_weeks
+from spine.time import parse_date
 
 PIPELINE = "otc.backfill"
 

@@ -40,9 +40,9 @@ from otc import inbox
 from otc.generator import generate_week, generate_weeks
 from otc.parser import parse_tier
 from otc.report import render, week_report
+from otc.weeks import scheduled_week, week_start
 from spine.config import BASE_DIR
-from spine.maintenance import scheduled_week
-from spine.time import parse_date, week_start
+from spine.time import parse_date
 
 PIPELINE = "otc.full_etl"
 #: Under the inbox by default; files written elsewhere are copied into ``demo/`` of it.

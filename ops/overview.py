@@ -1,9 +1,4 @@
-"""The operations overview: what ran lately, what waits for a person, how fresh the data is.
-
-One read-only page for operations staff (linked from the admin index). Every number
-comes from the apps' own models and selectors; the page itself is a thin view over
-:func:`overview`. The market-share chart is server-rendered SVG (:mod:`spine.charts`).
-"""
+"""The operations overview page: recent executions, open dead letters, data freshness."""
 
 from __future__ import annotations
 
@@ -13,6 +8,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from django.contrib import admin
 from django.db.models import Count, Sum
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -21,9 +17,9 @@ from django.utils.safestring import SafeString
 from dlq.models import DeadLetter
 from dlq.selectors import open_counts
 from executions.models import Execution, ExecutionStatus
+from ops.charts import OTHER_COLOUR, Series, line_chart
 from otc import selectors as otc_selectors
 from otc.models import Capture, Tier
-from spine.charts import OTHER_COLOUR, Series, line_chart
 from spine.time import ago
 
 WINDOW_HOURS = 24
@@ -151,8 +147,6 @@ def overview(chart_tier: str | None = None) -> dict[str, Any]:
 
 def overview_view(request: HttpRequest) -> HttpResponse:
     """The admin's operations overview (wrapped in ``admin_view``: staff only)."""
-    from django.contrib import admin
-
     context = {
         **admin.site.each_context(request),
         "title": "Operations overview",

@@ -1,18 +1,7 @@
-"""Maintenance pipelines: the scheduled work, recorded in the ledger like any other.
+"""The ``ops.*`` maintenance pipelines: sweep, reap, dead-letter retries, retention.
 
-Celery beat does not do maintenance itself: each tick dispatches one of these through
-the Dispatcher with ``trigger_source="schedule"`` (see :mod:`spine.tasks`), so every
-sweep, reap, retry pass, cleanup and scheduled fetch has an execution with its
-result, duration and, if it fails, a dead letter. All run on the ``maintenance``
-lane, away from a backlog of pipeline work.
-
-* ``ops.sweep`` — hand pending executions to the backend again (the broker was down);
-* ``ops.reap`` — settle running executions whose heartbeat stopped;
-* ``ops.dlq_retry`` — replay dead letters whose automatic retry is due;
-* ``ops.cleanup`` — retention: old finished executions, their events, resolved letters;
-* ``otc.fetch_scheduled`` — work out the newest week FINRA has published for a tier
-  (T1 after two weeks, T2/OTC after four) and dispatch ``otc.fetch_week`` for it, as
-  children of this execution.
+Beat dispatches them through :func:`ops.tasks.run_scheduled`; they run on the
+``maintenance`` lane (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -28,8 +17,7 @@ from executions import recovery
 from executions.registry import RERUN_SAFE_REQUEUES, PipelineParams, pipeline
 from executions.retention import DEFAULT_RETENTION
 from executions.run_context import RunContext
-from otc.models import Tier
-from spine.maintenance import run_cleanup, scheduled_week
+from ops.maintenance import run_cleanup
 
 LANE = "maintenance"
 
@@ -112,40 +100,3 @@ def cleanup_pipeline(ctx: RunContext) -> dict[str, Any]:
         timedelta(days=p["older_than_days"]),
         timedelta(days=settings.SPINE_DLQ_RETENTION_DAYS if letters is None else letters),
     )
-
-
-class FetchScheduledParams(PipelineParams):
-    tier = serializers.ChoiceField(choices=Tier.values, help_text="T1, T2 or OTC.")
-    kinds = serializers.ChoiceField(
-        choices=["both", "ats", "non_ats"],
-        default="both",
-        help_text="Fetch ATS volume, non-ATS OTC volume, or both (one child each).",
-    )
-
-
-@pipeline(
-    "otc.fetch_scheduled",
-    params=FetchScheduledParams,
-    lane=LANE,
-    max_requeues=RERUN_SAFE_REQUEUES,
-    timeout_seconds=120,
-    description="Dispatch otc.fetch_week for the newest week FINRA has published for a tier.",
-)
-def fetch_scheduled_pipeline(ctx: RunContext) -> dict[str, Any]:
-    """Work out the week due for the tier and dispatch its fetches as children."""
-    from executions.dispatcher import dispatch
-
-    tier = ctx.params["tier"]
-    week = scheduled_week(tier)
-    flags = {"both": [True, False], "ats": [True], "non_ats": [False]}[ctx.params["kinds"]]
-    children = []
-    for ats in flags:
-        child = dispatch(
-            "otc.fetch_week",
-            {"tier": tier, "week": week.isoformat(), "ats": ats},
-            trigger_source=ctx.execution.trigger_source,
-            parent=ctx.execution,
-        )
-        children.append({"ats": ats, "execution_id": str(child.pk), "status": child.status})
-        ctx.event("child_dispatched", week=week.isoformat(), ats=ats, execution_id=str(child.pk))
-    return {"tier": tier, "week": week.isoformat(), "children": children}

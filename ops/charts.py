@@ -1,9 +1,4 @@
-"""Server-rendered SVG charts for the admin: no JavaScript, no CDN, no chart library.
-
-A chart is a pure function from numbers to markup, so it renders in any page, e-mail
-or test the same way, and a test can read the numbers back out of the SVG. Text is
-escaped; hovering a point shows its value through the SVG ``<title>`` element.
-"""
+"""Server-rendered SVG line charts for the admin (no JavaScript, no chart library)."""
 
 from __future__ import annotations
 

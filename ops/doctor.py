@@ -1,13 +1,7 @@
 """``doctor``: is this installation able to do its job? One row per check.
 
-Unlike ``/health/ready`` (a cheap probe a load balancer calls every few seconds),
-the doctor is for a person at a shell and may take a few seconds: it asks every
-Celery worker to answer, per lane; checks that beat has the schedule and is ticking;
-and on the embedded default checks the disk the SQLite file lives on. The database,
-migration and Redis checks are the readiness probe's own (:mod:`spine.health`).
-
-Statuses: ``ok``, ``warn`` (works, but look at it), ``fail`` (broken: the command
-exits non-zero) and ``skipped`` (does not apply to this configuration).
+Statuses: ``ok``, ``warn``, ``fail`` (exit non-zero) and ``skipped``; how it differs from
+``/health/ready`` is in docs/operations.md.
 """
 
 from __future__ import annotations
@@ -22,7 +16,12 @@ from typing import Any, Literal
 
 from django.conf import settings
 
+from dlq.models import DeadLetter
+from executions.models import Execution, ExecutionStatus
+from executions.selectors import pipeline_list, stale_queued_count
+from ops.schedules import SCHEDULES, installed
 from spine import health
+from spine.celery import app
 from spine.time import format_iso, utc_now
 
 Status = Literal["ok", "warn", "fail", "skipped"]
@@ -75,8 +74,6 @@ def check_workers() -> list[Check]:
     if not uses_celery():
         detail = f"{settings.EXECUTION_BACKEND} backend: executions run in-process, no workers"
         return [Check(f"workers: {lane}", "skipped", detail) for lane in lanes]
-    from spine.celery import app
-
     pongs = app.control.ping(timeout=WORKER_TIMEOUT) or []
     alive = {name for reply in pongs for name in reply}
     queues = app.control.inspect(timeout=WORKER_TIMEOUT).active_queues() or {}
@@ -110,8 +107,6 @@ def _consumes(queues: list[dict[str, Any]], lane: str) -> bool:
 
 def check_beat() -> Check:
     """The periodic tasks are installed, enabled, and (with Celery) being run."""
-    from spine.schedules import SCHEDULES, installed
-
     rows = installed()
     missing = [name for name, row in rows.items() if row is None]
     disabled = [name for name, row in rows.items() if row is not None and not row.enabled]
@@ -171,10 +166,6 @@ def check_disk(db: dict[str, Any] | None = None) -> Check:
 def check_backlog() -> Check:
     """Executions that should have moved on: pending long after the sweeper's delay, or
     queued and due past the lost-message threshold (a broker that lost its messages)."""
-    from dlq.models import DeadLetter
-    from executions.models import Execution, ExecutionStatus
-    from executions.selectors import stale_queued_count
-
     now = utc_now()
     cutoff = now - STUCK_AFTER
     stuck = Execution.objects.filter(status=ExecutionStatus.PENDING, created_at__lt=cutoff).count()
@@ -192,8 +183,6 @@ def check_backlog() -> Check:
 
 
 def check_pipelines() -> Check:
-    from executions.selectors import pipeline_list
-
     names = [p.name for p in pipeline_list()]
     status: Status = "ok" if names else "fail"
     return Check("pipelines", status, f"{len(names)} registered", {"pipelines": names})

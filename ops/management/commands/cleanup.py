@@ -10,7 +10,7 @@ from django.core.management.base import CommandParser
 
 from executions import cli
 from executions.retention import DEFAULT_RETENTION
-from spine.maintenance import run_cleanup
+from ops.maintenance import run_cleanup
 
 
 class Command(cli.OperatorCommand):

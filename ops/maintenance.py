@@ -1,36 +1,15 @@
-"""The work behind Market Spine's scheduled maintenance, callable from anywhere.
-
-The ``ops.*`` pipelines (:mod:`spine.pipelines`), the ``cleanup`` command and tests
-all call these functions, so a scheduled run and a hand-run command do the same.
-"""
+"""The work behind scheduled maintenance, shared by the ``ops.*`` pipelines and ``cleanup``."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 from dlq import selectors as dlq_selectors
 from dlq import services as dlq_services
 from dlq.models import Resolution
 from executions.retention import purge_executions
-from otc.parser import parse_tier
-from spine.time import format_iso, utc_now, week_start
-
-#: FINRA's publication delay per tier, in weeks after the reporting week ends.
-PUBLICATION_DELAY_WEEKS = {"T1": 2, "T2": 4, "OTC": 4}
-
-
-def scheduled_week(tier: str, today: date | None = None) -> date:
-    """The newest reporting week FINRA has published for ``tier`` by ``today``.
-
-    A week W (its Monday) ends on Friday W+4; T1 appears about two weeks later, on
-    Monday W+21, and T2/OTC about four weeks later, on Monday W+35. So on any day of
-    the week starting Monday M, the newest published week is M − (delay + 1) weeks.
-    The weekly schedule runs on Tuesdays, a day after publication.
-    """
-    code = parse_tier(tier)
-    monday = week_start(today or utc_now().date())
-    return monday - timedelta(weeks=PUBLICATION_DELAY_WEEKS[code] + 1)
+from spine.time import format_iso, utc_now
 
 
 def run_cleanup(

@@ -1,11 +1,6 @@
 """Market Spine's periodic schedule, as django-celery-beat rows operators can edit.
 
-Every entry calls :func:`spine.tasks.run_scheduled`, which dispatches a maintenance
-pipeline with ``trigger_source="schedule"``. :func:`ensure_schedules` writes the rows
-idempotently: missing entries are created, existing ones are left as an operator may
-have edited them (disabled, re-timed) unless ``reset`` asks for the defaults again.
-Frequent ticks expire shortly before the next one, so a backlog that built up while
-workers were away runs once, not once per missed tick.
+:func:`ensure_schedules` writes the rows idempotently (docs/operations.md, "The schedule").
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from executions import cli
-from spine.schedules import SCHEDULES, ensure_schedules
+from ops.schedules import SCHEDULES, ensure_schedules
 
 
 class Command(cli.OperatorCommand):

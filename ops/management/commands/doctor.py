@@ -1,4 +1,4 @@
-"""``manage.py doctor``: check the installation and print a table (see :mod:`spine.doctor`)."""
+"""``manage.py doctor``: check the installation and print a table (see :mod:`ops.doctor`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import CommandError, CommandParser
 
 from executions import cli
-from spine.doctor import run_checks, summary
+from ops.doctor import run_checks, summary
 
 MARKS = {"ok": "ok", "warn": "WARN", "fail": "FAIL", "skipped": "-"}
 

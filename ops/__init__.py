@@ -1,0 +1,1 @@
+"""Operations: the roof over the apps (overview, doctor, maintenance, schedules)."""
