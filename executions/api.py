@@ -24,7 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
-from executions import selectors, services
+from executions import dispatcher, selectors
 from executions.dispatcher import dispatch
 from executions.filters import ExecutionFilter
 from executions.models import Execution, TriggerSource
@@ -176,7 +176,7 @@ class ExecutionViewSet(
         if execution.is_terminal:
             raise _not_cancellable(execution)
         try:
-            execution = services.cancel(
+            execution = dispatcher.cancel(
                 execution, by=request.user.get_username(), reason=form.validated_data["reason"]
             )
         except IllegalTransition as exc:  # it ended between the read and the cancel

@@ -13,10 +13,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
+from django.db.models import Count
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from executions.models import Execution, ExecutionStatus
 from spine.prometheus import register_scrape_collector
 
 logger = logging.getLogger(__name__)
@@ -63,10 +65,6 @@ class RunningCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = self._family()
         try:
-            from django.db.models import Count
-
-            from executions.models import Execution, ExecutionStatus
-
             rows = (
                 Execution.objects.filter(status=ExecutionStatus.RUNNING)
                 .values("pipeline")

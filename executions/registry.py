@@ -22,7 +22,7 @@ from rest_framework import serializers
 from spine.text import printable, quote
 
 if TYPE_CHECKING:
-    from executions.runner import RunContext
+    from executions.run_context import RunContext
 
 Handler = Callable[["RunContext"], dict[str, Any] | None]
 LockPolicy = Literal["wait", "fail"]

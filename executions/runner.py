@@ -35,6 +35,7 @@ from django.db import transaction
 
 from executions import fencing, metrics
 from executions.claim import claim
+from executions.dispatcher import Dispatcher, default_dispatcher
 from executions.interrupts import (
     ExecutionCancelled,
     ExecutionInterrupted,
@@ -80,14 +81,20 @@ class Outcome:
         self.traceback = bounded(self.traceback)
 
 
-def run_pipeline(execution_id: uuid.UUID | str, *, enforce_timeout: bool = True) -> None:
+def run_pipeline(
+    execution_id: uuid.UUID | str,
+    *,
+    enforce_timeout: bool = True,
+    dispatcher: Dispatcher = default_dispatcher,
+) -> None:
     """Run one execution if it is runnable; record everything in its ledger.
 
     ``enforce_timeout=False`` leaves the time limit to the caller (the Celery task,
-    whose soft and hard limits come with the message).
+    whose soft and hard limits come with the message). ``dispatcher`` resubmits an
+    execution whose lock key is busy.
     """
     with context.bind(execution_id=str(execution_id)):
-        claimed = claim(execution_id)
+        claimed = claim(execution_id, dispatcher=dispatcher)
         if claimed is None:
             return
         execution, pipeline, run_token = claimed

@@ -226,24 +226,3 @@ def _note_handoff_failure(
         )
     except Exception:
         logger.exception("could not note the failed hand-off of execution %s", execution.pk)
-
-
-def cancel(execution: Execution, *, by: str = "", reason: str = "") -> Execution:
-    """Cancel a pending, queued or running execution (see :meth:`Dispatcher.cancel`)."""
-    from executions.dispatcher import cancel as dispatcher_cancel
-
-    return dispatcher_cancel(execution, by=by, reason=reason)
-
-
-def sweep_pending_executions() -> int:
-    """Hand executions the backend never accepted to it again (see :mod:`recovery`)."""
-    from executions.recovery import sweep_pending_executions as sweep
-
-    return sweep()
-
-
-def reap_stale_executions() -> int:
-    """Requeue or fail running executions whose worker stopped beating."""
-    from executions.recovery import reap_stale_executions as reap
-
-    return len(reap())

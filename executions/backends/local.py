@@ -18,6 +18,7 @@ from django.db import connections
 
 from executions.backends.base import ExecutionBackend
 from executions.models import Execution
+from executions.runner import run_pipeline
 from spine.time import utc_now
 
 logger = logging.getLogger(__name__)
@@ -35,8 +36,6 @@ class LocalBackend(ExecutionBackend):
         self._lock = threading.Lock()
 
     def submit(self, execution: Execution) -> None:
-        from executions.runner import run_pipeline
-
         delay = (execution.run_after - utc_now()).total_seconds() if execution.run_after else 0
         if delay <= 0:
             run_pipeline(execution.pk)
@@ -68,8 +67,6 @@ class LocalBackend(ExecutionBackend):
                 timer.join(remaining)
 
     def _run_later(self, execution_id: uuid.UUID) -> None:
-        from executions.runner import run_pipeline
-
         try:
             run_pipeline(execution_id)
         except Exception:

@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 
-from executions import cli, selectors, services
+from executions import cli, recovery, selectors
 from executions.dispatcher import cancel
 from executions.models import Execution, ExecutionStatus, TriggerSource
 from executions.services import IllegalTransition
@@ -154,10 +154,10 @@ class Command(cli.OperatorCommand):
             self.stdout.write(self.style.SUCCESS(f"cancelled {cli.one_line(execution)}"))
 
     def do_sweep(self, options: dict[str, Any]) -> None:
-        self._report("swept", services.sweep_pending_executions(), options["json"])
+        self._report("swept", recovery.sweep_pending_executions(), options["json"])
 
     def do_reap(self, options: dict[str, Any]) -> None:
-        self._report("reaped", services.reap_stale_executions(), options["json"])
+        self._report("reaped", len(recovery.reap_stale_executions()), options["json"])
 
     def _report(self, verb: str, count: int, as_json: bool) -> None:
         if as_json:
