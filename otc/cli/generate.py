@@ -9,10 +9,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from executions import cli
 from otc.generator import generate_weeks
 from otc.parser import parse_tier
 from otc.weeks import FIRST_WEEK, reporting_week
+from spine import cli
 from spine.time import current_week, parse_date, week_start, weeks_between
 
 NAME = "generate"

@@ -8,8 +8,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import CommandParser
 
-from executions import cli
 from executions.retention import DEFAULT_RETENTION
+from spine import cli
 from spine.maintenance import run_cleanup
 
 

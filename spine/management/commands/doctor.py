@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from executions import cli
+from spine import cli
 from spine.doctor import run_checks, summary
 
 MARKS = {"ok": "ok", "warn": "WARN", "fail": "FAIL", "skipped": "-"}

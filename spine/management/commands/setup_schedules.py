@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from executions import cli
+from spine import cli
 from spine.schedules import SCHEDULES, ensure_schedules
 
 
