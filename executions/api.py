@@ -1,11 +1,4 @@
-"""The executions API: list, submit, inspect, follow events, cancel; and the registry.
-
-Every read needs ``executions.view_execution`` (``SPINE_PUBLIC_READ`` does not open
-them). Views stay thin: reads come from :mod:`executions.selectors`, submissions go through
-the Dispatcher (invariant 3: the API never calls the runner), cancellation through
-the execution service. Registry errors (unknown pipeline, bad params) become 400s in
-the standard error shape via :mod:`spine.api.errors`.
-"""
+"""The executions API: list, submit, inspect, follow events, cancel; and the registry."""
 
 from __future__ import annotations
 

@@ -1,13 +1,4 @@
-"""Claiming an execution for one run: idempotence, the lock key, the start.
-
-``claim(execution_id)`` returns the execution (now ``running`` under a fresh run
-token) with its pipeline, or None when this delivery must not run it: the execution
-is gone, already running, finished or cancelled, told to wait (``run_after``), its
-lock key is busy (it waits and is resubmitted, or fails "locked by <id>", per the
-pipeline's ``lock_policy``), or its pipeline is no longer registered (it fails). Each
-refusal is noted in the execution's history. On PostgreSQL the common case (queued,
-no lock key, due) is a single statement.
-"""
+"""Claiming an execution for one run: idempotence, the lock key, the start."""
 
 from __future__ import annotations
 

@@ -1,8 +1,6 @@
 """Execution helpers for the operator commands: submit, print, follow to the end, finish.
 
-The generic command helpers (base classes, exit codes, params, JSON, ages) are in
-:mod:`spine.cli`; see docs/executions.md for how the commands report.
-"""
+The generic command helpers are in :mod:`spine.cli`."""
 
 from __future__ import annotations
 

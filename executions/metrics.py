@@ -1,12 +1,4 @@
-"""Prometheus metrics for executions (default registry, served at ``/metrics``).
-
-Counters and the histogram move in the process where the event happens: submissions
-where the Dispatcher runs (web, commands, beat), outcomes and lock waits where the
-runner runs (workers, or the web process on the local backend); with
-``PROMETHEUS_MULTIPROC_DIR`` set every process writes them to files the scrape sums
-(:mod:`spine.prometheus`). The running gauge is read from the ledger at scrape time
-instead: only the table knows how many are running, whichever process runs them.
-"""
+"""Prometheus metrics for executions (default registry, served at ``/metrics``)."""
 
 from __future__ import annotations
 

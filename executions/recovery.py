@@ -1,11 +1,5 @@
-"""Nothing is lost: the sweeper re-submits what never reached a worker, the reaper
-settles what a dead worker left running.
-
-Both run periodically (beat dispatches the ``ops.sweep`` and ``ops.reap`` pipelines;
-``manage.py executions sweep|reap`` calls these functions directly) and are safe to
-run concurrently: each execution is claimed with a row lock and re-checked before
-anything is written.
-"""
+"""Nothing is lost: the sweeper resubmits what never reached a worker, the reaper
+settles what a dead worker left running."""
 
 from __future__ import annotations
 

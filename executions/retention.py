@@ -1,8 +1,4 @@
-"""Retention: deleting finished executions (and their events) past their age, in batches.
-
-Apps keep the executions they still need with :func:`register_retention_guard`; see
-docs/executions.md ("Retention").
-"""
+"""Retention: deleting finished executions (and their events) past their age, in batches."""
 
 from __future__ import annotations
 

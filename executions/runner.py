@@ -1,21 +1,4 @@
-"""The runner: the single processing point (invariant 2), the only caller of handlers.
-
-``run_pipeline(execution_id)`` is what every backend ends in. It is idempotent: a
-message for an execution that is already running, finished or cancelled records a
-``delivery_ignored`` event and does nothing else, so broker redeliveries and sweeper
-duplicates are harmless. For a runnable execution it
-
-1. claims it (:mod:`executions.claim`): takes the pipeline's lock key if it declares
-   one (a busy key means "wait and be resubmitted later" or "fail: locked by <id>",
-   per the pipeline's ``lock_policy``), then marks it running under a fresh run token;
-2. calls the handler with a :class:`RunContext`, beside a supervisor thread that
-   beats the heartbeat, passes on cancellation and enforces the time limit;
-3. records the outcome (succeeded with the result, failed with error and traceback,
-   timed_out with the limit, or cancelled) only if the run still owns the execution,
-   releases the lock, and hands failures to the dead-letter queue. A run that lost
-   its claim only notes how it ended; if a write of it was refused at the fence
-   (:mod:`executions.fencing`), a ``fenced`` event says so.
-"""
+"""The runner: the single processing point (invariant 2), the only caller of handlers."""
 
 from __future__ import annotations
 

@@ -1,12 +1,4 @@
-"""Writes to the execution ledger: status transitions, events and the failure hand-off.
-
-Every status change goes through :func:`transition`, which locks the row, refuses a
-move the status machine does not allow, stamps the matching timestamp and appends the
-event in the same transaction: the event log can never disagree with the row.
-Creating executions is the Dispatcher's job (:mod:`executions.dispatcher`), running
-them the runner's (:mod:`executions.runner`). Errors and tracebacks, on the row and in
-event data, are stored through :func:`spine.text.bounded` (64 KB, NUL escaped).
-"""
+"""Writes to the execution ledger: status transitions, events and the failure hand-off."""
 
 from __future__ import annotations
 

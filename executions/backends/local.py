@@ -1,12 +1,4 @@
-"""The embedded default: runs executions in this process, right after the commit.
-
-No broker, no worker: ``submit`` calls the runner before returning, so a command or a
-demo sees the whole flow with nothing installed. Time limits are enforced by the
-runner's supervisor thread (see :mod:`executions.runner`), which works in any thread,
-including under a test runner that owns ``SIGALRM``. An execution that must wait
-(``run_after`` in the future, e.g. a lock wait) runs on a timer thread; timers live
-only as long as the process, and the sweeper picks up whatever a process left behind.
-"""
+"""The embedded default: runs executions in this process, right after the commit."""
 
 from __future__ import annotations
 

@@ -1,9 +1,4 @@
-"""``manage.py executions list|show|cancel|sweep|reap``: the ledger from a shell.
-
-Reads use :mod:`executions.selectors`, cancelling the Dispatcher's ``cancel`` (as the
-API and the admin do). ``sweep`` and ``reap`` run the recovery services right here,
-without the broker: the way to recover when Celery itself is down.
-"""
+"""``manage.py executions list|show|cancel|sweep|reap``: the ledger from a shell."""
 
 from __future__ import annotations
 
