@@ -17,7 +17,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
@@ -25,7 +25,7 @@ from django.utils.text import Truncator
 from dlq import selectors, services
 from dlq.errors import DeadLetterError
 from dlq.models import DeadLetter, Resolution
-from spine.admin import ConfirmedActionsMixin
+from spine.admin import ConfirmedActionsMixin, execution_admin_url, execution_link
 from spine.time import utc_now
 
 REPLAY_PERMISSION = "dlq.replay_deadletter"
@@ -33,25 +33,6 @@ CHANGE_PERMISSION = "dlq.change_deadletter"
 
 
 # --- links -------------------------------------------------------------------------
-
-
-def execution_admin_url(execution_id: Any) -> str | None:
-    """The execution's admin page, or None while no execution admin is registered."""
-    try:
-        return reverse("admin:executions_execution_change", args=[execution_id])
-    except NoReverseMatch:
-        return None
-
-
-def execution_link(execution_id: Any, label: str | None = None) -> SafeString | str:
-    """A link to an execution's admin page, or just its id when there is none."""
-    if execution_id is None:
-        return "—"
-    text = label or str(execution_id)
-    url = execution_admin_url(execution_id)
-    if url is None:
-        return format_html("<code>{}</code>", text)
-    return format_html('<a href="{}"><code>{}</code></a>', url, text)
 
 
 def letter_link(letter: DeadLetter) -> SafeString:

@@ -9,6 +9,8 @@ class DlqConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from dlq import retention
         from dlq.metrics import register_open_gauge
 
         register_open_gauge()
+        retention.register()

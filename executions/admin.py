@@ -40,7 +40,7 @@ from executions.models import (
 )
 from executions.registry import InvalidParams, UnknownPipeline
 from executions.services import IllegalTransition
-from spine.admin import ConfirmedActionsMixin, ReadOnlyAdmin
+from spine.admin import ConfirmedActionsMixin, ReadOnlyAdmin, execution_link, pretty_json
 from spine.context import get_request_id
 
 CANCEL_PERMISSION = "executions.cancel_execution"
@@ -63,19 +63,9 @@ def execution_url(execution_id: Any) -> str:
     return reverse("admin:executions_execution_change", args=[execution_id])
 
 
-def execution_link(execution: Execution | None, label: str | None = None) -> SafeString | str:
-    """A link to an execution's page showing its pipeline and a short id."""
-    if execution is None:
-        return "—"
-    text = label or f"{execution.pipeline} · {str(execution.pk)[:8]}"
-    return format_html('<a href="{}">{}</a>', execution_url(execution.pk), text)
-
-
-def pretty_json(value: Any) -> SafeString | str:
-    if value in (None, {}, []):
-        return "—"
-    text = json.dumps(value, indent=2, sort_keys=True, default=str)
-    return format_html('<pre class="spine-pre">{}</pre>', text)
+def execution_label(execution: Execution) -> str:
+    """How links name an execution: ``<pipeline> · <short id>``."""
+    return f"{execution.pipeline} · {str(execution.pk)[:8]}"
 
 
 def format_duration(seconds: float | None) -> str:
@@ -317,7 +307,11 @@ class ExecutionAdmin(ConfirmedActionsMixin, ReadOnlyAdmin):
     def parent_display(self, obj: Execution) -> SafeString | str:
         if obj.parent_id is None:
             return "—"
-        return format_html("{} {}", execution_link(obj.parent), status_badge(obj.parent.status))
+        return format_html(
+            "{} {}",
+            execution_link(obj.parent_id, execution_label(obj.parent)),
+            status_badge(obj.parent.status),
+        )
 
     @admin.display(description="children")
     def children_display(self, obj: Execution) -> SafeString | str:
@@ -328,7 +322,10 @@ class ExecutionAdmin(ConfirmedActionsMixin, ReadOnlyAdmin):
         items = format_html_join(
             "",
             "<li>{} {} <span class='spine-quiet'>{}</span></li>",
-            ((execution_link(c), status_badge(c.status), c.trigger_source) for c in shown),
+            (
+                (execution_link(c.pk, execution_label(c)), status_badge(c.status), c.trigger_source)
+                for c in shown
+            ),
         )
         more = ""
         if len(children) > CHILDREN_SHOWN:
@@ -449,7 +446,7 @@ class ExecutionAdmin(ConfirmedActionsMixin, ReadOnlyAdmin):
         try:
             if action == "cancel":
                 cancel(obj, by=request.user.get_username(), reason=data.get("reason", ""))
-                return execution_link(obj), obj
+                return execution_link(obj.pk, execution_label(obj)), obj
             new = dispatch(
                 obj.pipeline,
                 obj.params,
@@ -458,7 +455,8 @@ class ExecutionAdmin(ConfirmedActionsMixin, ReadOnlyAdmin):
                 lane=obj.lane,
                 request_id=get_request_id(),
             )
-            return format_html("{} → {}", execution_link(obj), _link_new(new)), new
+            old = execution_link(obj.pk, execution_label(obj))
+            return format_html("{} → {}", old, _link_new(new)), new
         except IllegalTransition:
             obj.refresh_from_db()
             self.message_user(
@@ -518,7 +516,7 @@ class ExecutionAdmin(ConfirmedActionsMixin, ReadOnlyAdmin):
                     format_html(
                         "{} dispatched: {} {}",
                         pipeline.name,
-                        execution_link(execution),
+                        execution_link(execution.pk, execution_label(execution)),
                         status_badge(execution.status),
                     ),
                     messages.SUCCESS,
@@ -537,7 +535,8 @@ class ExecutionAdmin(ConfirmedActionsMixin, ReadOnlyAdmin):
 
 
 def _link_new(execution: Execution) -> SafeString:
-    return format_html("{} {}", execution_link(execution), status_badge(execution.status))
+    link = execution_link(execution.pk, execution_label(execution))
+    return format_html("{} {}", link, status_badge(execution.status))
 
 
 @admin.register(ExecutionLock)
@@ -552,8 +551,10 @@ class ExecutionLockAdmin(ReadOnlyAdmin):
     @admin.display(description="held by")
     def holder(self, obj: ExecutionLock) -> SafeString | str:
         return format_html(
-            "{} {}", execution_link(obj.execution), status_badge(obj.execution.status)
+            "{} {}",
+            execution_link(obj.execution_id, execution_label(obj.execution)),
+            status_badge(obj.execution.status),
         )
 
 
-__all__ = ["ExecutionAdmin", "execution_link", "format_duration", "pretty_json", "status_badge"]
+__all__ = ["ExecutionAdmin", "execution_label", "format_duration", "status_badge"]

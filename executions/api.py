@@ -1,11 +1,4 @@
-"""The executions API: list, submit, inspect, follow events, cancel; and the registry.
-
-Every read needs ``executions.view_execution`` (``SPINE_PUBLIC_READ`` does not open
-them). Views stay thin: reads come from :mod:`executions.selectors`, submissions go through
-the Dispatcher (invariant 3: the API never calls the runner), cancellation through
-the execution service. Registry errors (unknown pipeline, bad params) become 400s in
-the standard error shape via :mod:`spine.api.errors`.
-"""
+"""The executions API: list, submit, inspect, follow events, cancel; and the registry."""
 
 from __future__ import annotations
 
@@ -24,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
-from executions import selectors, services
+from executions import dispatcher, selectors
 from executions.dispatcher import dispatch
 from executions.filters import ExecutionFilter
 from executions.models import Execution, TriggerSource
@@ -176,7 +169,7 @@ class ExecutionViewSet(
         if execution.is_terminal:
             raise _not_cancellable(execution)
         try:
-            execution = services.cancel(
+            execution = dispatcher.cancel(
                 execution, by=request.user.get_username(), reason=form.validated_data["reason"]
             )
         except IllegalTransition as exc:  # it ended between the read and the cancel

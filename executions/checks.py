@@ -1,9 +1,4 @@
-"""System checks for the execution runtime's timings (``manage.py check``).
-
-Two misconfigurations would quietly break the guarantees: a reaper threshold within
-a couple of heartbeats reaps live runs, and a broker visibility timeout shorter than
-a pipeline's time limit makes Redis hand a still-running task to a second worker.
-"""
+"""System checks for the execution runtime's timings (``manage.py check``)."""
 
 from __future__ import annotations
 

@@ -1,13 +1,4 @@
-"""Claiming an execution for one run: idempotence, the lock key, the start.
-
-``claim(execution_id)`` returns the execution (now ``running`` under a fresh run
-token) with its pipeline, or None when this delivery must not run it: the execution
-is gone, already running, finished or cancelled, told to wait (``run_after``), its
-lock key is busy (it waits and is resubmitted, or fails "locked by <id>", per the
-pipeline's ``lock_policy``), or its pipeline is no longer registered (it fails). Each
-refusal is noted in the execution's history. On PostgreSQL the common case (queued,
-no lock key, due) is a single statement.
-"""
+"""Claiming an execution for one run: idempotence, the lock key, the start."""
 
 from __future__ import annotations
 
@@ -16,7 +7,7 @@ import os
 import socket
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
@@ -28,6 +19,9 @@ from executions.registry import Pipeline, UnknownPipeline, registry
 from executions.services import IllegalTransition, hand_off_failure, record_event, transition
 from spine.time import format_iso, utc_now
 
+if TYPE_CHECKING:
+    from executions.dispatcher import Dispatcher
+
 logger = logging.getLogger(__name__)
 
 # A delivery this early for an execution told to wait is a stray duplicate.
@@ -38,7 +32,8 @@ LOCK_BACKOFF_CAP = 32
 Claimed = tuple[Execution, Pipeline, uuid.UUID]
 
 
-def claim(execution_id: uuid.UUID | str) -> Claimed | None:
+def claim(execution_id: uuid.UUID | str, *, dispatcher: Dispatcher) -> Claimed | None:
+    """Start ``execution_id`` for this delivery, or None; ``dispatcher`` resubmits lock waits."""
     try:
         pk = uuid.UUID(str(execution_id))
     except ValueError:
@@ -61,13 +56,13 @@ def claim(execution_id: uuid.UUID | str) -> Claimed | None:
         return None
     if not execution.lock_key:
         # No lock to take with it: the start transition's own check settles races.
-        return _start(execution, locked=False)
+        return _start(execution, dispatcher, locked=False)
     with transaction.atomic():
         execution = Execution.objects.select_for_update().get(pk=pk)
-        return _start(execution, locked=True)
+        return _start(execution, dispatcher, locked=True)
 
 
-def _start(execution: Execution, *, locked: bool) -> Claimed | None:
+def _start(execution: Execution, dispatcher: Dispatcher, *, locked: bool) -> Claimed | None:
     try:
         if not _runnable(execution, locked=locked):
             return None
@@ -77,7 +72,7 @@ def _start(execution: Execution, *, locked: bool) -> Claimed | None:
             _fail_before_start(execution, str(exc), "error", locked=locked)
             return None
         run_token = uuid.uuid4()
-        if execution.lock_key and not _take_lock(execution, pipeline, run_token):
+        if execution.lock_key and not _take_lock(execution, pipeline, run_token, dispatcher):
             return None
         transition(
             execution,
@@ -159,7 +154,9 @@ def _runnable(execution: Execution, *, locked: bool) -> bool:
     return True
 
 
-def _take_lock(execution: Execution, pipeline: Pipeline, run_token: uuid.UUID) -> bool:
+def _take_lock(
+    execution: Execution, pipeline: Pipeline, run_token: uuid.UUID, dispatcher: Dispatcher
+) -> bool:
     key = execution.lock_key
     ttl = (
         pipeline.timeout_seconds
@@ -196,9 +193,7 @@ def _take_lock(execution: Execution, pipeline: Pipeline, run_token: uuid.UUID) -
     )
 
     def resubmit() -> None:
-        from executions.dispatcher import default_dispatcher
-
-        default_dispatcher.resubmit(execution, reason="lock_wait", run_after=retry_at)
+        dispatcher.resubmit(execution, reason="lock_wait", run_after=retry_at)
 
     transaction.on_commit(resubmit)
     return False

@@ -1,14 +1,4 @@
-"""The Dispatcher: the single entrypoint that creates executions (invariant 1).
-
-``dispatch`` validates against the registry before anything is written, creates the
-execution with its ``created`` and ``queued`` events in one transaction, and hands it
-to the backend only after that commits, so a worker never sees a row that might
-still roll back. A backend that refuses (the broker is down) turns the execution back
-to ``pending`` with an event saying why; the sweeper (:mod:`executions.recovery`)
-hands it over again later. (A process that dies between the commit and the hand-off
-leaves it ``queued`` without a message; the sweeper republishes queued executions
-older than the broker's redelivery window.)
-"""
+"""The Dispatcher: the single entrypoint that creates executions (invariant 1)."""
 
 from __future__ import annotations
 

@@ -1,13 +1,4 @@
-"""Fenced writes: a run that lost its claim cannot commit.
-
-The runner binds each handler call to its :class:`RunContext`; a service that writes
-calls :func:`fence` as the last statement of its ``transaction.atomic()`` block. The
-fence locks the execution row and compares its status and run token with the run's:
-if the execution was reaped, cancelled or handed to another run meanwhile it raises
-:class:`RunFenced`, the block rolls back and the runner records a ``fenced`` event.
-The row lock is held until the commit, so nobody can take the claim in between.
-Outside a run (a shell command, a test calling a service) :func:`fence` does nothing.
-"""
+"""Fenced writes: a run that lost its claim cannot commit."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""Queued executions that waited too long for a worker, in ``/health/ready`` details.
-
-Informational: a lost broker message is the sweeper's to republish, and the API
-serves meanwhile, so it never takes the process out of rotation.
-"""
+"""Queued executions that waited too long for a worker, in ``/health/ready`` details."""
 
 from __future__ import annotations
 

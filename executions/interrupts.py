@@ -1,17 +1,4 @@
-"""Stopping a running handler: the exceptions raised inside it and how they get there.
-
-A handler is stopped by an exception raised in the thread that runs it. The
-exceptions derive from ``BaseException`` so a handler's ``except Exception`` cleanup
-cannot swallow a time limit or a cancellation (``finally`` blocks still run).
-
-They arrive two ways: cooperatively, when the handler calls
-``RunContext.raise_if_cancelled()``; or asynchronously, from the runner's supervisor
-thread through CPython's ``PyThreadState_SetAsyncExc``, which raises in the target
-thread at its next bytecode boundary. The asynchronous way needs no signals, so it
-works in any thread and under test runners that own ``SIGALRM``; it cannot interrupt
-a call blocked inside C (a socket read) until that call returns, which is why the
-runner also records the outcome itself after a grace period.
-"""
+"""Stopping a running handler: the exceptions raised inside it and how they get there."""
 
 from __future__ import annotations
 

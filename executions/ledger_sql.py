@@ -1,12 +1,4 @@
-"""Status transitions and their events in one PostgreSQL statement each.
-
-Every execution makes several transitions on its way through the system, and each
-ORM transition costs five round trips (BEGIN, SELECT ... FOR UPDATE, UPDATE, INSERT,
-COMMIT). On PostgreSQL the same write is one statement: a data-modifying CTE locks
-the row, checks the allowed source statuses and the caller's expectations against the
-current row, updates it and appends the event, atomically. When the statement moves
-nothing, the caller falls back to the ORM path, which raises the precise error.
-"""
+"""Status transitions and their events in one PostgreSQL statement each."""
 
 from __future__ import annotations
 

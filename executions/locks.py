@@ -1,11 +1,4 @@
-"""Concurrency keys: one running execution per key, held in a table row that expires.
-
-A row per key (primary key = the key) makes "who holds it" a plain read for operators
-and a unique-constraint race for acquirers, on PostgreSQL and SQLite alike. The row
-names the run (``run_token``) as well as the execution, so a run that was reaped and
-replaced cannot release the lock of its replacement. Expiry is the safety net for a
-holder that vanished without the reaper noticing.
-"""
+"""Concurrency keys: one running execution per key, held in a table row that expires."""
 
 from __future__ import annotations
 

@@ -1,22 +1,16 @@
-"""Prometheus metrics for executions (default registry, served at ``/metrics``).
-
-Counters and the histogram move in the process where the event happens: submissions
-where the Dispatcher runs (web, commands, beat), outcomes and lock waits where the
-runner runs (workers, or the web process on the local backend); with
-``PROMETHEUS_MULTIPROC_DIR`` set every process writes them to files the scrape sums
-(:mod:`spine.prometheus`). The running gauge is read from the ledger at scrape time
-instead: only the table knows how many are running, whichever process runs them.
-"""
+"""Prometheus metrics for executions (default registry, served at ``/metrics``)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
 
+from django.db.models import Count
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from executions.models import Execution, ExecutionStatus
 from spine.prometheus import register_scrape_collector
 
 logger = logging.getLogger(__name__)
@@ -63,10 +57,6 @@ class RunningCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = self._family()
         try:
-            from django.db.models import Count
-
-            from executions.models import Execution, ExecutionStatus
-
             rows = (
                 Execution.objects.filter(status=ExecutionStatus.RUNNING)
                 .values("pipeline")

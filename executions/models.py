@@ -1,9 +1,4 @@
-"""The execution ledger: one row per unit of work, and its append-only event history.
-
-The ``Execution`` row is a summary; ``ExecutionEvent`` rows are the history. Status
-changes happen only through :mod:`executions.services`, which writes the new status
-and its event in one transaction and refuses illegal transitions.
-"""
+"""The execution ledger: one row per unit of work, and its append-only event history."""
 
 from __future__ import annotations
 

@@ -1,13 +1,4 @@
-"""Diagnostic pipelines that exercise the execution machinery itself.
-
-``diag.noop`` does nothing, ``diag.sleep`` sleeps (and can share a lock key),
-``diag.fail`` raises, ``diag.write`` writes rows in fenced steps. Only ``diag.sleep``
-and ``diag.write`` may be requeued after their worker is lost (once); ``diag.noop`` and
-``diag.fail`` keep the default of none, as a pipeline unsafe to rerun would. They are
-registered only when ``SPINE_DIAGNOSTIC_PIPELINES`` is on (tests and benchmarks turn
-it on), so production registries list real work only. Their time limits are short on
-purpose: a test can make one time out in seconds.
-"""
+"""Diagnostic pipelines (``diag.*``) that exercise the execution machinery itself."""
 
 from __future__ import annotations
 

@@ -1,11 +1,5 @@
-"""Nothing is lost: the sweeper re-submits what never reached a worker, the reaper
-settles what a dead worker left running.
-
-Both run periodically (beat dispatches the ``ops.sweep`` and ``ops.reap`` pipelines;
-``manage.py executions sweep|reap`` calls these functions directly) and are safe to
-run concurrently: each execution is claimed with a row lock and re-checked before
-anything is written.
-"""
+"""Nothing is lost: the sweeper resubmits what never reached a worker, the reaper
+settles what a dead worker left running."""
 
 from __future__ import annotations
 
@@ -18,6 +12,7 @@ from django.conf import settings
 from django.db import transaction
 
 from executions import fencing, metrics, selectors
+from executions.dispatcher import Dispatcher, default_dispatcher
 from executions.locks import release_lock
 from executions.models import Execution, ExecutionStatus
 from executions.registry import Pipeline, UnknownPipeline, registry
@@ -29,7 +24,12 @@ logger = logging.getLogger(__name__)
 BATCH = 500
 
 
-def sweep_pending_executions(*, now: datetime | None = None, limit: int = BATCH) -> int:
+def sweep_pending_executions(
+    *,
+    now: datetime | None = None,
+    limit: int = BATCH,
+    dispatcher: Dispatcher = default_dispatcher,
+) -> int:
     """Hand pending executions older than ``SPINE_SWEEP_AFTER_SECONDS`` to the backend
     again, and re-publish queued ones that have not started long after they were due
     (their message is presumed lost: a broker that restarted empty); return how many
@@ -41,17 +41,15 @@ def sweep_pending_executions(*, now: datetime | None = None, limit: int = BATCH)
     long queue gets a few extra messages, never a growing pile. Every extra delivery is
     harmless, since only one can claim the execution.
     """
-    from executions.dispatcher import default_dispatcher
-
     now = now or utc_now()
     cutoff = now - timedelta(seconds=settings.SPINE_SWEEP_AFTER_SECONDS)
     pending = selectors.unsubmitted_executions(cutoff)[:limit]
     count = 0
     for execution in pending:
         before = execution.submissions
-        count += default_dispatcher.submit(execution, reason="sweeper").submissions > before
+        count += dispatcher.submit(execution, reason="sweeper").submissions > before
     # A local timer that has not fired by its due time plus the sweep delay never will.
-    local = default_dispatcher.backend.hand_offs_die_with_process
+    local = dispatcher.backend.hand_offs_die_with_process
     first = settings.SPINE_SWEEP_AFTER_SECONDS if local else settings.SPINE_SWEEP_LOST_AFTER_SECONDS
     lost = selectors.lost_queued_executions(now - timedelta(seconds=first))[:limit]
     for execution in lost:
@@ -59,7 +57,7 @@ def sweep_pending_executions(*, now: datetime | None = None, limit: int = BATCH)
         if not local and waited < presumed_lost_after(execution.submissions):
             continue
         before = execution.submissions
-        resubmitted = default_dispatcher.resubmit(
+        resubmitted = dispatcher.resubmit(
             execution, reason="message presumed lost", waited_seconds=int(waited.total_seconds())
         )
         count += resubmitted.submissions > before
@@ -85,7 +83,11 @@ class Reaped:
 
 
 def reap_stale_executions(
-    *, now: datetime | None = None, limit: int = BATCH, lanes: Iterable[str] | None = None
+    *,
+    now: datetime | None = None,
+    limit: int = BATCH,
+    lanes: Iterable[str] | None = None,
+    dispatcher: Dispatcher = default_dispatcher,
 ) -> list[Reaped]:
     """Settle running executions whose heartbeat is older than ``SPINE_REAP_AFTER_SECONDS``.
 
@@ -101,13 +103,13 @@ def reap_stale_executions(
     if lanes is not None:
         silent = silent.filter(lane__in=list(lanes))
     candidates = list(silent.values_list("pk", flat=True)[:limit])
-    reaped = [r for pk in candidates if (r := _reap(pk, stale_before)) is not None]
+    reaped = [r for pk in candidates if (r := _reap(pk, stale_before, dispatcher)) is not None]
     if reaped:
         logger.warning("reaper settled %s silent execution(s)", len(reaped))
     return reaped
 
 
-def _reap(pk: object, stale_before: datetime) -> Reaped | None:
+def _reap(pk: object, stale_before: datetime, dispatcher: Dispatcher) -> Reaped | None:
     with transaction.atomic():
         execution = (
             # NO KEY: a paused run's open write holds a key-share lock on its row.
@@ -136,7 +138,7 @@ def _reap(pk: object, stale_before: datetime) -> Reaped | None:
                 run_token=None,
                 run_after=None,
             )
-            transaction.on_commit(lambda: _requeue(execution))
+            transaction.on_commit(lambda: dispatcher.hand_to_backend(execution))
         else:
             if action == "timed_out":
                 limit = pipeline.timeout_seconds if pipeline else 0
@@ -173,9 +175,3 @@ def _decide(execution: Execution, pipeline: Pipeline | None, last_sign: datetime
     if execution.redeliveries < pipeline.max_requeues:
         return "requeued"
     return "failed"
-
-
-def _requeue(execution: Execution) -> None:
-    from executions.dispatcher import default_dispatcher
-
-    default_dispatcher.hand_to_backend(execution)

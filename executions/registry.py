@@ -1,13 +1,4 @@
-"""The pipeline registry: what can run, with which parameters, where and how long.
-
-A pipeline is registered once, at import time of its app's ``pipelines`` module, with
-a handler, a DRF serializer describing its parameters, the lane (Celery queue) it runs
-on, its time limit, an optional concurrency lock-key template, a retry policy and how
-many times a run may be requeued after its worker is lost (``max_requeues``: 0 unless
-the pipeline declares it safe to run again from the start). The Dispatcher validates
-parameters here before anything is written; the runner looks up the handler here and
-is the only caller of it.
-"""
+"""The pipeline registry: what can run, with which parameters, where and how long."""
 
 from __future__ import annotations
 
@@ -22,7 +13,7 @@ from rest_framework import serializers
 from spine.text import printable, quote
 
 if TYPE_CHECKING:
-    from executions.runner import RunContext
+    from executions.run_context import RunContext
 
 Handler = Callable[["RunContext"], dict[str, Any] | None]
 LockPolicy = Literal["wait", "fail"]

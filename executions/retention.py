@@ -1,27 +1,15 @@
-"""Retention: the one deliberate deletion of ledger history.
-
-Executions are history and are never deleted by hand; past retention they go, with
-their events, in batches. What is *past retention* is exact and checked by tests:
-
-* only finished executions (succeeded, failed, cancelled, timed out) whose
-  ``finished_at`` is before the cutoff — a pending, queued or running one is never
-  removed, however old (it is the sweeper's or the reaper's);
-* never one that still has a dead letter: a dead letter protects its execution (the
-  DLQ's own retention purges resolved letters first; open ones wait for a person).
-
-Deleting an execution keeps what points at it: children lose their parent link,
-captures their execution link, replayed dead letters their replay link.
-"""
+"""Retention: deleting finished executions (and their events) past their age, in batches."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, QuerySet
 
 from executions.fencing import fence
 from executions.models import TERMINAL_STATUSES, Execution, ExecutionEvent
@@ -31,6 +19,21 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_RETENTION = timedelta(days=90)
 BATCH = 1000
+
+# Given "protection released before" (or None), an Exists over what keeps an execution
+# (correlated on OuterRef("pk")).
+RetentionGuard = Callable[[datetime | None], Exists]
+_guards: list[RetentionGuard] = []
+
+
+def register_retention_guard(guard: RetentionGuard) -> None:
+    """Keep every execution ``guard`` matches out of the purge (from ``AppConfig.ready()``).
+
+    The guard is called with ``released_before``: protection released before that time
+    (a dry run's "after the app's own retention ran first") counts as gone.
+    """
+    if guard not in _guards:
+        _guards.append(guard)
 
 
 @dataclass(frozen=True)
@@ -54,17 +57,15 @@ def _finished_before(cutoff: datetime) -> QuerySet[Execution]:
 def expired_executions(
     cutoff: datetime, *, letters_gone_before: datetime | None = None
 ) -> QuerySet[Execution]:
-    """Finished before ``cutoff`` and not protected by a dead letter.
+    """Finished before ``cutoff`` and kept by no registered guard (a dead letter).
 
-    ``letters_gone_before`` counts letters resolved before it as already purged (a
-    dry run's answer to "and after the DLQ's retention ran first?").
+    ``letters_gone_before`` counts protection released before it (dead letters
+    resolved then) as already purged: a dry run's "after the DLQ's retention ran first".
     """
-    from dlq.models import DeadLetter
-
-    letters = DeadLetter.objects.filter(execution_id=OuterRef("pk"))
-    if letters_gone_before is not None:
-        letters = letters.exclude(resolved_at__lt=letters_gone_before)
-    return _finished_before(cutoff).filter(~Exists(letters))
+    expired = _finished_before(cutoff)
+    for guard in _guards:
+        expired = expired.filter(~guard(letters_gone_before))
+    return expired
 
 
 def purge_executions(

@@ -1,10 +1,4 @@
-"""What a pipeline handler receives: its execution, params and a few safe actions.
-
-The context is also the run's link to the ledger while it runs: it knows the run's
-token, so it can tell when the execution stopped being this run's to finish
-(cancelled, or reaped and handed to another worker), stop the handler, and refuse
-its writes (:mod:`executions.fencing`).
-"""
+"""What a pipeline handler receives: its execution, params and a few safe actions."""
 
 from __future__ import annotations
 

@@ -1,21 +1,4 @@
-"""The runner: the single processing point (invariant 2), the only caller of handlers.
-
-``run_pipeline(execution_id)`` is what every backend ends in. It is idempotent: a
-message for an execution that is already running, finished or cancelled records a
-``delivery_ignored`` event and does nothing else, so broker redeliveries and sweeper
-duplicates are harmless. For a runnable execution it
-
-1. claims it (:mod:`executions.claim`): takes the pipeline's lock key if it declares
-   one (a busy key means "wait and be resubmitted later" or "fail: locked by <id>",
-   per the pipeline's ``lock_policy``), then marks it running under a fresh run token;
-2. calls the handler with a :class:`RunContext`, beside a supervisor thread that
-   beats the heartbeat, passes on cancellation and enforces the time limit;
-3. records the outcome (succeeded with the result, failed with error and traceback,
-   timed_out with the limit, or cancelled) only if the run still owns the execution,
-   releases the lock, and hands failures to the dead-letter queue. A run that lost
-   its claim only notes how it ended; if a write of it was refused at the fence
-   (:mod:`executions.fencing`), a ``fenced`` event says so.
-"""
+"""The runner: the single processing point (invariant 2), the only caller of handlers."""
 
 from __future__ import annotations
 
@@ -35,6 +18,7 @@ from django.db import transaction
 
 from executions import fencing, metrics
 from executions.claim import claim
+from executions.dispatcher import Dispatcher, default_dispatcher
 from executions.interrupts import (
     ExecutionCancelled,
     ExecutionInterrupted,
@@ -80,14 +64,20 @@ class Outcome:
         self.traceback = bounded(self.traceback)
 
 
-def run_pipeline(execution_id: uuid.UUID | str, *, enforce_timeout: bool = True) -> None:
+def run_pipeline(
+    execution_id: uuid.UUID | str,
+    *,
+    enforce_timeout: bool = True,
+    dispatcher: Dispatcher = default_dispatcher,
+) -> None:
     """Run one execution if it is runnable; record everything in its ledger.
 
     ``enforce_timeout=False`` leaves the time limit to the caller (the Celery task,
-    whose soft and hard limits come with the message).
+    whose soft and hard limits come with the message). ``dispatcher`` resubmits an
+    execution whose lock key is busy.
     """
     with context.bind(execution_id=str(execution_id)):
-        claimed = claim(execution_id)
+        claimed = claim(execution_id, dispatcher=dispatcher)
         if claimed is None:
             return
         execution, pipeline, run_token = claimed

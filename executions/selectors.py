@@ -1,9 +1,4 @@
-"""Reads of the execution ledger and the pipeline registry, for the API and commands.
-
-Writes (dispatching, cancelling, status changes) live in the services and the
-Dispatcher; these functions only build querysets and look things up, so views stay
-thin and every reader sees the same ordering.
-"""
+"""Reads of the execution ledger and the pipeline registry, for the API and commands."""
 
 from __future__ import annotations
 

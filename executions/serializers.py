@@ -1,8 +1,4 @@
-"""API representations of executions, their events and the pipeline registry.
-
-Serializers only shape data: submitting goes through the Dispatcher, which validates
-the pipeline name and its params against the registry before anything is written.
-"""
+"""API representations of executions, their events and the pipeline registry."""
 
 from __future__ import annotations
 

@@ -1,12 +1,4 @@
-"""Writes to the execution ledger: status transitions, events and the failure hand-off.
-
-Every status change goes through :func:`transition`, which locks the row, refuses a
-move the status machine does not allow, stamps the matching timestamp and appends the
-event in the same transaction: the event log can never disagree with the row.
-Creating executions is the Dispatcher's job (:mod:`executions.dispatcher`), running
-them the runner's (:mod:`executions.runner`). Errors and tracebacks, on the row and in
-event data, are stored through :func:`spine.text.bounded` (64 KB, NUL escaped).
-"""
+"""Writes to the execution ledger: status transitions, events and the failure hand-off."""
 
 from __future__ import annotations
 
@@ -226,24 +218,3 @@ def _note_handoff_failure(
         )
     except Exception:
         logger.exception("could not note the failed hand-off of execution %s", execution.pk)
-
-
-def cancel(execution: Execution, *, by: str = "", reason: str = "") -> Execution:
-    """Cancel a pending, queued or running execution (see :meth:`Dispatcher.cancel`)."""
-    from executions.dispatcher import cancel as dispatcher_cancel
-
-    return dispatcher_cancel(execution, by=by, reason=reason)
-
-
-def sweep_pending_executions() -> int:
-    """Hand executions the backend never accepted to it again (see :mod:`recovery`)."""
-    from executions.recovery import sweep_pending_executions as sweep
-
-    return sweep()
-
-
-def reap_stale_executions() -> int:
-    """Requeue or fail running executions whose worker stopped beating."""
-    from executions.recovery import reap_stale_executions as reap
-
-    return len(reap())

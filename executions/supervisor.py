@@ -1,17 +1,4 @@
-"""Watching running handlers: heartbeats, cancellation and (off Celery) the time limit.
-
-One supervisor thread per process watches every handler running in it (usually one
-per Celery pool process; several on the local backend). For each it beats the
-heartbeat every ``SPINE_HEARTBEAT_SECONDS`` so the reaper can tell a live run from a
-lost one. A beat that finds the execution cancelled (or reaped) asks the handler to
-stop, and one heartbeat later interrupts it. When the runner enforces the time limit
-itself (every backend but Celery, whose soft/hard limits do it there), the supervisor
-interrupts the handler at the limit and, if it still has not returned after
-``SPINE_TIME_LIMIT_GRACE_SECONDS``, records ``timed_out`` on its behalf.
-
-The thread outlives runs (starting one per run costs more than a short run), and is
-started again in a forked child, where the parent's thread does not exist.
-"""
+"""Watching running handlers: heartbeats, cancellation and (off Celery) the time limit."""
 
 from __future__ import annotations
 

@@ -1,11 +1,4 @@
-"""The one Celery task: run an execution.
-
-``run_pipeline_task`` is deliberately thin: the message carries only the execution id
-and the runner does the rest. It acknowledges late and is rejected back to the queue
-if its worker process dies, and its result is not stored (the ledger is the result).
-Periodic work (sweeper, reaper, DLQ retries, retention) is not a task of its own:
-beat dispatches it as ``ops.*`` pipelines through :func:`spine.tasks.run_scheduled`.
-"""
+"""The one Celery task: run an execution (the message carries only its id)."""
 
 from __future__ import annotations
 

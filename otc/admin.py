@@ -9,7 +9,6 @@ N") and are ordered along an index, so the first page of millions of rows is che
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.contrib import admin
@@ -35,6 +34,7 @@ from otc.models import (
     VenueVolume,
 )
 from spine.admin import ReadOnlyAdmin as BaseReadOnlyAdmin
+from spine.admin import execution_link, pretty_json
 
 
 def _url(model: str, pk: Any) -> str:
@@ -58,20 +58,6 @@ def grade_badge(grade: str) -> SafeString | str:
     if not grade:
         return "—"
     return format_html('<span class="spine-grade spine-grade-{}">{}</span>', grade, grade)
-
-
-def _execution_link(execution_id: Any) -> SafeString | str:
-    if execution_id is None:
-        return "—"
-    url = reverse("admin:executions_execution_change", args=[execution_id])
-    return format_html('<a href="{}"><code>{}</code></a>', url, str(execution_id)[:8])
-
-
-def _pretty(value: Any) -> SafeString | str:
-    if value in (None, {}, []):
-        return "—"
-    text = json.dumps(value, indent=2, sort_keys=True, default=str)
-    return format_html('<pre class="spine-pre">{}</pre>', text)
 
 
 def _bullets(items: list[Any]) -> SafeString | str:
@@ -320,7 +306,8 @@ class CaptureAdmin(ReadOnlyAdmin):
 
     @admin.display(description="execution")
     def execution_display(self, obj: Capture) -> SafeString | str:
-        return _execution_link(obj.execution_id)
+        execution_id = obj.execution_id
+        return execution_link(execution_id, str(execution_id)[:8] if execution_id else None)
 
     @admin.display(description="warnings")
     def warnings_display(self, obj: Capture) -> SafeString | str:
@@ -476,7 +463,7 @@ class QualityReportAdmin(ReadOnlyAdmin):
 
     @admin.display(description="metrics")
     def metrics_display(self, obj: QualityReport) -> SafeString | str:
-        return _pretty(obj.metrics)
+        return pretty_json(obj.metrics)
 
 
 # --- analytics ----------------------------------------------------------------------------------

@@ -16,12 +16,13 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
-from executions.admin import execution_link, execution_url, status_badge
+from executions.admin import execution_label, execution_url, status_badge
 from executions.models import Execution, TriggerSource
 from executions.registry import InvalidParams
 from otc.inbox import UploadTooLarge
 from otc.services.intake import submit_file
 from otc.uploads import upload_too_large
+from spine.admin import execution_link
 from spine.context import get_request_id
 
 PERMISSION = "executions.add_execution"
@@ -63,7 +64,7 @@ def ingest_file_view(request: HttpRequest) -> HttpResponse:
                     "{} dispatched for {}: {} {}",
                     execution.pipeline,
                     execution.params.get("path"),
-                    execution_link(execution),
+                    execution_link(execution.pk, execution_label(execution)),
                     status_badge(execution.status),
                 ),
             )

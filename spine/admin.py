@@ -11,6 +11,7 @@ object, and only "Yes" acts.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
@@ -22,12 +23,40 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from spine.paginators import EstimatedCountPaginator
 from spine.text import quote
+
+
+def execution_admin_url(execution_id: Any) -> str | None:
+    """The execution's admin page, or None while no execution admin is registered."""
+    try:
+        return reverse("admin:executions_execution_change", args=[execution_id])
+    except NoReverseMatch:
+        return None
+
+
+def execution_link(execution_id: Any, label: str | None = None) -> SafeString | str:
+    """A link to an execution's admin page showing ``label`` (its id by default), or just
+    the label when there is no such page."""
+    if execution_id is None:
+        return "—"
+    text = label or str(execution_id)
+    url = execution_admin_url(execution_id)
+    if url is None:
+        return format_html("<code>{}</code>", text)
+    return format_html('<a href="{}"><code>{}</code></a>', url, text)
+
+
+def pretty_json(value: Any) -> SafeString | str:
+    """A JSON value as an indented block; ``—`` when empty."""
+    if value in (None, {}, []):
+        return "—"
+    text = json.dumps(value, indent=2, sort_keys=True, default=str)
+    return format_html('<pre class="spine-pre">{}</pre>', text)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -1,9 +1,4 @@
-"""Execution backends: where a queued execution goes to be run.
-
-Every backend implements :class:`~executions.backends.base.ExecutionBackend`
-(``submit(execution)`` and ``cancel(execution)``, the same signature everywhere);
-``settings.EXECUTION_BACKEND`` picks one and :func:`get_backend` returns it.
-"""
+"""Execution backends: where a queued execution goes to be run (``EXECUTION_BACKEND``)."""
 
 from __future__ import annotations
 

@@ -1,12 +1,4 @@
-"""The production backend: one Celery task per execution, on the execution's lane.
-
-The message carries only the execution id; the ledger row holds everything else.
-Task ids are ``<execution id>:<submission>`` so each hand-off (first submit, sweep,
-reaper requeue, lock wait) is a distinct message that can be revoked by name. Each
-message carries the pipeline's time limits: the soft limit raises inside the handler
-(recorded ``timed_out`` by the runner); the hard limit, a grace period later, kills a
-handler that ignored it (the reaper then records ``timed_out``).
-"""
+"""The production backend: one Celery task per execution, on the execution's lane."""
 
 from __future__ import annotations
 

@@ -1,12 +1,4 @@
-"""The embedded default: runs executions in this process, right after the commit.
-
-No broker, no worker: ``submit`` calls the runner before returning, so a command or a
-demo sees the whole flow with nothing installed. Time limits are enforced by the
-runner's supervisor thread (see :mod:`executions.runner`), which works in any thread,
-including under a test runner that owns ``SIGALRM``. An execution that must wait
-(``run_after`` in the future, e.g. a lock wait) runs on a timer thread; timers live
-only as long as the process, and the sweeper picks up whatever a process left behind.
-"""
+"""The embedded default: runs executions in this process, right after the commit."""
 
 from __future__ import annotations
 
@@ -18,6 +10,7 @@ from django.db import connections
 
 from executions.backends.base import ExecutionBackend
 from executions.models import Execution
+from executions.runner import run_pipeline
 from spine.time import utc_now
 
 logger = logging.getLogger(__name__)
@@ -35,8 +28,6 @@ class LocalBackend(ExecutionBackend):
         self._lock = threading.Lock()
 
     def submit(self, execution: Execution) -> None:
-        from executions.runner import run_pipeline
-
         delay = (execution.run_after - utc_now()).total_seconds() if execution.run_after else 0
         if delay <= 0:
             run_pipeline(execution.pk)
@@ -68,8 +59,6 @@ class LocalBackend(ExecutionBackend):
                 timer.join(remaining)
 
     def _run_later(self, execution_id: uuid.UUID) -> None:
-        from executions.runner import run_pipeline
-
         try:
             run_pipeline(execution_id)
         except Exception:

@@ -3,27 +3,24 @@
 The execution goes through the Dispatcher like any other (trigger source ``cli``). On
 the embedded local backend it has already run when ``dispatch`` returns; on Celery it
 is queued, and ``--wait`` follows its events (pages, rows, rate) until it ends. Exit
-codes are the operator commands' (:mod:`executions.cli`): 1 when the run did not
+codes are the operator commands' (:mod:`spine.cli`): 1 when the run did not
 succeed, 2 for bad input (nothing dispatched).
 """
 
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
 from typing import Any
 
 from django.core.management.base import BaseCommand
 
 from executions import cli
-from executions.models import Execution, ExecutionEvent
+from executions.models import ExecutionEvent
 
 NAME = "fetch"
 HELP = "Fetch one week from FINRA's Query API into a capture (dispatches otc.fetch_week)."
 
 PIPELINE = "otc.fetch_week"
-POLL_SECONDS = 0.5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,26 +44,9 @@ def run(command: BaseCommand, options: dict[str, Any]) -> None:
     if not execution.is_terminal and not options["wait"]:
         command.stdout.write(f"{execution.status}; follow it with --wait, or in the admin")
         return
-    execution = follow(execution, command.stdout.write)
+    execution = cli.follow(execution, cli.event_lines(command.stdout.write, describe))
     cli.finish(execution, command.stdout, command.style)
     command.stdout.write(outcome(execution.result or {}))
-
-
-def follow(
-    execution: Execution, write: Callable[[str], None], *, poll_seconds: float = POLL_SECONDS
-) -> Execution:
-    """Print the execution's progress events as they are recorded, until it ends."""
-    seen = 0
-    while True:
-        execution.refresh_from_db()
-        for event in execution.events.filter(id__gt=seen).order_by("id"):
-            seen = event.id
-            line = describe(event)
-            if line:
-                write(line)
-        if execution.is_terminal:
-            return execution
-        time.sleep(poll_seconds)
 
 
 def describe(event: ExecutionEvent) -> str | None:

@@ -9,10 +9,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from executions import cli
 from otc.generator import generate_weeks
 from otc.parser import parse_tier
 from otc.weeks import FIRST_WEEK, current_week, reporting_week, week_start, weeks_between
+from spine import cli
 from spine.time import parse_date
 
 NAME = "generate"

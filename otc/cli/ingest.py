@@ -16,11 +16,12 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from executions import cli
+from executions import cli as execution_cli
 from executions.models import ExecutionStatus, TriggerSource
 from executions.registry import InvalidParams
-from otc.cli.fetch import follow
+from otc.cli.fetch import describe
 from otc.services.intake import submit_local_file
+from spine import cli
 from spine.logging import reported_by_command
 
 NAME = "ingest"
@@ -55,7 +56,7 @@ def run(command: BaseCommand, options: dict[str, Any]) -> None:
                 pipeline=PIPELINE,
             )
     except (InvalidParams, ValueError) as exc:
-        raise cli.refused(exc) from exc
+        raise execution_cli.refused(exc) from exc
     except OSError as exc:
         raise cli.bad_input(str(exc)) from exc
     quiet = options["json"]
@@ -64,16 +65,17 @@ def run(command: BaseCommand, options: dict[str, Any]) -> None:
         kind = "ATS" if p["ats"] else "non-ATS"
         command.stdout.write(f"{PIPELINE} {p['tier']} {kind} week {p['week']}: {execution.pk}")
     if options["wait"] or execution.is_terminal:
-        execution = follow(execution, (lambda line: None) if quiet else command.stdout.write)
+        report = None if quiet else execution_cli.event_lines(command.stdout.write, describe)
+        execution = execution_cli.follow(execution, report)
     if quiet:
-        command.stdout.write(cli.dumps(cli.execution_dict(execution, full=True)))
+        command.stdout.write(cli.dumps(execution_cli.execution_dict(execution, full=True)))
         if execution.is_terminal and execution.status != ExecutionStatus.SUCCEEDED:
             raise CommandError(f"{PIPELINE} {execution.status}", returncode=cli.EXIT_FAILED)
         return
     if not execution.is_terminal:
         command.stdout.write(f"{execution.status}; follow it with --wait, or in the admin")
         return
-    cli.finish(execution, command.stdout, command.style)
+    execution_cli.finish(execution, command.stdout, command.style)
     command.stdout.write(summary(execution.result or {}))
 
 

@@ -12,10 +12,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from executions import cli
 from otc.fetch import published_weeks
 from otc.finra import FinraError
 from otc.parser import parse_tier
+from spine import cli
 
 NAME = "weeks"
 HELP = "List the weeks FINRA has published for a tier, newest first, marking those held."

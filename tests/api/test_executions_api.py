@@ -347,15 +347,15 @@ def test_cancel_after_the_end_is_409(test_pipeline, operator_client: APIClient) 
 def test_cancel_race_is_409(test_pipeline, operator_client: APIClient, monkeypatch) -> None:
     """The execution ends between the API's read and the cancel: still a clear 409."""
     execution = make(status=ExecutionStatus.RUNNING)
-    from executions import services
+    from executions import dispatcher
 
-    real_cancel = services.cancel
+    real_cancel = dispatcher.cancel
 
     def finish_then_cancel(target, **kwargs):
         transition(Execution.objects.get(pk=target.pk), ExecutionStatus.SUCCEEDED)
         return real_cancel(target, **kwargs)
 
-    monkeypatch.setattr(services, "cancel", finish_then_cancel)
+    monkeypatch.setattr(dispatcher, "cancel", finish_then_cancel)
     error = assert_error(
         operator_client.post(f"{LIST}{execution.pk}/cancel/"), 409, "not_cancellable"
     )

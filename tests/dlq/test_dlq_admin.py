@@ -13,9 +13,9 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
-from dlq import admin as dlq_admin
 from dlq.models import DeadLetter, Resolution
 from executions.models import Execution, TriggerSource
+from spine import admin as spine_admin
 from tests.dlq.dlq_support import make_user
 
 pytestmark = [pytest.mark.django_db, pytest.mark.embedded]
@@ -108,10 +108,10 @@ def test_detail_links_the_replay_and_the_lineage(
 
 
 def test_execution_links_use_the_execution_admin_when_there_is_one(monkeypatch):
-    monkeypatch.setattr(dlq_admin, "execution_admin_url", lambda pk: f"/admin/x/{pk}/")
-    assert 'href="/admin/x/abc/"' in str(dlq_admin.execution_link("abc"))
-    monkeypatch.setattr(dlq_admin, "execution_admin_url", lambda pk: None)
-    assert str(dlq_admin.execution_link("abc")) == "<code>abc</code>"
+    monkeypatch.setattr(spine_admin, "execution_admin_url", lambda pk: f"/admin/x/{pk}/")
+    assert 'href="/admin/x/abc/"' in str(spine_admin.execution_link("abc"))
+    monkeypatch.setattr(spine_admin, "execution_admin_url", lambda pk: None)
+    assert str(spine_admin.execution_link("abc")) == "<code>abc</code>"
 
 
 def test_operator_sees_action_buttons_and_viewer_does_not_see_replay(

@@ -168,10 +168,3 @@ def test_cancel_a_finished_execution_is_refused(stub_backend: StubBackend) -> No
     transition(execution, S.CANCELLED)
     with pytest.raises(IllegalTransition):
         cancel(execution, by="ops")
-
-
-def test_services_cancel_is_the_dispatcher_cancel(stub_backend: StubBackend) -> None:
-    from executions.services import cancel as services_cancel
-
-    execution = dispatch("diag.noop", trigger_source="api")
-    assert services_cancel(execution, by="api").status == S.CANCELLED

@@ -425,7 +425,7 @@ def test_doctor_disk_check_for_sqlite(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_parse_helpers() -> None:
     from datetime import timedelta
 
-    from executions import cli
+    from spine import cli
 
     assert cli.parse_params(["a=1", "b=x", "c=[1, 2]", "d=2025-12-15", "e=true", "f="]) == {
         "a": 1,

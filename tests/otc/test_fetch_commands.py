@@ -18,9 +18,10 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 
 from executions.backends import get_backend
+from executions.cli import event_lines, follow
 from executions.models import Execution, ExecutionStatus
 from executions.runner import run_pipeline
-from otc.cli.fetch import follow
+from otc.cli.fetch import describe
 from otc.finra import FinraClientConfig, breaker_for
 from otc.health import DETAIL_NAME
 from otc.models import Capture
@@ -138,7 +139,7 @@ def test_fetch_on_a_queue_returns_at_once_and_wait_follows_it(
     worker.start()
     lines: list[str] = []
     try:
-        finished = follow(execution, lines.append, poll_seconds=0.05)
+        finished = follow(execution, event_lines(lines.append, describe), poll_seconds=0.05)
     finally:
         worker.join()
     assert finished.status == ExecutionStatus.SUCCEEDED

@@ -17,7 +17,7 @@ from django.core.management.base import CommandError
 from dlq import selectors, services
 from dlq.errors import DeadLetterError, DeadLetterNotFound, NoteRequired
 from dlq.models import DeadLetter, FailureKind, Resolution
-from executions.cli import (
+from spine.cli import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
     SpineCommand,

@@ -7,8 +7,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 
-from executions import cli
+from executions import cli as execution_cli
 from executions.selectors import pipeline_list
+from spine import cli
 
 
 class Command(cli.OperatorCommand):
@@ -63,13 +64,14 @@ class Command(cli.OperatorCommand):
         if options["timeout"] is not None and not options["timeout"] > 0:
             raise cli.bad_input("--timeout must be a positive number of seconds")
         params = cli.parse_params(options["param"])
-        execution = cli.submit(options["pipeline"], params, lane=options["lane"])
+        execution = execution_cli.submit(options["pipeline"], params, lane=options["lane"])
         if options["wait"]:
-            execution = cli.follow(
-                execution, self.stdout, timeout=options["timeout"], quiet=options["json"]
-            )
+            report = None if options["json"] else execution_cli.progress_lines(self.stdout)
+            execution = execution_cli.follow(execution, report, timeout=options["timeout"])
         if options["json"]:
-            self.stdout.write(cli.dumps(cli.execution_dict(execution, full=options["wait"])))
+            self.stdout.write(
+                cli.dumps(execution_cli.execution_dict(execution, full=options["wait"]))
+            )
             if options["wait"] and execution.status != "succeeded":
                 raise CommandError(
                     f"{execution.pipeline} {execution.pk} {execution.status}",
@@ -77,9 +79,9 @@ class Command(cli.OperatorCommand):
                 )
             return
         if options["wait"]:
-            cli.finish(execution, self.stdout, self.style)
+            execution_cli.finish(execution, self.stdout, self.style)
         else:
-            self.stdout.write(cli.one_line(execution))
+            self.stdout.write(execution_cli.one_line(execution))
 
     def _list(self, as_json: bool) -> None:
         pipelines = pipeline_list()

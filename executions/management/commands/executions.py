@@ -1,9 +1,4 @@
-"""``manage.py executions list|show|cancel|sweep|reap``: the ledger from a shell.
-
-Reads use :mod:`executions.selectors`, cancelling the Dispatcher's ``cancel`` (as the
-API and the admin do). ``sweep`` and ``reap`` run the recovery services right here,
-without the broker: the way to recover when Celery itself is down.
-"""
+"""``manage.py executions list|show|cancel|sweep|reap``: the ledger from a shell."""
 
 from __future__ import annotations
 
@@ -14,10 +9,12 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 
-from executions import cli, selectors, services
+from executions import cli as execution_cli
+from executions import recovery, selectors
 from executions.dispatcher import cancel
 from executions.models import Execution, ExecutionStatus, TriggerSource
 from executions.services import IllegalTransition
+from spine import cli
 from spine.text import quote
 from spine.time import format_iso, parse_iso
 
@@ -93,7 +90,7 @@ class Command(cli.OperatorCommand):
             qs = qs.filter(parent=resolve(options["parent"]))
         rows = list(qs[: options["limit"]])
         if options["json"]:
-            self.stdout.write(cli.dumps([cli.execution_dict(e) for e in rows]))
+            self.stdout.write(cli.dumps([execution_cli.execution_dict(e) for e in rows]))
             return
         if not rows:
             self.stdout.write("no executions match")
@@ -113,7 +110,7 @@ class Command(cli.OperatorCommand):
         execution = resolve(options["id"])
         events = list(selectors.execution_events(execution))
         if options["json"]:
-            data = cli.execution_dict(execution, full=True)
+            data = execution_cli.execution_dict(execution, full=True)
             data["events"] = [
                 {"type": ev.type, "timestamp": format_iso(ev.timestamp), "data": ev.data}
                 for ev in events
@@ -121,12 +118,12 @@ class Command(cli.OperatorCommand):
             data["children"] = [str(pk) for pk in execution.children.values_list("pk", flat=True)]
             self.stdout.write(cli.dumps(data))
             return
-        for key, value in cli.execution_dict(execution, full=True).items():
+        for key, value in execution_cli.execution_dict(execution, full=True).items():
             if key in ("params", "result"):
                 value = cli.dumps(value)
             if key not in ("traceback",) and value not in (None, ""):
                 self.stdout.write(f"{key + ':':<17} {value}")
-        children = cli.children_summary(execution)
+        children = execution_cli.children_summary(execution)
         if children:
             self.stdout.write(f"{'children:':<17} {children}")
         self.stdout.write("events:")
@@ -149,15 +146,15 @@ class Command(cli.OperatorCommand):
         except IllegalTransition as exc:
             raise CommandError(str(exc), returncode=cli.EXIT_FAILED) from exc
         if options["json"]:
-            self.stdout.write(cli.dumps(cli.execution_dict(execution)))
+            self.stdout.write(cli.dumps(execution_cli.execution_dict(execution)))
         else:
-            self.stdout.write(self.style.SUCCESS(f"cancelled {cli.one_line(execution)}"))
+            self.stdout.write(self.style.SUCCESS(f"cancelled {execution_cli.one_line(execution)}"))
 
     def do_sweep(self, options: dict[str, Any]) -> None:
-        self._report("swept", services.sweep_pending_executions(), options["json"])
+        self._report("swept", recovery.sweep_pending_executions(), options["json"])
 
     def do_reap(self, options: dict[str, Any]) -> None:
-        self._report("reaped", services.reap_stale_executions(), options["json"])
+        self._report("reaped", len(recovery.reap_stale_executions()), options["json"])
 
     def _report(self, verb: str, count: int, as_json: bool) -> None:
         if as_json:

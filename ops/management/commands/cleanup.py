@@ -8,9 +8,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import CommandParser
 
-from executions import cli
 from executions.retention import DEFAULT_RETENTION
 from ops.maintenance import run_cleanup
+from spine import cli
 
 
 class Command(cli.OperatorCommand):

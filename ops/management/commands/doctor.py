@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from executions import cli
 from ops.doctor import run_checks, summary
+from spine import cli
 
 MARKS = {"ok": "ok", "warn": "WARN", "fail": "FAIL", "skipped": "-"}
 

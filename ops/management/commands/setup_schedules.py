@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from executions import cli
 from ops.schedules import SCHEDULES, ensure_schedules
+from spine import cli
 
 
 class Command(cli.OperatorCommand):

@@ -7,12 +7,13 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from executions import cli
+from executions import cli as execution_cli
 from executions.models import ExecutionStatus
 from executions.registry import InvalidParams, registry
 from otc.pipelines import week_file_name
 from otc.services.intake import stage_directory
 from otc.weeks import iter_weeks
+from spine import cli
 from spine.time import parse_date
 
 PIPELINE = "otc.backfill"
@@ -76,29 +77,31 @@ class Command(cli.OperatorCommand):
         try:
             canonical = registry.get(PIPELINE).validate(params)
         except InvalidParams as exc:
-            raise cli.refused(exc) from exc
+            raise execution_cli.refused(exc) from exc
         weeks = iter_weeks(parse_date(canonical["start"]), parse_date(canonical["end"]))
         names = [week_file_name(canonical, week) for week in weeks]
         try:
             params["directory"], _ = stage_directory(directory, names)
         except OSError as exc:
             raise cli.bad_input(str(exc)) from exc
-        execution = cli.submit(PIPELINE, params)
+        execution = execution_cli.submit(PIPELINE, params)
         quiet = options["json"]
         if not quiet:
-            self.stdout.write(cli.one_line(execution))
+            self.stdout.write(execution_cli.one_line(execution))
         if options["wait"]:
-            execution = cli.follow(execution, self.stdout, timeout=options["timeout"], quiet=quiet)
+            report = None if quiet else execution_cli.progress_lines(self.stdout)
+            execution = execution_cli.follow(execution, report, timeout=options["timeout"])
             # The backfill ends once its children are dispatched; then follow them.
             children = list(execution.children.order_by("created_at", "id"))
             for child in children:
                 if not child.is_terminal:
-                    cli.follow(child, self.stdout, timeout=options["timeout"], quiet=quiet)
+                    report = None if quiet else execution_cli.progress_lines(self.stdout)
+                    execution_cli.follow(child, report, timeout=options["timeout"])
         else:
             children = list(execution.children.order_by("created_at", "id"))
         report = {
-            **cli.execution_dict(execution, full=True),
-            "children": [cli.execution_dict(c) for c in _reload(children)],
+            **execution_cli.execution_dict(execution, full=True),
+            "children": [execution_cli.execution_dict(c) for c in _reload(children)],
         }
         failed = [c for c in report["children"] if c["status"] in FAILED]
         if quiet:

@@ -34,13 +34,14 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from dlq.selectors import dead_letter_for_execution
-from executions import cli
+from executions import cli as execution_cli
 from executions.models import Execution, ExecutionStatus
 from otc import inbox
 from otc.generator import generate_week, generate_weeks
 from otc.parser import parse_tier
 from otc.report import render, week_report
 from otc.weeks import scheduled_week, week_start
+from spine import cli
 from spine.config import BASE_DIR
 from spine.time import parse_date
 
@@ -138,7 +139,7 @@ class Command(cli.OperatorCommand):
                     {
                         "database": _database(),
                         "backend": settings.EXECUTION_BACKEND,
-                        "weeks": [cli.execution_dict(e) for e in runs],
+                        "weeks": [execution_cli.execution_dict(e) for e in runs],
                         "report": report.as_dict() if report else None,
                         "dead_letter": letter,
                         "admin": admin,
@@ -197,8 +198,8 @@ class Command(cli.OperatorCommand):
 
     def _run(self, path: Path, tier: str, week: date, ats: bool) -> Execution:
         params = {"path": _to_inbox(path), "tier": tier, "week": week.isoformat(), "ats": ats}
-        execution = cli.submit(PIPELINE, params)
-        return cli.follow(execution, self.stdout, quiet=True)
+        execution = execution_cli.submit(PIPELINE, params)
+        return execution_cli.follow(execution)
 
     def _late_file(
         self, late: tuple[date, Path], tier: str, options: dict[str, Any], say: Any

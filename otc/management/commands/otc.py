@@ -10,8 +10,8 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from executions.cli import SpineCommand, SpineCommandParser
 from otc.cli import discover
+from spine.cli import SpineCommand, SpineCommandParser
 
 
 class Command(SpineCommand):

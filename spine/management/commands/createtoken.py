@@ -8,8 +8,8 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandParser
 
-from executions.cli import SpineCommand, bad_input
 from spine.api.tokens import issue_token
+from spine.cli import SpineCommand, bad_input
 
 
 class Command(SpineCommand):

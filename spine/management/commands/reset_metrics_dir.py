@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from executions.cli import SpineCommand
+from spine.cli import SpineCommand
 from spine.prometheus import clear_multiproc_dir, multiproc_dir
 
 
