@@ -21,7 +21,7 @@ from executions.api import EXECUTION_LOCATION
 from executions.models import TriggerSource
 from executions.serializers import ExecutionDetailSerializer
 from otc.inbox import UploadTooLarge
-from otc.pipelines import TierField, WeekField
+from otc.params import TierField, WeekField
 from otc.services.intake import INTAKE_PIPELINES, submit_file
 from otc.uploads import upload_too_large
 from spine.api.errors import SpineAPIError

@@ -107,6 +107,15 @@ class CaptureQuerySet(models.QuerySet):
         not superseded yet); ``None`` is now."""
         return self.filter(answering(as_of))
 
+    def complete(self) -> CaptureQuerySet:
+        """Captures whose ingest committed (``checksum`` is set once every row is in)."""
+        return self.exclude(checksum="")
+
+    def newest_unsuperseded(self) -> Capture | None:
+        """The newest complete capture that is not superseded: the current one, or a
+        newer staged, failed or rejected one (what a re-run of its key works on)."""
+        return self.complete().exclude(state=CaptureState.SUPERSEDED).order_by("-pk").first()
+
     def pending(self) -> CaptureQuerySet:
         """Captures that have not become current: staged, failed or rejected."""
         return self.filter(state__in=PENDING_STATES)

@@ -124,7 +124,7 @@ def captures(
     """Captures, newest week first. With ``include_superseded=False`` only those current
     at ``as_of``; otherwise every capture ingested by ``as_of`` (all when ``None``),
     whatever its state."""
-    qs = Capture.objects.exclude(checksum="").filter(_key_filter(tier=tier, week=week, ats=ats))
+    qs = Capture.objects.complete().filter(_key_filter(tier=tier, week=week, ats=ats))
     if not include_superseded:
         return qs.filter(known_at(as_of))
     if as_of is not None:

@@ -27,7 +27,7 @@ from otc.models import (
     SymbolRolling,
     SymbolWeekSummary,
 )
-from otc.pipelines import TierField, WeekField
+from otc.params import TierField, WeekField
 from spine.api.fields import JSONCharField
 from spine.time import parse_iso
 

@@ -13,9 +13,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from executions import cli
-from otc.fetch import published_weeks
 from otc.finra import FinraError
 from otc.parser import parse_tier
+from otc.services.fetch import published_weeks
 
 NAME = "weeks"
 HELP = "List the weeks FINRA has published for a tier, newest first, marking those held."

@@ -239,7 +239,7 @@ def ingest_lines(
 def _holders(tier: str, week: date, ats: bool, current: Capture | None) -> list[Capture]:
     """The captures whose bytes a re-ingest would repeat: the current one, and the
     newest capture ingested after it that has not become current."""
-    pending = Capture.objects.pending().of_key(tier, week, ats).exclude(checksum="")
+    pending = Capture.objects.pending().complete().of_key(tier, week, ats)
     if current is not None:
         pending = pending.filter(pk__gt=current.pk)
     newest = pending.order_by("-pk").first()
