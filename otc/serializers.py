@@ -28,6 +28,7 @@ from otc.models import (
     SymbolWeekSummary,
 )
 from otc.params import TierField, WeekField
+from otc.selectors.pages import SYMBOL_ROW_FIELDS
 from spine.api.fields import JSONCharField
 from spine.time import parse_iso
 
@@ -263,23 +264,7 @@ class SymbolSummarySerializer(FastRowsMixin, serializers.ModelSerializer):
 
     class Meta:
         model = SymbolWeekSummary
-        fields = [
-            "symbol",
-            "issue_name",
-            "week",
-            "tier",
-            "ats",
-            "total_volume",
-            "total_trades",
-            "venue_count",
-            "avg_trade_size",
-            "top_venue_mpid",
-            "top_venue_name",
-            "top_venue_share",
-            "hhi",
-            "concentration",
-            "capture",
-        ]
+        fields = [*SYMBOL_ROW_FIELDS, "capture"]
         read_only_fields = fields
 
 

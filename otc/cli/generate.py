@@ -1,4 +1,4 @@
-"""``otc generate``: write realistic FINRA-format weekly files (see ``otc.generator``)."""
+"""``otc generate``: write realistic FINRA-format weekly files (see ``otc.sample.generator``)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from executions import cli
-from otc.generator import generate_weeks
 from otc.parser import parse_tier
+from otc.sample.generator import generate_weeks
 from otc.weeks import FIRST_WEEK, reporting_week
 from spine.time import current_week, parse_date, week_start, weeks_between
 

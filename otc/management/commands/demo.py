@@ -37,9 +37,9 @@ from dlq.selectors import dead_letter_for_execution
 from executions import cli
 from executions.models import Execution, ExecutionStatus
 from otc import inbox
-from otc.generator import generate_week, generate_weeks
 from otc.parser import parse_tier
-from otc.report import render, week_report
+from otc.sample.generator import generate_week, generate_weeks
+from otc.selectors.report import render, week_report
 from spine.config import BASE_DIR
 from spine.maintenance import scheduled_week
 from spine.time import parse_date, week_start
