@@ -1,11 +1,4 @@
-"""The OTC admin: browse captures and their lineage, rejects, quality reports, analytics.
-
-Everything here is read-only: captures, rows and analytics are written by the
-pipelines (ingest → normalize → compute), and their history is the lineage, so a
-hand edit would break "what did we know on date X". Large tables list without a
-full ``COUNT(*)`` (:class:`spine.paginators.EstimatedCountPaginator`, shown as "about
-N") and are ordered along an index, so the first page of millions of rows is cheap.
-"""
+"""The OTC admin: browse captures and their lineage, rejects, quality reports, analytics."""
 
 from __future__ import annotations
 

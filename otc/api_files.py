@@ -1,9 +1,4 @@
-"""``POST /api/v1/otc/files/``: upload a FINRA weekly file and run it (multipart).
-
-The file is written to the inbox under a unique name and its run dispatched by
-:func:`otc.services.intake.submit_file`, the intake the admin and the shell use: the
-API never names a server path and never runs anything itself (invariant 3).
-"""
+"""``POST /api/v1/otc/files/``: upload a FINRA weekly file and run it (multipart)."""
 
 from __future__ import annotations
 

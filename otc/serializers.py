@@ -1,11 +1,4 @@
-"""API shapes of the OTC analytics: the query parameters each endpoint reads and the rows
-it answers with.
-
-Serializers only shape data; the reads are :mod:`otc.selectors`. Volumes and trade
-counts are JSON integers; percentages, averages and HHI are decimal strings with four
-places, exactly as stored (DRF's default for decimals: no binary-float rounding on the
-way out).
-"""
+"""API shapes of the OTC analytics: the query parameters endpoints read, the rows they answer."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Reads of OTC data for the API, the admin and commands, point in time throughout.
 
 ``as_of=None`` is now; an aware datetime is what Market Spine knew then (docs/otc.md,
-"Reading as of an instant"). Querysets come back unevaluated.
+"Point in time"). Querysets come back unevaluated.
 """
 
 from otc.selectors.analytics import (

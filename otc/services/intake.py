@@ -1,10 +1,4 @@
-"""File intake: a FINRA file arriving by upload or from a shell → the inbox → a run.
-
-Uploads (API and admin) and ``otc ingest FILE`` all come through :func:`submit_file`:
-the params are checked first, the bytes are written to a new file of the inbox
-(``uploads/<uuid>-<name>``, complete or not at all), and the run is dispatched with
-that inbox path. If the Dispatcher refuses, the file is removed again.
-"""
+"""File intake: a FINRA file arriving by upload or from a shell → the inbox → a run."""
 
 from __future__ import annotations
 
