@@ -15,7 +15,6 @@ from django.utils.text import Truncator
 
 from otc.models import (
     Capture,
-    CaptureState,
     LineKeyedQuerySet,
     QualityReport,
     RawRow,
@@ -26,6 +25,7 @@ from otc.models import (
     VenueMarketShare,
     VenueRolling,
     VenueVolume,
+    answering,
 )
 from spine.admin import ReadOnlyAdmin as BaseReadOnlyAdmin
 
@@ -135,9 +135,9 @@ class CurrentCaptureFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         if self.value() == "yes":
-            return queryset.filter(capture__state=CaptureState.CURRENT)
+            return queryset.filter(answering(prefix="capture__"))
         if self.value() == "no":
-            return queryset.exclude(capture__state=CaptureState.CURRENT)
+            return queryset.exclude(answering(prefix="capture__"))
         return queryset
 
 

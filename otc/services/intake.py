@@ -6,14 +6,14 @@ import uuid
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 
+from executions.dispatcher import dispatch
+from executions.models import Execution
+from executions.registry import registry
 from otc import inbox
-
-if TYPE_CHECKING:
-    from executions.models import Execution
 
 __all__ = ["INTAKE_PIPELINES", "stage_directory", "submit_file", "submit_local_file"]
 
@@ -42,9 +42,6 @@ def submit_file(
     :class:`otc.inbox.UploadTooLarge` (nothing stored) past ``max_bytes``
     (default ``SPINE_UPLOAD_MAX_BYTES``).
     """
-    from executions.dispatcher import dispatch
-    from executions.registry import registry
-
     if pipeline not in INTAKE_PIPELINES:
         raise ValueError(f"pipeline must be one of {', '.join(INTAKE_PIPELINES)}")
     params: dict[str, Any] = {"tier": tier, "week": str(week), "ats": ats}
