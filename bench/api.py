@@ -7,7 +7,7 @@ served by one gunicorn on PostgreSQL with a year of generated weeks loaded.
 
 Point ``DATABASE_URL`` at a scratch database: it is migrated, its OTC tables are
 emptied, and ``--weeks`` NMS Tier 1 weeks of ``--rows`` rows each are generated with
-``otc.generator`` and loaded through the OTC services (ingest → normalize → compute,
+``otc.sample.generator`` and loaded through the OTC services (ingest → normalize → compute,
 as ``otc.full_etl`` runs them); ``--skip-load`` reuses what an earlier run loaded.
 
 Then gunicorn serves the application with ``bench.api_settings`` (the production
@@ -74,7 +74,7 @@ def load(weeks: int, rows: int) -> dict[str, Any]:
     from django.apps import apps
     from django.db import connection
 
-    from otc.generator import SymbolUniverse, generate_week
+    from otc.sample.generator import SymbolUniverse, generate_week
     from otc.services import compute_capture, ingest_file, normalize_capture
 
     tables = [model._meta.db_table for model in apps.get_app_config("otc").get_models()]

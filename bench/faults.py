@@ -369,7 +369,7 @@ class Bench:
 
     def etl_file(self) -> Path:
         if self._file is None:
-            from otc.generator import generate_week
+            from otc.sample.generator import generate_week
 
             self._file = self.work / "week.psv"
             log(f"generating a {self.args.rows:,}-row week")

@@ -1,7 +1,7 @@
 """Benchmark: the full OTC ETL of one week on PostgreSQL against a bare COPY baseline.
 
 For each size (100,000 and 1,000,000 rows by default) it generates a realistic NMS
-Tier 1 week with ``otc.generator`` and measures, in the same run:
+Tier 1 week with ``otc.sample.generator`` and measures, in the same run:
 
 * **baseline** — a bare psycopg 3 ``COPY`` of the same file's data rows into an
   unindexed table of eight text columns (server-side parsing only; the best any load
@@ -198,7 +198,7 @@ def child_main(path: Path) -> None:
 
 
 def measure(url: str, rows: int, repeat: int, directory: Path) -> dict[str, Any]:
-    from otc.generator import generate_week
+    from otc.sample.generator import generate_week
 
     path = directory / f"finra_{TIER.lower()}_{rows}.psv"
     generate_week(path, tier=TIER, week=WEEK, rows=rows, seed=SEED)

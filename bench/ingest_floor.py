@@ -126,7 +126,7 @@ def main() -> None:
     if args.rows < 1 or args.repeat < 1:
         sys.exit("--rows and --repeat must be at least 1")
     from bench.ingest import ensure_database
-    from otc.generator import generate_week
+    from otc.sample.generator import generate_week
 
     url = bench_database_url()
     ensure_database(url)

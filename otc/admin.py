@@ -1,11 +1,4 @@
-"""The OTC admin: browse captures and their lineage, rejects, quality reports, analytics.
-
-Everything here is read-only: captures, rows and analytics are written by the
-pipelines (ingest → normalize → compute), and their history is the lineage, so a
-hand edit would break "what did we know on date X". Large tables list without a
-full ``COUNT(*)`` (:class:`spine.paginators.EstimatedCountPaginator`, shown as "about
-N") and are ordered along an index, so the first page of millions of rows is cheap.
-"""
+"""The OTC admin: browse captures and their lineage, rejects, quality reports, analytics."""
 
 from __future__ import annotations
 
@@ -21,7 +14,6 @@ from django.utils.text import Truncator
 
 from otc.models import (
     Capture,
-    CaptureState,
     LineKeyedQuerySet,
     QualityReport,
     RawRow,
@@ -32,6 +24,7 @@ from otc.models import (
     VenueMarketShare,
     VenueRolling,
     VenueVolume,
+    answering,
 )
 from spine.admin import ReadOnlyAdmin as BaseReadOnlyAdmin
 from spine.admin import execution_link, pretty_json
@@ -128,9 +121,9 @@ class CurrentCaptureFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         if self.value() == "yes":
-            return queryset.filter(capture__state=CaptureState.CURRENT)
+            return queryset.filter(answering(prefix="capture__"))
         if self.value() == "no":
-            return queryset.exclude(capture__state=CaptureState.CURRENT)
+            return queryset.exclude(answering(prefix="capture__"))
         return queryset
 
 

@@ -1,8 +1,4 @@
-"""The admin's "Ingest a FINRA file" page: upload a file and run it, as the API does.
-
-The upload goes through :func:`otc.services.intake.submit_file` (inbox, then the
-Dispatcher, trigger ``admin``); the next page is the new execution.
-"""
+"""The admin's "Ingest a FINRA file" page: upload a file and run it, as the API does."""
 
 from __future__ import annotations
 

@@ -1,16 +1,4 @@
-"""The OTC analytics API (read-only): weeks held, symbols, venues, quality, lineage.
-
-Views stay thin: they validate the query string with the serializers in
-:mod:`otc.serializers` and answer from :mod:`otc.selectors`, which hold every read
-(point in time through ``as_of``). Each endpoint runs a fixed, small number of
-queries — one for a page of a list, its total counted inside it (see
-:mod:`otc.pagination`); existence checks only on the way to a 404 — whatever the
-amount of data held.
-
-Common parameters: ``tier`` (T1, T2, OTC; OTCE accepted), ``week`` (any date in the
-week, read as its Monday; the latest week held when omitted), ``ats`` (non-ATS by
-default) and ``as_of`` (what Market Spine knew at that instant).
-"""
+"""The OTC analytics API (read-only): weeks held, symbols, venues, quality, lineage."""
 
 from __future__ import annotations
 

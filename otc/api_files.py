@@ -1,9 +1,4 @@
-"""``POST /api/v1/otc/files/``: upload a FINRA weekly file and run it (multipart).
-
-The file is written to the inbox under a unique name and its run dispatched by
-:func:`otc.services.intake.submit_file`, the intake the admin and the shell use: the
-API never names a server path and never runs anything itself (invariant 3).
-"""
+"""``POST /api/v1/otc/files/``: upload a FINRA weekly file and run it (multipart)."""
 
 from __future__ import annotations
 
@@ -21,7 +16,7 @@ from executions.api import EXECUTION_LOCATION
 from executions.models import TriggerSource
 from executions.serializers import ExecutionDetailSerializer
 from otc.inbox import UploadTooLarge
-from otc.pipelines import TierField, WeekField
+from otc.params import TierField, WeekField
 from otc.services.intake import INTAKE_PIPELINES, submit_file
 from otc.uploads import upload_too_large
 from spine.api.errors import SpineAPIError

@@ -7,8 +7,7 @@ from datetime import date, datetime
 from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 
-from otc import selectors
-from otc.models import Capture, CaptureState
+from otc.models import Capture, CaptureState, answering
 from otc.parser import parse_tier
 from otc.weeks import week_start
 from spine.api.filters import StrictFilterSet, UTCDateTimeFilter
@@ -56,5 +55,5 @@ class CaptureFilter(StrictFilterSet):
         return queryset.filter(ingested_at__lte=value)
 
     def filter_current(self, queryset: QuerySet[Capture], name: str, value: bool) -> QuerySet:
-        known = selectors.known_at(self.form.cleaned_data.get("as_of"))
+        known = answering(self.form.cleaned_data.get("as_of"))
         return queryset.filter(known) if value else queryset.exclude(known)

@@ -1,13 +1,4 @@
-"""The inbox (``SPINE_INBOX_DIR``): the one directory pipelines read FINRA files from.
-
-Pipeline params name files and backfill directories *relative to the inbox*; an
-absolute path, a ``..`` component, a NUL byte or a symlink whose target leaves the
-inbox is refused (:func:`check_relative`, at validation). At run time the path is
-resolved again and opened one component at a time with ``O_NOFOLLOW`` below the
-inbox, so a file swapped for a symlink after validation is refused, not followed
-(:func:`open_inbox_file`). Only regular files are read; a directory, FIFO or device is
-refused by name without blocking (:func:`open_regular`).
-"""
+"""The inbox (``SPINE_INBOX_DIR``): the one directory pipelines read FINRA files from."""
 
 from __future__ import annotations
 

@@ -1,26 +1,4 @@
-"""FINRA OTC weekly transparency data: captures with lineage, normalized volume, analytics.
-
-Layers, each keyed to the capture it came from so that any number can be traced back
-to the bytes FINRA sent and reproduced "as of" an earlier time:
-
-* ``Capture`` — one ingest of one (tier, week, ATS flag) file or API query. A new
-  capture is *staged* until its compute passes the quality gate; only then does it
-  become the week's *current* capture, superseding the old one. Nothing is
-  overwritten, so the capture known at time T is the one that became current by T and
-  was not yet superseded at T (``Capture.objects.known_at``).
-* ``RawRow`` / ``Reject`` — every data line as received, and the ones that were refused
-  with the reason.
-* ``VenueVolume`` / ``Venue`` — the normalized rows (one per capture, symbol and MPID)
-  and the venues seen so far.
-* ``SymbolWeekSummary`` / ``VenueMarketShare`` — per-capture analytics, a pure function
-  of the capture's normalized rows (recomputing gives the same rows).
-* ``SymbolRolling`` / ``VenueRolling`` / ``QualityReport`` — analytics that also depend on
-  other weeks. They are versioned: a recomputation marks the rows it replaces with
-  ``replaced_at`` instead of overwriting them, so the answer given at time T survives.
-
-Volumes and trade counts are integers end to end; percentages, averages and HHI are
-decimals with four places, rounded half up (see ``otc.services.sql``).
-"""
+"""FINRA OTC weekly transparency data: captures with lineage, normalized volume, analytics."""
 
 from __future__ import annotations
 
@@ -106,6 +84,15 @@ class CaptureQuerySet(models.QuerySet):
         """The captures that answered at ``as_of`` (became current by then and were
         not superseded yet); ``None`` is now."""
         return self.filter(answering(as_of))
+
+    def complete(self) -> CaptureQuerySet:
+        """Captures whose ingest committed (``checksum`` is set once every row is in)."""
+        return self.exclude(checksum="")
+
+    def newest_unsuperseded(self) -> Capture | None:
+        """The newest complete capture that is not superseded: the current one, or a
+        newer staged, failed or rejected one (what a re-run of its key works on)."""
+        return self.complete().exclude(state=CaptureState.SUPERSEDED).order_by("-pk").first()
 
     def pending(self) -> CaptureQuerySet:
         """Captures that have not become current: staged, failed or rejected."""

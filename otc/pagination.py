@@ -1,13 +1,4 @@
-"""The platform's pagination (page numbers, totals, same parameters and body) with the
-total counted inside the page's own query.
-
-Django's paginator asks for ``COUNT(*)`` and then for the page: two round trips to
-the database for every list request, and on a busy server each round trip costs
-more than either query. Here the page query carries the total as an uncorrelated
-scalar subquery (PostgreSQL runs it once, as an ``InitPlan``), so a list is one query.
-Only a page with no rows (past the end, or an empty list) falls back to the usual
-count, to tell "past the end" (404) from "nothing here" (an empty first page).
-"""
+"""The platform's pagination with the total counted inside the page's own query."""
 
 from __future__ import annotations
 

@@ -1,32 +1,4 @@
-"""Streaming parser for FINRA's OTC weekly transparency download format.
-
-The file is pipe-delimited with one header row and one data row per symbol x venue.
-FINRA never quotes fields, so a ``"`` or ``,`` inside a field is plain data and each
-line is split on ``|`` only.
-
-Problems are split in two classes on purpose:
-
-* file-level problems (empty file, wrong header, wrong delimiter, undecodable bytes)
-  make the whole file unusable and raise :class:`FileFormatError`;
-* row-level problems (bad numbers, empty keys, wrong tier, wrong field count, a field
-  longer than :data:`FIELD_LIMITS`, a volume no bigint column holds, a control
-  character, a line longer than :data:`MAX_LINE_BYTES`) yield a :class:`ParsedRow`
-  with ``reject_reason`` set, so the caller can quarantine the row with its reason
-  instead of losing it.
-
-Lines holding only spaces or tabs are skipped (and counted), never rejected.
-
-Rows are produced lazily with constant memory, so a file of any size (or a connector
-feeding lines) can be loaded without holding it in memory. Duplicate symbol+MPID keys
-are deliberately not tracked here: detecting them needs memory proportional to the
-file, and the database does it set-based at load time.
-
-Reject reasons start with a stable phrase; the offending value, when there is one,
-follows after ``": "``, quoted by :func:`spine.text.quote` (at most 200 characters,
-control characters escaped). Several problems on one row are joined with ``"; "``.
-A rejected row's ``raw`` text is capped at :data:`MAX_REJECT_RAW_CHARS` with its control
-characters escaped, so it can always be stored.
-"""
+"""Streaming parser for FINRA's OTC weekly transparency download format."""
 
 from __future__ import annotations
 

@@ -1,11 +1,4 @@
-"""API shapes of the OTC analytics: the query parameters each endpoint reads and the rows
-it answers with.
-
-Serializers only shape data; the reads are :mod:`otc.selectors`. Volumes and trade
-counts are JSON integers; percentages, averages and HHI are decimal strings with four
-places, exactly as stored (DRF's default for decimals: no binary-float rounding on the
-way out).
-"""
+"""API shapes of the OTC analytics: the query parameters endpoints read, the rows they answer."""
 
 from __future__ import annotations
 
@@ -27,7 +20,8 @@ from otc.models import (
     SymbolRolling,
     SymbolWeekSummary,
 )
-from otc.pipelines import TierField, WeekField
+from otc.params import TierField, WeekField
+from otc.selectors.pages import SYMBOL_ROW_FIELDS
 from spine.api.fields import JSONCharField
 from spine.time import parse_iso
 
@@ -263,23 +257,7 @@ class SymbolSummarySerializer(FastRowsMixin, serializers.ModelSerializer):
 
     class Meta:
         model = SymbolWeekSummary
-        fields = [
-            "symbol",
-            "issue_name",
-            "week",
-            "tier",
-            "ats",
-            "total_volume",
-            "total_trades",
-            "venue_count",
-            "avg_trade_size",
-            "top_venue_mpid",
-            "top_venue_name",
-            "top_venue_share",
-            "hhi",
-            "concentration",
-            "capture",
-        ]
+        fields = [*SYMBOL_ROW_FIELDS, "capture"]
         read_only_fields = fields
 
 

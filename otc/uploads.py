@@ -1,9 +1,4 @@
-"""Upload size limit: stop reading an upload once it passes ``SPINE_UPLOAD_MAX_BYTES``.
-
-First of ``FILE_UPLOAD_HANDLERS``: it counts the bytes of every uploaded file in a
-request, and past the limit marks the request (``upload_too_large``) and stops the
-parse, so the partial file is discarded and the view answers 413 with nothing kept.
-"""
+"""Upload size limit: stop reading an upload once it passes ``SPINE_UPLOAD_MAX_BYTES``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``otc generate``: write realistic FINRA-format weekly files (see ``otc.generator``)."""
+"""``otc generate``: write realistic FINRA-format weekly files (see ``otc.sample.generator``)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from otc.generator import generate_weeks
 from otc.parser import parse_tier
+from otc.sample.generator import generate_weeks
 from otc.weeks import FIRST_WEEK, current_week, reporting_week, week_start, weeks_between
 from spine import cli
 from spine.time import parse_date

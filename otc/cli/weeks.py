@@ -12,9 +12,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from otc.fetch import published_weeks
 from otc.finra import FinraError
 from otc.parser import parse_tier
+from otc.services.fetch import published_weeks
 from spine import cli
 
 NAME = "weeks"

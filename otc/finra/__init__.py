@@ -1,8 +1,4 @@
-"""FINRA Query API client: weekly OTC transparency data over HTTP.
-
-Django-free on purpose, so it can be used and tested without settings; the
-Django side builds a :class:`FinraClientConfig` (``from_env``) and hands it in.
-"""
+"""FINRA Query API client: weekly OTC transparency data over HTTP."""
 
 from otc.finra.breaker import BreakerStatus, breaker_for, breaker_status, build_breaker
 from otc.finra.client import (

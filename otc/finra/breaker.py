@@ -1,22 +1,4 @@
-"""Circuit breaker around calls to FINRA.
-
-When FINRA is down, every ingest would otherwise spend its full retry budget
-against the outage and fail slowly. The breaker counts failed logical requests
-and, after ``breaker_fail_max`` in a row, refuses calls for
-``breaker_reset_timeout`` seconds (the client turns that into
-:class:`~otc.finra.errors.FinraUnavailable`). After the timeout one trial call
-is let through ("half-open"): success closes the circuit, failure re-opens it.
-
-With a Redis URL the state lives in Redis (``CircuitRedisStorage``), so all web
-and worker processes see one circuit; without one it is in process memory. If
-Redis cannot be reached when the breaker is built, it falls back to memory and
-logs a warning; once built, pybreaker treats Redis errors as "closed". Redis
-keeps the opening time in whole seconds, so there the open period can end up
-to a second early.
-
-The gauge ``spine_finra_circuit_state`` (0 closed, 1 half-open, 2 open) follows
-every state change this process observes.
-"""
+"""Circuit breaker around calls to FINRA."""
 
 from __future__ import annotations
 

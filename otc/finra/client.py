@@ -1,26 +1,4 @@
-"""HTTP client for FINRA's Query API (OTC weekly transparency data).
-
-It answers two questions for the ingest pipelines: which weeks are published
-(``list_weeks``) and what a week holds (``iter_weekly_summary``, page by page so
-a 100k-row week never sits in memory whole).
-
-Every HTTP attempt goes through the same layers, outermost first::
-
-    circuit breaker  ->  tenacity retries  ->  rate limiter  ->  httpx
-
-* The breaker wraps one *logical* request (one page, with all its retries and
-  the checks on its answer): a page that still fails after every retry counts
-  as ONE failure, so ``breaker_fail_max`` means "that many pages in a row could
-  not be fetched", independent of ``max_retries``. An open circuit fails fast
-  with :class:`FinraUnavailable` before any retry, sleep or rate-limit slot.
-  Caller errors (4xx other than 429) do not count against FINRA.
-* Retries cover timeouts, connection errors, 429 and 5xx, with exponential
-  backoff and full jitter; on 429/503 a ``Retry-After`` (seconds or HTTP date)
-  is honoured when longer than the backoff. Waits are capped at
-  ``backoff_max``. Other 4xx are raised at once as :class:`FinraHTTPError`.
-* Each attempt, retries included, takes a rate-limiter slot, so retries cannot
-  push us over FINRA's published request rate.
-"""
+"""HTTP client for FINRA's Query API (OTC weekly transparency data)."""
 
 from __future__ import annotations
 

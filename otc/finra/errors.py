@@ -1,11 +1,4 @@
-"""Errors raised by the FINRA Query API client.
-
-Every failure the client can surface is a :class:`FinraError`, so a pipeline can
-catch one type and park the execution in the dead-letter queue with a message
-that says what went wrong (which page, which header, which status) instead of a
-bare transport traceback. Bad arguments from the caller stay ``ValueError``:
-they are programming errors, not FINRA's.
-"""
+"""Errors raised by the FINRA Query API client."""
 
 from __future__ import annotations
 

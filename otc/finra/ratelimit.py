@@ -1,16 +1,4 @@
-"""Client-side rate limiting for calls to FINRA.
-
-FINRA publishes a limit of about 10 requests per second; going over it earns
-429s, and a burst of 429s would trip our own circuit breaker. So every HTTP
-attempt (first tries and retries alike) first takes a slot here.
-
-The limiter is a strict sliding-window log from ``pyrate-limiter``: at the
-default 10 per second, no one-second window ever holds more than 10 requests
-(there is no token-bucket burst on top). It is thread-safe and **per process**:
-it lives in memory even when Redis is configured, so N worker processes may
-together send up to N times the rate. Size ``FINRA_API_RPS`` for the number
-of processes that call FINRA at the same time.
-"""
+"""Client-side rate limiting for calls to FINRA."""
 
 from __future__ import annotations
 

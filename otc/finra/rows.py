@@ -1,9 +1,4 @@
-"""Turn API rows into lines of FINRA's pipe-delimited download file.
-
-Ingest has one parser, for the download format. Rendering API pages as that
-format lets API captures go through the same parser, checksum and validation
-as downloaded files, instead of a second code path that could drift.
-"""
+"""Turn API rows into lines of FINRA's pipe-delimited download file."""
 
 from __future__ import annotations
 

@@ -1,20 +1,4 @@
-"""Per-capture analytics: symbol weekly summaries (with HHI) and venue market share.
-
-Both are pure functions of one capture's ``VenueVolume`` rows, written with one
-``INSERT ... SELECT`` each (window functions for ranks, top venue and totals) that
-PostgreSQL and SQLite run alike. Recomputing deletes and rewrites the same rows.
-
-Rounding (all half up, four decimal places, done in integers; see ``sql``):
-
-* a venue's share of a symbol and of the capture, in percent;
-* HHI = Σ (venue share %)² over the symbol's venues, from the rounded shares, so it is
-  consistent with the shares shown and exactly 10,000 for a single-venue symbol;
-* average trade size = shares / trades.
-
-Ties: the top venue is the one with most volume, then the lowest MPID; venue rank is
-SQL ``RANK()`` by volume (equal volumes share a rank). Venue shares are computed
-first: the symbol summaries take the top venue's name from them.
-"""
+"""Per-capture analytics: symbol weekly summaries (with HHI) and venue market share."""
 
 from __future__ import annotations
 

@@ -1,24 +1,4 @@
-"""Compute: every analytic of a normalized capture, behind the quality gate.
-
-One transaction per capture: symbol summaries and venue shares are written, the
-quality checks read them (and the prior week's current capture's), and then either
-
-* grade F — the transaction is rolled back (no analytics from this capture), the F
-  report is stored on its own so operators can read why, a capture that was not
-  current yet is marked ``rejected``, and ``QualityGateFailed`` fails the execution
-  with the reasons; or
-* grade A–D — the report is stored, a capture that was not current yet becomes the
-  week's current capture and supersedes the old one (:func:`promote`), the
-  capture's venues are upserted into ``Venue``, the rolling windows anchored at this
-  week are recomputed, and so are those of the five following weeks (their windows
-  include this week, which has just changed), plus the next week's quality report
-  (it compares against this week).
-
-Any other failure rolls everything back and marks a capture that was not current yet
-``failed`` with the reason; the week's current capture answers, unchanged, throughout.
-A recomputation of the current capture keeps it current; a superseded capture is
-history and is not recomputed.
-"""
+"""Compute: every analytic of a normalized capture, behind the quality gate."""
 
 from __future__ import annotations
 

@@ -1,23 +1,4 @@
-"""Ingest: FINRA weekly bytes → a Capture with its raw rows and rejects, atomically.
-
-Any iterable of ``bytes`` lines can be ingested (a file, or API pages rendered as
-download-format lines), so files and the API share one parser, one checksum and one
-set of checks. The whole ingest is one transaction: a file-level ``FileFormatError``
-raised half-way through rolls back the capture and every row already streamed, so a
-failed file leaves nothing behind.
-
-On PostgreSQL rows are streamed with psycopg 3 ``COPY`` on the raw connection Django
-holds, inside Django's transaction; on SQLite they go in with ``executemany`` batches.
-Row-level problems the parser finds are copied to ``Reject`` in one statement;
-duplicate symbol+MPID rows are found by normalization, in SQL, so memory stays flat
-whatever the file size.
-
-A new capture is *staged*: the week's current capture keeps answering until compute
-promotes the new one (:mod:`otc.services.compute`). Bytes identical to the current
-capture are a no-op (``unchanged``); bytes identical to a newer capture that has not
-become current (staged, failed or rejected) make no new capture either (``resumed``):
-the pipelines run normalize and compute on that capture again.
-"""
+"""Ingest: FINRA weekly bytes → a Capture with its raw rows and rejects, atomically."""
 
 from __future__ import annotations
 
@@ -239,7 +220,7 @@ def ingest_lines(
 def _holders(tier: str, week: date, ats: bool, current: Capture | None) -> list[Capture]:
     """The captures whose bytes a re-ingest would repeat: the current one, and the
     newest capture ingested after it that has not become current."""
-    pending = Capture.objects.pending().of_key(tier, week, ats).exclude(checksum="")
+    pending = Capture.objects.pending().complete().of_key(tier, week, ats)
     if current is not None:
         pending = pending.filter(pk__gt=current.pk)
     newest = pending.order_by("-pk").first()

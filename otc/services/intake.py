@@ -1,10 +1,4 @@
-"""File intake: a FINRA file arriving by upload or from a shell → the inbox → a run.
-
-Uploads (API and admin) and ``otc ingest FILE`` all come through :func:`submit_file`:
-the params are checked first, the bytes are written to a new file of the inbox
-(``uploads/<uuid>-<name>``, complete or not at all), and the run is dispatched with
-that inbox path. If the Dispatcher refuses, the file is removed again.
-"""
+"""File intake: a FINRA file arriving by upload or from a shell → the inbox → a run."""
 
 from __future__ import annotations
 
@@ -12,14 +6,14 @@ import uuid
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 
+from executions.dispatcher import dispatch
+from executions.models import Execution
+from executions.registry import registry
 from otc import inbox
-
-if TYPE_CHECKING:
-    from executions.models import Execution
 
 __all__ = ["INTAKE_PIPELINES", "stage_directory", "submit_file", "submit_local_file"]
 
@@ -48,9 +42,6 @@ def submit_file(
     :class:`otc.inbox.UploadTooLarge` (nothing stored) past ``max_bytes``
     (default ``SPINE_UPLOAD_MAX_BYTES``).
     """
-    from executions.dispatcher import dispatch
-    from executions.registry import registry
-
     if pipeline not in INTAKE_PIPELINES:
         raise ValueError(f"pipeline must be one of {', '.join(INTAKE_PIPELINES)}")
     params: dict[str, Any] = {"tier": tier, "week": str(week), "ats": ats}

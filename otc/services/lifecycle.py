@@ -1,9 +1,4 @@
-"""Capture lifecycle: a staged capture becomes current (superseding the old) or fails.
-
-Only :func:`promote` makes a capture current, inside the transaction of the compute
-that passed its quality gate; :func:`mark_pending` records why a capture that is not
-current failed or was rejected. A current or superseded capture is never demoted.
-"""
+"""Capture lifecycle: a staged capture becomes current (superseding the old) or fails."""
 
 from __future__ import annotations
 

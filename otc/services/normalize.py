@@ -1,24 +1,4 @@
-"""Normalize: a capture's valid raw rows → ``VenueVolume``; duplicates → ``Reject``.
-
-All set-based SQL that PostgreSQL and SQLite run alike, in one transaction:
-
-0. the capture's accepted rows are totalled without overflow; a capture with more
-   shares or trades than the analytics compute exactly (``MAX_CAPTURE_VOLUME``)
-   fails here with :class:`VolumeOutOfRange`;
-1. ``INSERT ... SELECT`` of the rows the parser accepted; the unique key on
-   (capture, symbol, MPID) detects duplicates, so they cost nothing to find when there
-   are none (the usual case). With duplicates the insert is redone keeping the first
-   line of each symbol+MPID (``ON CONFLICT DO NOTHING`` in line order);
-2. only when rows were left out, one ``INSERT ... SELECT`` joins the left-out lines to
-   the kept ones and rejects them as duplicates naming the line they repeat.
-
-Venues (``Venue``) are upserted by compute, from the capture's few venue-share rows
-rather than its million volume rows, and only for captures that pass the gate.
-
-Symbols and MPIDs were trimmed and upper-cased by the parser and stored that way.
-A failure of a capture that is not current yet marks it ``failed`` with the reason
-(:mod:`otc.services.lifecycle`); a successful normalization stages it again.
-"""
+"""Normalize: a capture's valid raw rows → ``VenueVolume``; duplicates → ``Reject``."""
 
 from __future__ import annotations
 

@@ -1,27 +1,4 @@
-"""Weekly data quality: metrics for a capture, a grade A–F, warnings and the gate.
-
-Metrics come from small aggregates (the capture's counts, its venue shares and the
-prior week's) so the checks cost little even for a million-row week. Each check maps
-its metric to a grade with the thresholds below; the capture's grade is the worst of
-them. Grade F blocks compute (the quality gate); B–D carry warnings.
-
-=====================  ======  ======  ======  ======  ======
-check                  A       B       C       D       F
-=====================  ======  ======  ======  ======  ======
-reject rate            0       ≤ 1%    ≤ 5%    ≤ 10%   > 10%
-zero-volume rows       0       ≤ 1%    ≤ 5%    > 5%
-venue coverage         100%    ≥ 90%   ≥ 75%   ≥ 50%   < 50%
-volume swing           ≤ 50%           > 50%   > 200%
-market-share shift     ≤ 10pp          > 10pp  > 25pp
-no accepted rows                                       F
-=====================  ======  ======  ======  ======  ======
-
-Venue coverage is the share of the prior week's MPIDs present this week; volume swing
-is the change of total volume against the prior week; a market-share shift is one
-venue's share moving by more than the band in percentage points. The prior week is
-the current capture of the week before (same tier and ATS flag) with computed venue
-shares; without one those three checks are skipped and the metrics say so.
-"""
+"""Weekly data quality: metrics for a capture, a grade A–F, warnings and the gate."""
 
 from __future__ import annotations
 

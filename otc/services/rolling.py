@@ -1,23 +1,4 @@
-"""Rolling six-week analytics per symbol and per venue, versioned for point-in-time reads.
-
-The window for an anchor capture of week W is W and the five weeks before it, in the
-same tier and ATS flag: the anchor itself (current, or staged and being computed)
-and, for the earlier weeks, the captures current when the computation runs (never a
-staged, failed or rejected one).
-Only keys present in week W get a row. Definitions (``otc.models._Rolling``):
-
-* ``weeks_in_window`` — weeks of the window in which the key has volume data;
-* ``avg_volume`` / ``avg_trades`` — window totals / ``weeks_in_window``, 4 places
-  half up;
-* ``trend`` — week W's volume against the average of the earlier weeks in the window:
-  above +10% ``up``, below −10% ``down``, otherwise ``stable``; NULL when W is the only
-  week. Compared in integers: ``cur·n·10 > prev·11`` means up, so there is no rounding.
-
-A recomputation marks the anchor's current rows ``replaced_at`` and inserts new ones
-with ``computed_at``; an "as of T" read picks the rows computed by T and not replaced
-by T. The anchor capture row is locked first so two computations of one anchor
-serialize.
-"""
+"""Rolling six-week analytics per symbol and per venue, versioned for point-in-time reads."""
 
 from __future__ import annotations
 

@@ -1,27 +1,4 @@
-"""Portable SQL building blocks shared by the OTC services.
-
-Every computation on the data path is written once, as SQL that PostgreSQL and SQLite
-run alike (``INSERT ... SELECT``, window functions, ``GROUP BY``). The one place the
-dialects disagree in a way that matters is numbers, and it is settled here:
-
-* ``SUM`` of a bigint is ``numeric`` on PostgreSQL but an integer on SQLite, so sums
-  are cast back with ``CAST(SUM(x) AS BIGINT)`` before integer arithmetic;
-* divisions that yield a percentage or an average are done in integers, rounded half
-  up at a fixed scale (:func:`round_div_scaled`), and only the final scale-down turns
-  the integer into a decimal (a multiplication by 0.0001, exact in PostgreSQL's
-  ``numeric`` and cheaper than a division). SQLite has no exact decimal type, so doing the rounding
-  in integers is what makes both databases return the same four-decimal values
-  (Django reads a SQLite float back as a Decimal quantized to the column's places,
-  which recovers the exact scaled integer).
-
-Integer intermediates must stay below 2**63: PostgreSQL raises on bigint overflow and
-SQLite turns the value into an inexact float (or raises, in ``SUM``). The largest is
-a percentage of a capture's total volume, about ``2 * total * 10**6``, so every
-capture is checked before normalization (:func:`safe_sum`, which cannot overflow):
-at most :data:`MAX_CAPTURE_VOLUME` shares, and as many trades, per capture (the real
-OTC ATS sample totals 1.3 billion shares). That keeps every sum, product and rolling
-six-week total of the analytics inside a bigint.
-"""
+"""Portable SQL building blocks shared by the OTC services."""
 
 from __future__ import annotations
 

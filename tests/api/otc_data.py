@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from otc.generator import generate_weeks
 from otc.models import (
     Capture,
     QualityReport,
@@ -31,6 +30,7 @@ from otc.models import (
     VenueRolling,
     VenueVolume,
 )
+from otc.sample.generator import generate_weeks
 from spine.time import utc_now
 from tests.otc.etl_support import row, run_etl, write_file
 

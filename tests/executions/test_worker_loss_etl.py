@@ -18,8 +18,8 @@ from django.db.models import Count
 
 from executions.dispatcher import dispatch
 from executions.models import Execution, ExecutionStatus
-from otc.generator import generate_week
 from otc.models import Capture, RawRow, Reject, SymbolWeekSummary, VenueVolume
+from otc.sample.generator import generate_week
 from spine.time import utc_now
 from tests.executions.fakes import EVENT
 from tests.executions.helpers import event_types, wait_for, wait_for_status

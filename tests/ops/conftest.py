@@ -19,8 +19,8 @@ from django.test import Client
 
 from executions.backends import get_backend
 from executions.pipelines import register_diagnostic_pipelines
-from otc.generator import generate_weeks
 from otc.models import Capture
+from otc.sample.generator import generate_weeks
 from otc.services import compute_capture, ingest_file, normalize_capture
 
 FIRST_WEEK = date(2025, 10, 6)

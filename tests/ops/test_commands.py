@@ -17,8 +17,8 @@ from django.core.management.base import BaseCommand
 
 from executions.dispatcher import dispatch
 from executions.models import Execution, ExecutionStatus
-from otc.generator import generate_weeks
 from otc.models import Capture
+from otc.sample.generator import generate_weeks
 from tests.ops.conftest import FIRST_WEEK, Result
 
 pytestmark = pytest.mark.embedded

@@ -12,7 +12,7 @@ from dlq import services as dlq_services
 from dlq.models import DeadLetter
 from executions.models import Execution, ExecutionStatus
 from otc.models import Capture, VenueMarketShare
-from otc.report import render, week_report
+from otc.selectors.report import render, week_report
 from otc.weeks import scheduled_week
 
 pytestmark = [pytest.mark.embedded, pytest.mark.django_db(transaction=True)]

@@ -296,8 +296,8 @@ def test_every_registered_pipeline_gets_a_form(admin_client: Client) -> None:
 def test_run_the_full_etl_from_the_admin(
     admin_client: Client, local_backend: Any, run_immediately: Any, tmp_path: Any
 ) -> None:
-    from otc.generator import generate_week
     from otc.models import Capture
+    from otc.sample.generator import generate_week
 
     path = tmp_path / "week.psv"
     generate_week(path, tier="T1", week=date(2025, 10, 8), rows=200, seed=5)

@@ -14,8 +14,8 @@ from django.test import Client
 from django.urls import reverse
 
 from executions.models import Execution, ExecutionStatus
-from otc.generator import generate_week, generate_weeks
 from otc.models import Capture
+from otc.sample.generator import generate_week, generate_weeks
 from tests.ops.conftest import FIRST_WEEK, make_user
 
 pytestmark = [pytest.mark.embedded]

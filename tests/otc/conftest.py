@@ -9,7 +9,7 @@ import pybreaker
 import pytest
 from pytest_httpserver import HTTPServer
 
-import otc.fetch
+import otc.services.fetch
 from otc.finra import FinraClient, FinraClientConfig, build_breaker, process_rate_limiter
 from tests.otc.finra_server import FakeFinra
 
@@ -44,7 +44,7 @@ def finra_config(
     settings: Any, finra: FakeFinra, breaker: pybreaker.CircuitBreaker, monkeypatch: Any
 ) -> FinraClientConfig:
     """FINRA settings on the fake (pages of 10, no retries), the local backend, and
-    ``otc.fetch.finra_client`` handing out clients with this test's breaker."""
+    ``otc.services.fetch.finra_client`` handing out clients with this test's breaker."""
     config = FinraClientConfig(
         base_url=finra.base_url,
         read_timeout=5.0,
@@ -58,5 +58,5 @@ def finra_config(
     def client() -> FinraClient:
         return FinraClient(config, breaker=breaker, rate_limiter=process_rate_limiter(1000.0))
 
-    monkeypatch.setattr(otc.fetch, "finra_client", client)
+    monkeypatch.setattr(otc.services.fetch, "finra_client", client)
     return config

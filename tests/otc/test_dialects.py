@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from otc.generator import generate_weeks
+from otc.sample.generator import generate_weeks
 from tests.otc.etl_support import analytics_snapshot, row, run_etl, write_file
 
 pytestmark = [

@@ -19,7 +19,7 @@ from executions.registry import InvalidParams, registry
 from otc.finra import FinraClientConfig
 from otc.models import Capture, QualityReport, RawRow, Reject, VenueVolume
 from otc.parser import HEADER
-from otc.reconcile import METRICS_KEY, WARNING_PREFIX
+from otc.services.reconcile import METRICS_KEY, WARNING_PREFIX
 from tests.otc import finra_server as fake
 from tests.otc.etl_support import HEADER_LINE, analytics_snapshot, run_etl, stored_counts
 from tests.otc.fetch_support import (

@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from otc.generator import (
+from otc.parser import HEADER, ParsedRow, WeeklyFileParser
+from otc.sample.generator import (
     MALFORMED_KINDS,
     GeneratedWeek,
     SymbolUniverse,
@@ -21,7 +22,6 @@ from otc.generator import (
     generate_weeks,
     week_monday,
 )
-from otc.parser import HEADER, ParsedRow, WeeklyFileParser
 
 MONDAY = date(2025, 11, 17)
 TIERS = ("T1", "T2", "OTC")
@@ -240,7 +240,7 @@ def test_failed_write_leaves_no_file_behind(
     def explode(*_args: object) -> str:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("otc.generator._FaultInjector.corrupt", explode)
+    monkeypatch.setattr("otc.sample.generator._FaultInjector.corrupt", explode)
     target = tmp_path / "week.psv"
     with pytest.raises(RuntimeError, match="disk full"):
         generate_week(target, tier="T1", week=MONDAY, rows=500, seed=1, malformed_ratio=1.0)

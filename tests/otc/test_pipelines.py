@@ -11,8 +11,8 @@ import pytest
 from executions.dispatcher import dispatch
 from executions.models import Execution, ExecutionStatus
 from executions.registry import InvalidParams, registry
-from otc.generator import generate_weeks
 from otc.models import Capture, QualityReport, SymbolWeekSummary, VenueMarketShare
+from otc.sample.generator import generate_weeks
 from otc.selectors import current_capture
 from tests.otc.etl_support import assert_nothing_stored, row, write_file
 

@@ -16,7 +16,6 @@ from django.db.models import Sum
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
-from otc.generator import generate_week, generate_weeks
 from otc.models import (
     Reject,
     SymbolRolling,
@@ -25,6 +24,7 @@ from otc.models import (
     VenueRolling,
     VenueVolume,
 )
+from otc.sample.generator import generate_week, generate_weeks
 from otc.services import QualityGateFailed, compute_capture, ingest_file, normalize_capture
 from tests.otc.etl_support import run_etl
 

@@ -10,7 +10,7 @@ from django.core.management.base import CommandError, CommandParser
 from executions import cli as execution_cli
 from executions.models import ExecutionStatus
 from executions.registry import InvalidParams, registry
-from otc.pipelines import week_file_name
+from otc.pipelines.backfill import week_file_name
 from otc.services.intake import stage_directory
 from otc.weeks import iter_weeks
 from spine import cli

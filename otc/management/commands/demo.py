@@ -1,34 +1,16 @@
-"""``manage.py demo``: Market Spine's main job, end to end, on whatever is configured.
-
-On the embedded default (SQLite, local in-process backend; ``./scripts/demo``) it:
-
-1. writes a few weeks of realistic FINRA files with the project's generator (or takes
-   one ``--file``), the newest week ending where FINRA's publication delay puts it;
-2. runs each week through ``otc.full_etl`` (ingest → normalize → compute, behind the
-   quality gate) via the Dispatcher, exactly as the API or a schedule would;
-3. shows the dead-letter queue at work: the newest week is dispatched before its file
-   has "arrived", fails, and is parked; the file is then written, so replaying the
-   dead letter from the admin succeeds;
-4. prints the newest computed week (rows, symbols, venues, top venues by share, HHI
-   leaders, quality grade), the elapsed time, and how to open the admin (creating a
-   superuser ``admin`` with a random password on a DEBUG install) and the API docs.
-
-Re-running it is safe: unchanged files are no-ops and new runs are recorded.
-"""
+"""``manage.py demo``: Market Spine's main job end to end (steps in docs/otc.md, "The demo")."""
 
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError, CommandParser
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
@@ -36,19 +18,15 @@ from django.db.migrations.executor import MigrationExecutor
 from dlq.selectors import dead_letter_for_execution
 from executions import cli as execution_cli
 from executions.models import Execution, ExecutionStatus
-from otc import inbox
-from otc.generator import generate_week, generate_weeks
 from otc.parser import parse_tier
-from otc.report import render, week_report
+from otc.sample.demo import deliver_late, ensure_superuser, plan_weeks, to_inbox
+from otc.selectors.report import render, week_report
 from otc.weeks import scheduled_week, week_start
 from spine import cli
 from spine.config import BASE_DIR
 from spine.time import parse_date
 
 PIPELINE = "otc.full_etl"
-#: Under the inbox by default; files written elsewhere are copied into ``demo/`` of it.
-DEMO_DIR = "demo"
-ADMIN_USER = "admin"
 
 
 class Command(cli.OperatorCommand):
@@ -130,7 +108,7 @@ class Command(cli.OperatorCommand):
 
         done = [week for (week, _), e in zip(plan, runs, strict=True) if e not in failed]
         report = week_report(tier=tier, week=max(done), ats=options["ats"]) if done else None
-        admin = None if options["no_superuser"] else self._superuser()
+        admin = None if options["no_superuser"] else ensure_superuser(debug=settings.DEBUG)
         elapsed = time.monotonic() - started
 
         if options["json"]:
@@ -179,25 +157,23 @@ class Command(cli.OperatorCommand):
         weeks, rows = options["weeks"], options["rows"]
         if weeks < 1 or rows < 1:
             raise cli.bad_input("--weeks and --rows must be at least 1")
-        late_file = not options["no_late_file"]
-        newest = scheduled_week(tier)
-        first = newest - timedelta(weeks=weeks - 1)
-        out: Path = (options["out"] or inbox.inbox_dir() / DEMO_DIR).expanduser()
-        on_time = weeks - 1 if late_file and weeks > 1 else weeks
-        paths = generate_weeks(
-            out, tier=tier, start_week=first, weeks=on_time, rows=rows, seed=options["seed"]
+        plan = plan_weeks(
+            tier=tier,
+            newest=scheduled_week(tier),
+            weeks=weeks,
+            rows=rows,
+            seed=options["seed"],
+            out=options["out"],
+            late=not options["no_late_file"],
         )
-        seed = options["seed"]
-        say(f"  generated {on_time} {tier} week(s) of {rows:,} rows (seed {seed}) in {out}")
-        plan = [(first + timedelta(weeks=i), p.resolve()) for i, p in enumerate(paths)]
-        late = None
-        if late_file and weeks > 1:
-            late = (newest, (out / f"finra_{tier.lower()}_{newest:%Y%m%d}.psv").resolve())
-            late[1].unlink(missing_ok=True)  # it "arrives" only after its run has failed
-        return plan, late
+        say(
+            f"  generated {len(plan.on_time)} {tier} week(s) of {rows:,} rows "
+            f"(seed {options['seed']}) in {plan.out}"
+        )
+        return plan.on_time, plan.late
 
     def _run(self, path: Path, tier: str, week: date, ats: bool) -> Execution:
-        params = {"path": _to_inbox(path), "tier": tier, "week": week.isoformat(), "ats": ats}
+        params = {"path": to_inbox(path), "tier": tier, "week": week.isoformat(), "ats": ats}
         execution = execution_cli.submit(PIPELINE, params)
         return execution_cli.follow(execution)
 
@@ -209,14 +185,7 @@ class Command(cli.OperatorCommand):
         with _quiet("executions.runner", "dlq.services"):  # the failure is the point here
             execution = self._run(path, tier, week, False)
         letter = dead_letter_for_execution(execution.pk)
-        generate_week(
-            path,
-            tier=tier,
-            week=week,
-            rows=options["rows"],
-            seed=options["seed"],
-        )
-        _to_inbox(path)
+        deliver_late(path, tier=tier, week=week, rows=options["rows"], seed=options["seed"])
         if letter is None:
             say(f"    {execution.status}: no dead letter was parked ({execution.error})")
             return None
@@ -231,17 +200,6 @@ class Command(cli.OperatorCommand):
             "error": execution.error,
             "file": str(path),
         }
-
-    def _superuser(self) -> dict[str, Any]:
-        """Create ``admin`` with a random password (DEBUG installs only), once."""
-        users = get_user_model()._default_manager
-        if users.filter(username=ADMIN_USER).exists():
-            return {"username": ADMIN_USER, "password": None, "created": False}
-        if not settings.DEBUG:
-            return {"username": None, "password": None, "created": False}
-        password = secrets.token_urlsafe(12)
-        users.create_superuser(ADMIN_USER, email="", password=password)
-        return {"username": ADMIN_USER, "password": password, "created": True}
 
     # -- output --------------------------------------------------------------------------
 
@@ -314,23 +272,6 @@ def _quiet(*names: str) -> Iterator[None]:
     finally:
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
-
-
-def _to_inbox(path: Path) -> str:
-    """The inbox path the pipeline reads ``path`` from: where it is, for a file inside
-    the inbox; else ``demo/<name>``, copied there when it exists (and removed from
-    there when it does not)."""
-    root = inbox.inbox_dir()
-    real = path.resolve()
-    if root in real.parents:
-        return inbox.check_relative(str(real.relative_to(root)))
-    relative = f"{DEMO_DIR}/{path.name}"
-    if path.is_file():
-        with inbox.open_regular(path) as handle:
-            inbox.store_stream(inbox.read_chunks(handle), path.name, exact=relative)
-    else:  # not arrived where it is written: nor in the inbox (an earlier run's copy)
-        inbox.remove(relative)
-    return relative
 
 
 def _database() -> str:

@@ -1,23 +1,4 @@
-"""Fetch one FINRA week over the Query API into a capture, through the file ingest.
-
-API pages are rendered as download-format lines (:func:`otc.finra.api_rows_to_lines`)
-and handed to the same ingest service as a downloaded file, so both paths share one
-parser, one checksum (an unchanged week is a no-op, a changed one is a staged capture
-that supersedes the current one once its compute passes the gate) and one set of row
-checks and rejects.
-
-The lines are spooled to an anonymous temporary file while the pages arrive, and the
-ingest reads the spool once the whole week is in. Memory holds one page at a time, as
-with streaming, but the database work is kept apart from the network:
-
-* a malformed page, a FINRA outage or a cancellation half-way through the week fails
-  before anything is written, so no partial capture can exist even for a moment;
-* no transaction (with its lock on the current capture, and on PostgreSQL a ``COPY``
-  that owns the connection) stays open across page round trips, retry backoffs and
-  rate-limit waits;
-* progress is reported, and can be committed as events, page by page while the
-  week downloads, which a connection busy with ``COPY`` could not do.
-"""
+"""Fetch one FINRA week over the Query API into a capture, through the file ingest."""
 
 from __future__ import annotations
 
@@ -31,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from otc.finra import FinraClient, FinraProtocolError, api_rows_to_lines
 from otc.finra.client import TIER_IDENTIFIERS, WEEKLY_SUMMARY_PATH
 from otc.finra.config import client_config
+from otc.models import Capture
 from otc.parser import parse_tier
-from otc.selectors import current_captures
 from otc.services.errors import OtcError
 from otc.services.ingest import IngestResult, ingest_lines, resolve_key
 from spine.text import quote
@@ -158,7 +139,7 @@ def published_weeks(tier: str, *, ats: bool) -> list[dict[str, Any]]:
     _, summary_type = summary_types(ats)
     with finra_client() as client:
         weeks = client.list_weeks(tier=code, summary_type=summary_type)
-    held = {capture.week: capture for capture in current_captures(tier=code, ats=ats)}
+    held = {c.week: c for c in Capture.objects.current().filter(tier=code, ats=ats)}
     rows = []
     for week in weeks:
         capture = held.get(week)

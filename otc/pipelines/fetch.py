@@ -1,34 +1,16 @@
-"""Pipeline ``otc.fetch_week``: one FINRA week from the Query API, through to analytics.
-
-Steps of one execution, recorded like the full ETL's (``step_started`` /
-``step_finished``; the fetch adds a ``fetch_progress`` event per page):
-
-1. ``fetch`` — the week's per-venue rows, page by page, into a capture through the
-   file ingest (:mod:`otc.fetch`): same parser, checksum and supersession;
-2. ``normalize`` and ``compute`` — exactly the full ETL's, skipped for an unchanged
-   capture that is already computed;
-3. ``reconcile`` — FINRA's per-symbol totals against the capture's venue rows
-   (:mod:`otc.reconcile`), recorded on its quality report; skipped when that report
-   already carries a reconciliation.
-
-So an unchanged week is a no-op, and a run that failed part-way (FINRA down while
-the totals were fetched, say) completes the missing steps when it is run again.
-Params and lock are the other week pipelines': ``ats`` defaults to false (non-ATS),
-and one lock per tier and week keeps a fetch and a file ingest from interleaving.
-"""
+"""Pipeline ``otc.fetch_week``: one FINRA week from the Query API, through to analytics."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from executions.registry import RERUN_SAFE_REQUEUES, RetryPolicy, pipeline
-from otc import fetch, reconcile
+from executions.run_context import RunContext
+from otc.finra import FinraClient
 from otc.models import Capture
-from otc.pipelines import WEEK_LOCK, WeekParams, normalize_and_compute, run_step
-
-if TYPE_CHECKING:
-    from executions.run_context import RunContext
-    from otc.finra import FinraClient
+from otc.params import WeekParams
+from otc.pipelines.steps import WEEK_LOCK, normalize_and_compute, run_step
+from otc.services import fetch, reconcile
 
 __all__ = ["fetch_week_pipeline"]
 

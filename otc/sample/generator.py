@@ -1,17 +1,4 @@
-"""Realistic FINRA OTC weekly files for demos, tests and benchmarks.
-
-The real format is reproduced exactly (header, tier descriptions, pipe delimiter,
-rows sorted by symbol then venue name) so that generated files exercise the same
-ingest path as FINRA's downloads. Realism comes from a few stable properties: a
-per-seed symbol universe whose members keep their liquidity from week to week,
-Zipf-skewed venue popularity, heavy-tailed volumes, trade counts consistent with
-volume, and symbols that list, delist and skip weeks so consecutive weeks differ.
-
-Memory stays flat for any row count: nothing is kept per row or per symbol. The
-universe is a deterministic sequence of slots replayed on demand, and a cheap first
-pass over it fixes how many venue rows the week's symbols get, so that the file has
-exactly the requested number of rows while symbols still span the whole alphabet.
-"""
+"""Realistic FINRA OTC weekly files for demos, tests and benchmarks."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""A readable account of one captured week: what came in and what it says.
-
-Used by the ``demo`` command (and anything else that wants a short report); every
-number comes from :mod:`otc.selectors`, so it is what the API would answer.
-"""
+"""One captured week in numbers for a terminal (the demo's summary), from the selectors."""
 
 from __future__ import annotations
 
@@ -13,7 +9,8 @@ from typing import Any
 
 from django.db.models import Sum
 
-from otc import selectors
+from otc.selectors.analytics import quality_report, symbol_summaries, venue_shares
+from otc.selectors.captures import current_capture
 
 #: "HHI leaders" are the most concentrated symbols among this many most-traded ones,
 #: so a thinly traded single-venue symbol (HHI 10,000) does not crowd the list.
@@ -55,12 +52,12 @@ def week_report(
     *, tier: str, week: date | str, ats: bool = False, top: int = 10
 ) -> WeekReport | None:
     """The current capture of (tier, week, ats) in numbers; None if there is none."""
-    capture = selectors.current_capture(tier=tier, week=week, ats=ats)
+    capture = current_capture(tier=tier, week=week, ats=ats)
     if capture is None:
         return None
-    summaries = selectors.symbol_summaries(tier=tier, week=capture.week, ats=ats)
-    shares = selectors.venue_shares(tier=tier, week=capture.week, ats=ats)
-    report = selectors.quality_report(tier=tier, week=capture.week, ats=ats)
+    summaries = symbol_summaries(tier=tier, week=capture.week, ats=ats)
+    shares = venue_shares(tier=tier, week=capture.week, ats=ats)
+    graded = quality_report(tier=tier, week=capture.week, ats=ats)
     liquid = summaries.order_by("-total_volume", "symbol")[:LIQUID_SYMBOLS]
     leaders = sorted((s for s in liquid if s.hhi is not None), key=lambda s: (-s.hhi, s.symbol))[
         :top
@@ -75,8 +72,8 @@ def week_report(
         symbols=summaries.count(),
         venues=shares.count(),
         total_volume=int(shares.aggregate(v=Sum("total_volume"))["v"] or 0),
-        grade=report.grade if report else capture.quality_grade,
-        warnings=[str(w) for w in (report.warnings if report else [])],
+        grade=graded.grade if graded else capture.quality_grade,
+        warnings=[str(w) for w in (graded.warnings if graded else [])],
         top_venues=[
             {
                 "rank": s.rank,

@@ -1,17 +1,4 @@
-"""Reconcile a capture's venue rows with FINRA's own per-symbol totals.
-
-FINRA publishes each week twice over: per venue (``*_W_SMBL_FIRM``, what a capture
-holds) and per symbol (``ATS_W_SMBL`` / ``OTC_W_SMBL``). Summing the venue rows of a
-symbol should give FINRA's total; where it does not, something was lost or
-misattributed on the way, and the quality report says so.
-
-Not every difference is an error: FINRA's symbol totals include volume it does not
-attribute to any venue (firms under the de minimis reporting threshold are only
-counted in the aggregate). A total *above* the venue sum is therefore reported as
-unattributed volume; a venue sum above FINRA's total, or a symbol only one side has,
-is a mismatch proper. Either way it is a warning on the quality report, never a
-failure: the capture stands as FINRA published it.
-"""
+"""Reconcile a capture's venue rows with FINRA's per-symbol totals, on its quality report."""
 
 from __future__ import annotations
 

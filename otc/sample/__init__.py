@@ -1,0 +1,1 @@
+"""Sample data: realistic FINRA weekly files for the demo, tests and benchmarks."""
