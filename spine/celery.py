@@ -1,11 +1,4 @@
-"""The Celery application for Market Spine's workers and beat.
-
-Configured from Django settings (the ``CELERY_`` namespace), so the broker, result
-backend and reliability options (late acks, reject on worker loss, prefetch 1) are
-set in one place, :mod:`spine.settings`. Database connections persist between tasks
-for ``CONN_MAX_AGE`` as they do between requests. A worker that comes up reaps what a
-lost worker left running on its lanes, without waiting for beat's next ``ops.reap``.
-"""
+"""The Celery application for Market Spine's workers and beat (docs/architecture.md)."""
 
 from __future__ import annotations
 

@@ -1,26 +1,7 @@
-"""Liveness and readiness, as JSON, for load balancers and orchestrators.
+"""Liveness and readiness as JSON (``/health/live``, ``/health/ready``), for load balancers.
 
-``/health/live`` answers as long as the process can serve a request: it touches no
-dependency, so a database outage never gets healthy web processes restarted.
-
-``/health/ready`` runs the readiness checks and reports each one with its status,
-latency and detail. The overall status is
-
-- ``ok`` — every check passed (200);
-- ``degraded`` — a non-critical check failed, e.g. Redis is down while the database
-  is up: the API still serves, rate limits fail open, Celery submission waits for the
-  sweeper (200);
-- ``down`` — a critical check failed (database unreachable, migrations not applied):
-  route no traffic here (503).
-
-Other apps extend it without touching the views:
-
-- :func:`register_check` adds a check (a function returning :class:`CheckOutcome`
-  or raising), critical or not;
-- :func:`register_detail_provider` adds informational context (e.g. the FINRA circuit
-  breaker's state) that appears under ``details`` and never changes the status.
-
-Neither endpoint is rate limited or authenticated; neither reveals secrets.
+Apps add checks and details from ``AppConfig.ready()`` with :func:`register_check` and
+:func:`register_detail_provider`; statuses and rules are in docs/api.md ("Health and metrics").
 """
 
 from __future__ import annotations

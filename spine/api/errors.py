@@ -1,20 +1,7 @@
-"""One error body for the whole API, whatever went wrong and wherever it was caught.
+"""One error body for the whole API: ``{"error": {"code", "message", "details"}}``.
 
-Every failure an API client can see — validation, authentication, permission, not
-found, wrong method, conflict, rate limit, an unexpected crash — is answered as::
-
-    {"error": {"code": "<machine-readable>", "message": "<for a person>", "details": {...}}}
-
-``details`` is always an object: field → messages for validation errors (nested the
-way the request body is nested), ``{}`` when there is nothing more to say. The shape
-is produced in three places that together cover every path:
-
-- :func:`exception_handler` — DRF's ``EXCEPTION_HANDLER`` (everything raised in a DRF
-  view, including domain errors apps register with :func:`register_exception_mapper`);
-- :func:`handler404` / :func:`handler500` / :func:`handler403` / :func:`handler400` —
-  Django's handlers, JSON for API-ish paths (``/api/``, ``/health/``, ``/metrics``);
-- :func:`json_error` / :func:`method_not_allowed` for plain Django views (health,
-  metrics) that are deliberately not DRF views.
+DRF's exception handler, Django's error handlers for API paths, helpers for plain views,
+and the registry apps fill with :func:`register_exception_mapper` (docs/api.md).
 """
 
 from __future__ import annotations
