@@ -10,8 +10,7 @@ from rest_framework import serializers
 from executions.registry import PipelineParams
 from otc import inbox
 from otc.parser import parse_tier
-from otc.weeks import reporting_week
-from otc.weeks import week_start
+from otc.weeks import reporting_week, week_start
 
 __all__ = [
     "CaptureStepParams",
