@@ -9,7 +9,7 @@ class OtcConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from otc import health, pipelines_scheduled  # noqa: F401 - registers its pipeline
+        from otc import health
         from otc.finra.config import environment_config
 
         # A bad FINRA_* variable stops start-up with one config error, like the others.

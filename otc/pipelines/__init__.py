@@ -1,5 +1,5 @@
 """The OTC pipelines, registered with the execution registry when this package is imported."""
 
-from otc.pipelines import backfill, etl, fetch
+from otc.pipelines import backfill, etl, fetch, scheduled
 
-__all__ = ["backfill", "etl", "fetch"]
+__all__ = ["backfill", "etl", "fetch", "scheduled"]
