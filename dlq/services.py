@@ -36,6 +36,7 @@ from dlq.errors import (
 )
 from dlq.models import DeadLetter, FailureKind, Resolution
 from dlq.selectors import due_for_retry, resolved_before
+from dlq.signature import error_class, error_signature
 from executions.fencing import fence
 from executions.models import Execution, TriggerSource
 from executions.registry import InvalidParams, RetryPolicy, UnknownPipeline, registry
@@ -105,15 +106,20 @@ def park(
     if spent < policy.max_retries:
         next_retry_at = now + timedelta(seconds=policy.delay_for(spent + 1, rng or _rng))
 
+    error, traceback = bounded(execution.error or ""), bounded(execution.traceback or "")
     try:
         with transaction.atomic():
             letter = DeadLetter.objects.create(
                 execution=execution,
                 pipeline=execution.pipeline,
                 params=execution.params or {},
-                error=bounded(execution.error or ""),
-                traceback=bounded(execution.traceback or ""),
+                error=error,
+                traceback=traceback,
                 failure_kind=kind,
+                error_class=error_class(error, traceback),
+                signature=error_signature(
+                    execution.pipeline, error, traceback, failure_kind=kind.value
+                ),
                 attempts=attempts,
                 max_retries=policy.max_retries,
                 next_retry_at=next_retry_at,
