@@ -15,14 +15,14 @@ from rest_framework import serializers
 
 from dlq import services
 from dlq.pacing import Pacer
-from dlq.selectors import MAX_BULK, PROGRESS_EVENT, REPLAY_BATCH_PIPELINE
+from dlq.selectors import MAX_BULK, MAX_ID, PROGRESS_EVENT, REPLAY_BATCH_PIPELINE
 from executions.registry import PipelineParams, pipeline
 from executions.run_context import RunContext
 
 
 class ReplayBatchParams(PipelineParams):
     ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
         min_length=1,
         max_length=MAX_BULK,
         help_text="Dead letter ids, replayed in this order.",

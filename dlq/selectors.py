@@ -22,6 +22,7 @@ REPLAY_BATCH_PIPELINE = "dlq.replay_batch"
 PROGRESS_EVENT = "replay_progress"
 #: The most letters one bulk operation may name.
 MAX_BULK = 10_000
+MAX_ID = 2**63 - 1
 _HEXISH = re.compile(r"^[0-9a-fA-F-]{6,36}$")
 
 
@@ -202,6 +203,7 @@ def open_counts() -> dict[tuple[str, str], int]:
 
 
 def dead_letter_groups(
+    base: QuerySet[DeadLetter] | None = None,
     *,
     pipeline: str | None = None,
     failure_kind: str | None = None,
@@ -212,8 +214,9 @@ def dead_letter_groups(
     Each row (a dict) has ``signature``, ``pipeline``, ``failure_kind``,
     ``error_class``, ``count``, ``first_seen``, ``last_seen`` and ``example_id`` (the
     newest letter of the group); :func:`group_examples` fetches those letters.
+    ``base`` narrows the letters first (an API filter), open ones only either way.
     """
-    qs = DeadLetter.objects.open()
+    qs = (base if base is not None else DeadLetter.objects.all()).filter(resolved_at__isnull=True)
     if pipeline:
         qs = qs.filter(pipeline=pipeline)
     if failure_kind:
@@ -294,8 +297,8 @@ def select_letters(
             raise BadSelection(
                 f"{quote(raw)} is not a dead letter id (ids are whole numbers)."
             ) from None
-        if pk < 1:
-            raise BadSelection(f"{pk} is not a dead letter id (ids are positive).")
+        if not 1 <= pk <= MAX_ID:
+            raise BadSelection(f"no dead letter with id {pk}; nothing was done.")
         if pk not in wanted:
             wanted.append(pk)
     if not wanted:
