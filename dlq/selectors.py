@@ -243,9 +243,8 @@ def group_examples(example_ids: Iterable[int]) -> dict[int, DeadLetter]:
 
 def group_summary(signature: str) -> dict[str, object] | None:
     """One group's row (see :func:`dead_letter_groups`), or None if it has no open letter."""
-    return (
-        dead_letter_groups().filter(signature=signature).order_by().first()  # type: ignore[return-value]
-    )
+    rows = list(dead_letter_groups().filter(signature=signature)[:1])
+    return rows[0] if rows else None  # type: ignore[return-value]
 
 
 def open_signatures(limit: int = 30) -> list[tuple[str, str, int]]:
