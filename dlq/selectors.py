@@ -308,7 +308,8 @@ def select_letters(
     missing = [pk for pk in wanted if pk not in found]
     if missing:
         shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
-        raise BadSelection(f"no dead letter with id {shown}; nothing was done.")
+        noun = "dead letter with id" if len(missing) == 1 else "dead letters with ids"
+        raise BadSelection(f"no {noun} {shown}; nothing was done.")
     return [found[pk] for pk in wanted]
 
 
