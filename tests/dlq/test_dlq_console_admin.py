@@ -65,7 +65,7 @@ def test_groups_page_lists_groups_and_links_them(run_failure, viewer: User):
     assert (
         client.get(reverse(CHANGELIST), {"error_class": "KeyError"}).context["cl"].result_count == 0
     )
-    dated = client.get(reverse(CHANGELIST), {"created_at__gte": "2000-01-01"})
+    dated = client.get(reverse(CHANGELIST), {"created_at__gte": "2000-01-01 00:00:00+00:00"})
     assert dated.context["cl"].result_count == 3
 
 
