@@ -80,7 +80,7 @@ def test_bulk_replay_by_signature_answers_202_with_the_batch(
     _, other = run_failure("diag.fail", {"message": "different"})
     with django_capture_on_commit_callbacks(execute=True):
         response = client_for(operator).post(
-            f"{BASE}replay/", {"signature": a.signature}, format="json"
+            f"{BASE}groups/{a.signature}/replay/", {}, format="json"
         )
     assert response.status_code == 202, response.content
     batch = body(response)
@@ -104,15 +104,16 @@ def test_bulk_replay_by_ids_and_its_refusals(run_failure, operator: User, viewer
     client = client_for(operator)
     before = Execution.objects.count()
     cases = [
-        ({"ids": [a.pk, 999_999]}, 400, "dead_letter_bad_selection"),
-        ({"signature": "NOT-A-SIG"}, 400, "dead_letter_bad_selection"),
-        ({"signature": "0" * 16}, 400, "dead_letter_bad_selection"),
-        ({"ids": [a.pk], "signature": a.signature}, 400, "validation_error"),
-        ({}, 400, "validation_error"),
-        ({"ids": "1"}, 400, "validation_error"),
+        ("replay/", {"ids": [a.pk, 999_999]}, 404, "not_found"),
+        ("replay/", {}, 400, "validation_error"),
+        ("replay/", {"ids": []}, 400, "validation_error"),
+        ("replay/", {"ids": "1"}, 400, "validation_error"),
+        ("replay/", {"ids": [a.pk], "force": "yes"}, 400, "validation_error"),
+        (f"groups/{'0' * 16}/replay/", {}, 404, "not_found"),
+        ("groups/NOT-A-SIG/replay/", {}, 404, "not_found"),
     ]
-    for payload, status, code in cases:
-        response = client.post(f"{BASE}replay/", payload, format="json")
+    for path, payload, status, code in cases:
+        response = client.post(f"{BASE}{path}", payload, format="json")
         assert response.status_code == status, (payload, response.content)
         assert body(response)["error"]["code"] == code
     assert Execution.objects.count() == before
@@ -136,7 +137,9 @@ def test_bulk_discard_with_a_reason(run_failure, operator: User, viewer: User):
         refused = client.post(f"{BASE}discard/", payload, format="json")
         assert refused.status_code == 400
     unknown = client.post(f"{BASE}discard/", {"ids": [a.pk, 424242], "reason": "x"}, format="json")
-    assert unknown.status_code == 400 and "424242" in body(unknown)["error"]["message"]
+    assert unknown.status_code == 404 and "424242" in body(unknown)["error"]["message"]
+    no_group = client.post(f"{BASE}groups/{'0' * 16}/discard/", {"reason": "x"}, format="json")
+    assert no_group.status_code == 404
     assert DeadLetter.objects.open().count() == 2
     denied = client_for(viewer).post(
         f"{BASE}discard/", {"ids": [a.pk], "reason": "x"}, format="json"
@@ -150,6 +153,14 @@ def test_bulk_discard_with_a_reason(run_failure, operator: User, viewer: User):
     assert [s["dead_letter_id"] for s in body(done)["skipped"]] == [b.pk]
     a.refresh_from_db()
     assert a.resolution == Resolution.DISCARDED and a.note == "dupes" and a.resolved_by == operator
+
+    _, c = run_failure()
+    _, d = run_failure()
+    url = f"{BASE}groups/{c.signature}/discard/"
+    assert client.post(url, {}, format="json").status_code == 400
+    assert client_for(viewer).post(url, {"reason": "x"}, format="json").status_code == 403
+    grouped = client.post(url, {"reason": "feed fixed"}, format="json")
+    assert grouped.status_code == 200 and body(grouped)["discarded"] == [c.pk, d.pk]
 
 
 def test_edit_and_replay(

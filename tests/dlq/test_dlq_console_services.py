@@ -14,6 +14,7 @@ from dlq import selectors, services
 from dlq.errors import (
     AlreadyResolved,
     BadSelection,
+    DeadLetterNotFound,
     NoteRequired,
     NothingToReplay,
     ParamsRejected,
@@ -79,20 +80,22 @@ def test_backfill_gives_old_letters_a_signature(run_failure):
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "message"),
+    ("kwargs", "message", "error"),
     [
-        ({"ids": [999_999]}, "no dead letter with id 999999"),
-        ({"ids": ["x"]}, "'x' is not a dead letter id"),
-        ({"ids": []}, "no dead letter ids given"),
-        ({"signature": "XYZ"}, "'XYZ' is not a signature"),
-        ({"signature": "0" * 16}, "no open dead letters have signature"),
-        ({}, "exactly one"),
-        ({"ids": [1], "signature": "0" * 16}, "exactly one"),
+        ({"ids": [999_999]}, "no dead letter with id 999999", DeadLetterNotFound),
+        ({"ids": ["x"]}, "'x' is not a dead letter id", BadSelection),
+        ({"ids": []}, "no dead letter ids given", BadSelection),
+        ({"signature": "XYZ"}, "'XYZ' is not a signature", BadSelection),
+        ({"signature": "0" * 16}, "no open dead letters have signature", DeadLetterNotFound),
+        ({}, "exactly one", BadSelection),
+        ({"ids": [1], "signature": "0" * 16}, "exactly one", BadSelection),
     ],
 )
-def test_bad_selections_are_refused(run_failure, kwargs: dict[str, Any], message: str):
+def test_bad_selections_are_refused(
+    run_failure, kwargs: dict[str, Any], message: str, error: type[Exception]
+):
     run_failure()
-    with pytest.raises(BadSelection, match=message):
+    with pytest.raises(error, match=message):
         selectors.select_letters(**kwargs)
 
 
