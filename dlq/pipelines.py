@@ -53,6 +53,7 @@ class ReplayBatchParams(PipelineParams):
     timeout_seconds=services.BATCH_TIMEOUT_SECONDS,
     lock_key="dlq:replay_batch",
     lock_policy="wait",
+    launch_permission="dlq.replay_deadletter",
     description="Replay dead letters in order, at most SPINE_REPLAY_RATE a minute.",
 )
 def replay_batch_pipeline(ctx: RunContext) -> dict[str, Any]:

@@ -447,6 +447,9 @@ class ExecutionAdmin(ConfirmedActionsMixin, ReadOnlyAdmin):
             if action == "cancel":
                 cancel(obj, by=request.user.get_username(), reason=data.get("reason", ""))
                 return execution_link(obj.pk, execution_label(obj)), obj
+            wanted = selectors.pipeline_get(obj.pipeline)
+            if not wanted.may_launch(request.user):
+                raise ValueError(f"it needs the {wanted.launch_permission} permission")
             new = dispatch(
                 obj.pipeline,
                 obj.params,
@@ -483,7 +486,7 @@ class ExecutionAdmin(ConfirmedActionsMixin, ReadOnlyAdmin):
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": "Run a pipeline",
-            "pipelines": selectors.pipeline_list(),
+            "pipelines": [p for p in selectors.pipeline_list() if p.may_launch(request.user)],
             "selected": None,
         }
         if not name:
@@ -493,6 +496,15 @@ class ExecutionAdmin(ConfirmedActionsMixin, ReadOnlyAdmin):
         except UnknownPipeline as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return TemplateResponse(request, "admin/executions/execution/run.html", context)
+        if not pipeline.may_launch(request.user):
+            self.message_user(
+                request,
+                f"starting {pipeline.name} needs the {pipeline.launch_permission} permission",
+                messages.ERROR,
+            )
+            return TemplateResponse(
+                request, "admin/executions/execution/run.html", context, status=403
+            )
         form_class = params_form_class(pipeline)
         posted = request.method == "POST"
         form = form_class(request.POST if posted else None, prefix="params")

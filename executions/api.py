@@ -12,7 +12,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
@@ -21,7 +21,7 @@ from executions import dispatcher, selectors
 from executions.dispatcher import dispatch
 from executions.filters import ExecutionFilter
 from executions.models import Execution, TriggerSource
-from executions.registry import UnknownPipeline
+from executions.registry import UnknownPipeline, registry
 from executions.serializers import (
     ExecutionCancelSerializer,
     ExecutionDetailSerializer,
@@ -110,12 +110,22 @@ class ExecutionViewSet(
                 "Invalid body, unknown pipeline (`unknown_pipeline`) or bad params "
                 "(`invalid_params`, details under `params`)."
             ),
+            403: error_response(
+                "Not allowed to start executions, or this pipeline needs a permission of "
+                "its own (its `launch_permission`, e.g. replaying dead letters)."
+            ),
         },
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         submit = ExecutionSubmitSerializer(data=request.data)
         submit.is_valid(raise_exception=True)
         data = submit.validated_data
+        if data["pipeline"] in registry:
+            wanted = registry.get(data["pipeline"])
+            if not wanted.may_launch(request.user):
+                raise PermissionDenied(
+                    f"starting {wanted.name} needs the {wanted.launch_permission} permission"
+                )
         execution = dispatch(
             data["pipeline"],
             data["params"],

@@ -108,6 +108,13 @@ class Pipeline:
     # it fails as "worker lost" (dead letter). Only a handler that is safe to run again
     # from the start (idempotent writes) should allow any.
     max_requeues: int = 0
+    # A Django permission needed, besides executions.add_execution, to start this
+    # pipeline by hand (the API's submission, the admin's Run pipeline page).
+    launch_permission: str | None = None
+
+    def may_launch(self, user: Any) -> bool:
+        """Whether ``user`` (already allowed to start executions) may start this one."""
+        return self.launch_permission is None or user.has_perm(self.launch_permission)
 
     def validate(self, raw: dict[str, Any] | None) -> dict[str, Any]:
         """Validate raw params; return their canonical JSON-safe form."""
@@ -202,6 +209,7 @@ def pipeline(
     lock_policy: LockPolicy = "wait",
     retry: RetryPolicy | None = None,
     max_requeues: int = 0,
+    launch_permission: str | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register the decorated function as the handler of pipeline ``name``."""
 
@@ -218,6 +226,7 @@ def pipeline(
                 lock_policy=lock_policy,
                 retry=retry or RetryPolicy(),
                 max_requeues=max_requeues,
+                launch_permission=launch_permission,
             )
         )
         return handler

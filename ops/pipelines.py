@@ -62,6 +62,7 @@ class DlqRetryParams(PipelineParams):
     lane=LANE,
     max_requeues=RERUN_SAFE_REQUEUES,
     timeout_seconds=600,
+    launch_permission="dlq.replay_deadletter",
     description="Replay dead letters whose automatic retry time has come.",
 )
 def dlq_retry_pipeline(ctx: RunContext) -> dict[str, Any]:
