@@ -113,30 +113,33 @@ def test_volumes_have_thousands_separators_and_ats_is_a_word(
 
 
 def test_otc_search_by_prefix_and_by_name(admin_client: Client, otc_weeks: list[Capture]) -> None:
-    from django.db.models import Q
-
     url = reverse("admin:otc_symbolweeksummary_changelist")
     symbols = set(SymbolWeekSummary.objects.values_list("symbol", flat=True))
     row = next(
         r
         for r in SymbolWeekSummary.objects.exclude(issue_name="").order_by("symbol")
-        if r.symbol[:2] not in symbols
+        if r.symbol[:1] not in symbols
     )
-    prefix = row.symbol[:2]
-    expected = SymbolWeekSummary.objects.filter(
-        Q(symbol__startswith=prefix) | Q(issue_name__icontains=prefix.lower())
-    ).count()
+    prefix = row.symbol[:1]
+    expected = SymbolWeekSummary.objects.filter(symbol__startswith=prefix).count()
     html = admin_client.get(url, {"q": prefix.lower()}).content.decode()
     assert f">{row.symbol}<" in html and f"{expected} symbol week summar" in html
     assert expected > SymbolWeekSummary.objects.filter(symbol=row.symbol).count()
-    word = max(row.issue_name.split(), key=len)
+    word = next(
+        w
+        for w in row.issue_name.split()
+        if not any(symbol.startswith(w.upper()) for symbol in symbols)
+    )
+    by_name = SymbolWeekSummary.objects.filter(issue_name__icontains=word).count()
     html = admin_client.get(url, {"q": word.lower()}).content.decode()
-    assert f">{row.symbol}<" in html  # found by its issue name
+    assert f">{row.symbol}<" in html and f"{by_name} symbol week summar" in html
     venue = VenueMarketShare.objects.exclude(venue_name="").first()
     html = admin_client.get(
         reverse("admin:otc_venuemarketshare_changelist"), {"q": venue.venue_name.lower()}
     ).content.decode()
     assert f">{venue.mpid}<" in html
+    nothing = admin_client.get(url, {"q": "no such issue anywhere"}).content.decode()
+    assert "0 symbol week summaries" in nothing
 
 
 def test_key_changelists_keep_few_columns(admin_client: Client, otc_weeks: list[Capture]) -> None:
