@@ -17,6 +17,7 @@ from django.utils.safestring import SafeString
 from dlq.models import DeadLetter
 from dlq.selectors import open_counts
 from executions.models import Execution, ExecutionStatus
+from executions.workers import workers_panel
 from ops.charts import OTHER_COLOUR, Series, line_chart
 from otc import selectors as otc_selectors
 from otc.models import Capture, Tier
@@ -151,6 +152,7 @@ def overview_view(request: HttpRequest) -> HttpResponse:
         **admin.site.each_context(request),
         "title": "Operations overview",
         **overview(request.GET.get("tier")),
+        **workers_panel(request),
     }
     return TemplateResponse(request, "admin/operations/overview.html", context)
 

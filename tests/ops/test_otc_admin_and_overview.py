@@ -252,3 +252,12 @@ def test_overview_counts_the_captures_that_are_not_current(
     for state, n in (("staged", 1), ("failed", 1), ("rejected", 0)):
         assert re.search(rf'data-state="{state}"><span class="n">{n}</span>', html), state
     assert reverse("admin:otc_capture_changelist") + "?state=failed" in html
+
+
+def test_overview_shows_the_workers_panel_and_links_the_dead_letter_groups(
+    admin_client: Client, local_backend: Any
+) -> None:
+    html = admin_client.get(reverse("admin-operations-overview")).content.decode()
+    assert 'id="workers-panel"' in html
+    assert "local, in-process" in html
+    assert f'id="spine-dlq-groups" href="{reverse("admin:dlq_deadletter_groups")}"' in html
