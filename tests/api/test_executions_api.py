@@ -9,7 +9,6 @@ from datetime import timedelta
 import pytest
 from rest_framework.test import APIClient
 
-from executions.backends import get_backend
 from executions.dispatcher import dispatch
 from executions.models import ALLOWED_TRANSITIONS, Execution, ExecutionStatus, TriggerSource
 from executions.services import transition
@@ -22,11 +21,9 @@ LIST = "/api/v1/executions/"
 
 
 @pytest.fixture(autouse=True)
-def stub_backend(settings) -> object:
-    settings.EXECUTION_BACKEND = "stub"
-    backend = get_backend()
-    backend.reset()
-    return backend
+def _broker_records_only(stub_backend: object) -> object:
+    """Every test here submits to the stub backend (the root conftest's fixture)."""
+    return stub_backend
 
 
 def make(
