@@ -28,6 +28,7 @@ from dlq.errors import DeadLetterError
 from dlq.models import DeadLetter, Resolution
 from executions.registry import registry
 from spine.admin import ConfirmedActionsMixin, execution_admin_url, execution_link
+from spine.templatetags.spine_console import spine_time
 from spine.time import utc_now
 
 REPLAY_PERMISSION = "dlq.replay_deadletter"
@@ -214,8 +215,8 @@ class DeadLetterAdmin(DeadLetterConsoleMixin, ConfirmedActionsMixin, admin.Model
         "short_error",
         "attempts_display",
         "state_display",
-        "created_at",
-        "next_retry_at",
+        "created_display",
+        "next_retry_display",
         "execution_display",
     )
     list_display_links = ("id", "pipeline")
@@ -266,10 +267,10 @@ class DeadLetterAdmin(DeadLetterConsoleMixin, ConfirmedActionsMixin, admin.Model
             "History",
             {
                 "fields": (
-                    "created_at",
-                    "next_retry_at",
-                    "last_retry_at",
-                    "resolved_at",
+                    "created_display",
+                    "next_retry_display",
+                    "last_retry_display",
+                    "resolved_display",
                     "resolution",
                     "resolved_by",
                     "note",
@@ -287,14 +288,32 @@ class DeadLetterAdmin(DeadLetterConsoleMixin, ConfirmedActionsMixin, admin.Model
         "execution_display",
         "replay_execution_display",
         "previous_display",
-        "created_at",
-        "next_retry_at",
-        "last_retry_at",
-        "resolved_at",
+        "created_display",
+        "next_retry_display",
+        "last_retry_display",
+        "resolved_display",
         "resolution",
         "resolved_by",
         "note",
     )
+
+    # -- times: seconds and time zone, ISO 8601 in the tooltip ------------------------
+
+    @admin.display(description="created", ordering="created_at")
+    def created_display(self, obj: DeadLetter) -> SafeString | str:
+        return spine_time(obj.created_at)
+
+    @admin.display(description="next retry", ordering="next_retry_at")
+    def next_retry_display(self, obj: DeadLetter) -> SafeString | str:
+        return spine_time(obj.next_retry_at)
+
+    @admin.display(description="last retry", ordering="last_retry_at")
+    def last_retry_display(self, obj: DeadLetter) -> SafeString | str:
+        return spine_time(obj.last_retry_at)
+
+    @admin.display(description="resolved", ordering="resolved_at")
+    def resolved_display(self, obj: DeadLetter) -> SafeString | str:
+        return spine_time(obj.resolved_at)
 
     # -- permissions: letters are never edited, added or deleted by hand --------------
 

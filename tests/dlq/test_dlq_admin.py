@@ -5,6 +5,7 @@ Driven through Django's test client as staff users with and without the permissi
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from django.urls import reverse
 from dlq.models import DeadLetter, Resolution
 from executions.models import Execution, TriggerSource
 from spine import admin as spine_admin
+from spine.time import format_iso
 from tests.dlq.dlq_support import make_user
 
 pytestmark = [pytest.mark.django_db, pytest.mark.embedded]
@@ -279,3 +281,12 @@ def test_letters_cannot_be_added_edited_or_deleted_by_hand(run_failure, operator
     assert response.status_code == 403
     letter.refresh_from_db()
     assert letter.is_open and letter.note == ""
+
+
+def test_letter_times_show_seconds_and_zone_with_iso_tooltips(run_failure, viewer: User):
+    _, letter = run_failure("diag.fail", {"message": "late file"})
+    client = login(viewer)
+    shown = letter.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    tooltip = f'title="{format_iso(letter.created_at)}">{shown}</time>'
+    assert tooltip in html(client.get(reverse(CHANGELIST)))
+    assert tooltip in html(client.get(change_url(letter)))
