@@ -99,7 +99,7 @@ def test_beat_schedules_with_their_last_run(admin_client: Client, local_backend:
 def test_an_unreachable_broker_is_reported_not_raised(
     admin_client: Client, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    nowhere = Celery("nowhere", broker="redis://127.0.0.1:9/0")
+    nowhere = Celery("nowhere", broker="redis://127.0.0.1:9/0", set_as_current=False)
     view = inspect_broker(nowhere, timeout=0.5)
     assert view.error == BROKER_UNREACHABLE and view.workers == ()
 
@@ -126,7 +126,7 @@ def test_a_cache_that_is_down_too_does_not_break_the_page(
 
     monkeypatch.setattr(workers.cache, "get", down)
     monkeypatch.setattr(workers.cache, "set", down)
-    nowhere = Celery("nowhere", broker="redis://127.0.0.1:9/0")
+    nowhere = Celery("nowhere", broker="redis://127.0.0.1:9/0", set_as_current=False)
     monkeypatch.setattr(workers, "inspect_broker", lambda app=None: inspect_broker(nowhere, 0.5))
     settings.EXECUTION_BACKEND = "celery"
     response = admin_client.get(CHANGELIST)

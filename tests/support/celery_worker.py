@@ -164,7 +164,11 @@ def _wait_for_ping(worker: CeleryWorker, timeout: float) -> None:
 
     own_broker = worker.env["REDIS_URL"] != app.conf.broker_url
     # A worker on a broker of its own (a test's private Redis) is pinged there.
-    control = Celery("spine-ping", broker=worker.env["REDIS_URL"]) if own_broker else app
+    control = (
+        Celery("spine-ping", broker=worker.env["REDIS_URL"], set_as_current=False)
+        if own_broker
+        else app
+    )
     try:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
