@@ -23,8 +23,10 @@ from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
 from dlq import selectors, services
+from dlq.admin_console import DeadLetterConsoleMixin
 from dlq.errors import DeadLetterError
 from dlq.models import DeadLetter, Resolution
+from executions.registry import registry
 from spine.admin import ConfirmedActionsMixin
 from spine.time import utc_now
 
@@ -84,6 +86,36 @@ class StateFilter(admin.SimpleListFilter):
         return queryset
 
 
+class SignatureFilter(admin.SimpleListFilter):
+    """A group of letters failing the same way; any signature is accepted in the URL."""
+
+    title = "group (error signature)"
+    parameter_name = "signature"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        choices = [(sig, f"{label} ({count})") for sig, label, count in selectors.open_signatures()]
+        value = self.value()
+        if value and value not in {sig for sig, _ in choices}:
+            choices.append((value, value))
+        return choices
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> QuerySet:
+        value = self.value()
+        return queryset.filter(signature=value) if value else queryset
+
+
+class ErrorClassFilter(admin.SimpleListFilter):
+    title = "error class"
+    parameter_name = "error_class"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(name, name) for name in selectors.error_classes()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> QuerySet:
+        value = self.value()
+        return queryset.filter(error_class=value) if value else queryset
+
+
 class AgeFilter(admin.SimpleListFilter):
     """How long ago the failure was parked (the admin's date filter counts calendar days)."""
 
@@ -132,9 +164,10 @@ class ResolveForm(forms.Form):
 
 class DiscardForm(forms.Form):
     note = forms.CharField(
-        required=False,
+        label="Reason",
+        max_length=2000,
         widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
-        help_text="Optional: why the run is not wanted.",
+        help_text="Required: why the run is not wanted (kept on the letter).",
     )
 
 
@@ -146,6 +179,14 @@ ACTIONS: dict[str, dict[str, Any]] = {
         "intro": "Each open letter below will run again as a NEW execution "
         "(trigger: retry, parent: the failed execution); the letter is then "
         "resolved with a link to it.",
+    },
+    "replay_paced": {
+        "label": "Replay at the rate cap",
+        "verb": "queued for a paced replay",
+        "form": ReplayForm,
+        "intro": "The open letters below will be replayed in this order by one batch "
+        "(a dlq.replay_batch execution) at most SPINE_REPLAY_RATE a minute; each "
+        "becomes a NEW execution as with Replay. The batch's page shows its progress.",
     },
     "resolve": {
         "label": "Resolve",
@@ -167,13 +208,13 @@ def plan(action: str, letter: DeadLetter) -> dict[str, str]:
     params_json = json.dumps(letter.params, indent=2, sort_keys=True, default=str)
     if not letter.is_open:
         outcome, reason = "skip", f"already {letter.state_label}"
-    elif action == "replay" and letter.over_max_retries:
+    elif action in ("replay", "replay_paced") and letter.over_max_retries:
         outcome, reason = (
             "force",
             f"over its retry budget (attempt {letter.attempts}, "
             f"{letter.max_retries} automatic retries allowed): runs only if forced",
         )
-    elif action == "replay":
+    elif action in ("replay", "replay_paced"):
         outcome, reason = "run", f"runs as attempt {letter.attempts + 1}"
     else:
         outcome, reason = "run", ACTIONS[action]["verb"]
@@ -184,7 +225,7 @@ def plan(action: str, letter: DeadLetter) -> dict[str, str]:
 
 
 @admin.register(DeadLetter)
-class DeadLetterAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
+class DeadLetterAdmin(DeadLetterConsoleMixin, ConfirmedActionsMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "pipeline",
@@ -197,18 +238,32 @@ class DeadLetterAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
         "execution_display",
     )
     list_display_links = ("id", "pipeline")
-    list_filter = ("pipeline", "failure_kind", StateFilter, AgeFilter)
+    list_filter = (
+        StateFilter,
+        SignatureFilter,
+        ErrorClassFilter,
+        "pipeline",
+        "failure_kind",
+        AgeFilter,
+        ("created_at", admin.DateFieldListFilter),
+    )
     search_fields = ("error",)  # the real search is get_search_results (selectors)
     search_help_text = "Dead letter id, execution id (or a fragment of it), or error text."
     list_select_related = ("execution", "replay_execution", "resolved_by")
     list_per_page = 50
     date_hierarchy = None
     ordering = ("-created_at", "-id")
-    actions = ("replay_selected", "resolve_selected", "discard_selected")
+    actions = (
+        "replay_selected",
+        "replay_paced_selected",
+        "resolve_selected",
+        "discard_selected",
+    )
     confirmed_actions = ACTIONS
     confirmation_template = "admin/dlq/deadletter/action_confirmation.html"
     confirmation_css = "dlq"
     change_form_template = "admin/dlq/deadletter/change_form.html"
+    change_list_template = "admin/dlq/deadletter/change_list.html"
     fieldsets = (
         (
             None,
@@ -217,6 +272,8 @@ class DeadLetterAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
                     "state_display",
                     "pipeline",
                     "failure_kind",
+                    "error_class",
+                    "signature_display",
                     "attempts_display",
                     "execution_display",
                     "replay_execution_display",
@@ -243,6 +300,8 @@ class DeadLetterAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
         "state_display",
         "pipeline",
         "failure_kind",
+        "error_class",
+        "signature_display",
         "attempts_display",
         "execution_display",
         "replay_execution_display",
@@ -299,6 +358,18 @@ class DeadLetterAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
                 "replayed → {}", execution_link(obj.replay_execution_id, "new execution")
             )
         return format_html("{}", obj.state_label)
+
+    @admin.display(description="group (signature)")
+    def signature_display(self, obj: DeadLetter) -> SafeString | str:
+        if not obj.signature:
+            return "—"
+        url = reverse("admin:dlq_deadletter_changelist")
+        return format_html(
+            '<a href="{}?state=open&amp;signature={}"><code>{}</code></a>',
+            url,
+            obj.signature,
+            obj.signature,
+        )
 
     @admin.display(description="failed execution")
     def execution_display(self, obj: DeadLetter) -> SafeString | str:
@@ -369,6 +440,26 @@ class DeadLetterAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
             "execution_admin_available": execution_admin_url(execution.pk) is not None,
             "can_replay": can_replay,
             "can_close": can_close,
+            "can_edit_replay": can_replay and obj_pipeline_known(letter),
+            "original_params_json": json.dumps(
+                letter.original_params, indent=2, sort_keys=True, default=str
+            )
+            if letter.original_params is not None
+            else "",
+            "params_changes": [
+                {
+                    **change,
+                    "rows": [
+                        {
+                            "key": key,
+                            "old": json.dumps(d.get("old"), default=str),
+                            "new": json.dumps(d.get("new"), default=str),
+                        }
+                        for key, d in (change.get("diff") or {}).items()
+                    ],
+                }
+                for change in letter.params_changes or []
+            ],
             "show_save": False,
             "show_save_and_continue": False,
             "show_save_and_add_another": False,
@@ -398,6 +489,15 @@ class DeadLetterAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
     def plan_action(self, action: str, obj: DeadLetter) -> dict[str, str]:
         return plan(action, obj)
 
+    def link_execution(self, execution_id: Any, label: str | None = None) -> SafeString | str:
+        return execution_link(execution_id, label)
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> Any:
+        context = {"groups_url": reverse("admin:dlq_deadletter_groups"), **(extra_context or {})}
+        return super().changelist_view(request, extra_context=context)
+
     def apply_action(
         self, request: HttpRequest, action: str, obj: DeadLetter, data: dict[str, Any]
     ) -> tuple[SafeString, DeadLetter] | None:
@@ -406,6 +506,16 @@ class DeadLetterAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
             if action == "replay":
                 execution = services.retry(obj, by=request.user, force=data["force"])
                 return format_html("{} → {}", letter_link(obj), execution_link(execution.pk)), obj
+            if action == "replay_paced":
+                batch = services.submit_replay_batch(
+                    [obj], by=request.user, trigger_source="admin", force=data["force"]
+                )
+                return format_html(
+                    '{} → <a href="{}">batch {}</a>',
+                    letter_link(obj),
+                    self.batch_url(batch.pk),
+                    str(batch.pk)[:8],
+                ), obj
             if action == "resolve":
                 services.resolve(obj, by=request.user, note=data["note"])
             else:
@@ -414,3 +524,8 @@ class DeadLetterAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
             self.message_user(request, str(exc), messages.WARNING)
             return None
         return letter_link(obj), obj
+
+
+def obj_pipeline_known(letter: DeadLetter) -> bool:
+    """Whether the letter's pipeline is still registered (its params form can be built)."""
+    return letter.pipeline in registry

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
@@ -24,20 +25,30 @@ from dlq.errors import (
     DeadLetterError,
     DeadLetterNotFound,
     NoteRequired,
+    NothingToReplay,
+    ParamsRejected,
     ReplayRefused,
     RetriesExhausted,
 )
-from dlq.filters import DeadLetterFilter
+from dlq.filters import DeadLetterFilter, DeadLetterGroupFilter
 from dlq.models import DeadLetter
 from dlq.serializers import (
+    BulkDiscardResultSerializer,
+    BulkDiscardSerializer,
+    BulkReplaySerializer,
     DeadLetterDetailSerializer,
+    DeadLetterGroupSerializer,
     DeadLetterSerializer,
     DiscardSerializer,
+    EditReplaySerializer,
     ReplaySerializer,
     ResolveSerializer,
 )
+from executions.api import EXECUTION_LOCATION
+from executions.models import TriggerSource
+from executions.serializers import ExecutionDetailSerializer
 from spine.api.errors import Conflict, SpineAPIError, maps_exception
-from spine.api.schema import error_response
+from spine.api.schema import PAGE_PARAMETERS, error_response
 from spine.api.views import SpineGenericViewSet
 
 NOT_FOUND = error_response("No dead letter with this id.")
@@ -53,6 +64,7 @@ def _details(exc: DeadLetterError) -> dict[str, Any]:
 
 
 @maps_exception(AlreadyResolved)
+@maps_exception(NothingToReplay)
 @maps_exception(RetriesExhausted)
 @maps_exception(ReplayRefused)
 def _conflict(exc: Exception) -> exceptions.APIException:
@@ -65,6 +77,12 @@ def _conflict(exc: Exception) -> exceptions.APIException:
 def _bad_request(exc: Exception) -> exceptions.APIException:
     assert isinstance(exc, DeadLetterError)
     return SpineAPIError(str(exc), code=exc.code, details=_details(exc))
+
+
+@maps_exception(ParamsRejected)
+def _params_rejected(exc: Exception) -> exceptions.APIException:
+    assert isinstance(exc, ParamsRejected)
+    return SpineAPIError(str(exc), code=exc.code, details={**_details(exc), "params": exc.errors})
 
 
 @maps_exception(DeadLetterNotFound)
@@ -104,6 +122,10 @@ class DeadLetterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, SpineG
         "replay": ("dlq.replay_deadletter",),
         "resolve": ("dlq.change_deadletter",),
         "discard": ("dlq.change_deadletter",),
+        "groups": ("dlq.view_deadletter",),
+        "bulk_replay": ("dlq.replay_deadletter",),
+        "bulk_discard": ("dlq.change_deadletter",),
+        "edit_and_replay": ("dlq.replay_deadletter",),
     }
 
     def get_queryset(self) -> Any:
@@ -127,6 +149,7 @@ class DeadLetterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, SpineG
         "with the letter (now linking `replay_execution`) and the new execution's URL in "
         "`Location`.",
         request=ReplaySerializer,
+        parameters=[EXECUTION_LOCATION],
         responses={202: DeadLetterDetailSerializer, 404: NOT_FOUND, 409: CONFLICT},
     )
     @action(detail=True, methods=["post"], filter_backends=[], serializer_class=ReplaySerializer)
@@ -170,3 +193,129 @@ class DeadLetterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, SpineG
         form.is_valid(raise_exception=True)
         services.discard(letter, by=request.user, note=form.validated_data["note"])
         return self._detail(letter)
+
+    @extend_schema(
+        operation_id="dead_letters_edit_and_replay",
+        summary="Replay a dead letter with edited params",
+        description="Validates `params` against the pipeline's params schema (400 "
+        "`dead_letter_params_invalid`, details under `params`; nothing written), keeps "
+        "the original params and the change (who, when, the diff per key) on the letter, "
+        "then replays it as `replay/` does. 202 with the letter and the new execution's "
+        "URL in `Location`.",
+        request=EditReplaySerializer,
+        parameters=[EXECUTION_LOCATION],
+        responses={202: DeadLetterDetailSerializer, 404: NOT_FOUND, 409: CONFLICT},
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="edit-and-replay",
+        filter_backends=[],
+        serializer_class=EditReplaySerializer,
+    )
+    def edit_and_replay(self, request: Request, pk: str | None = None) -> Response:
+        letter = self.get_object()
+        form = EditReplaySerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        execution = services.edit_and_replay(
+            letter,
+            dict(form.validated_data["params"]),
+            by=request.user,
+            force=form.validated_data["force"],
+        )
+        location = reverse("execution-detail", kwargs={"pk": execution.pk}, request=request)
+        return self._detail(letter, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
+
+    @extend_schema(
+        operation_id="dead_letters_groups",
+        summary="Open dead letters grouped by error signature",
+        description="One row per signature (pipeline, failure kind, exception class and "
+        "normalised message): how many open letters, first and last seen, an example. "
+        "Biggest group first. Replay a group with `POST /api/v1/dlq/replay/` "
+        '`{"signature": ...}`.',
+        parameters=PAGE_PARAMETERS,
+        responses={200: DeadLetterGroupSerializer(many=True)},
+    )
+    @action(
+        detail=False,
+        methods=["get"],
+        filter_backends=[DjangoFilterBackend],
+        filterset_class=DeadLetterGroupFilter,
+        serializer_class=DeadLetterGroupSerializer,
+        pagination_class=SpineGenericViewSet.pagination_class,
+    )
+    def groups(self, request: Request) -> Response:
+        filtered = self.filter_queryset(DeadLetter.objects.all())
+        page = self.paginate_queryset(selectors.dead_letter_groups(filtered))
+        rows = list(page if page is not None else [])
+        examples = selectors.group_examples(row["example_id"] for row in rows)
+        context = {**self.get_serializer_context(), "examples": examples}
+        return self.get_paginated_response(
+            DeadLetterGroupSerializer(rows, many=True, context=context).data
+        )
+
+    @extend_schema(
+        operation_id="dead_letters_bulk_replay",
+        summary="Replay many dead letters at the rate cap",
+        description="Dispatches one `dlq.replay_batch` execution that replays the named "
+        "letters (`ids`, in that order, or a group's `signature`: its open letters, "
+        "oldest first) at most `SPINE_REPLAY_RATE` a minute; closed letters are left "
+        "out. 202 with the batch execution and its URL in `Location`: its events and "
+        "result say, letter by letter, what each replay became. Unknown ids or a bad "
+        "signature: 400, nothing dispatched.",
+        request=BulkReplaySerializer,
+        parameters=[EXECUTION_LOCATION],
+        responses={
+            202: ExecutionDetailSerializer,
+            409: error_response(
+                "Every named letter is already closed (`dead_letter_nothing_to_replay`)."
+            ),
+        },
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="replay",
+        filter_backends=[],
+        serializer_class=BulkReplaySerializer,
+    )
+    def bulk_replay(self, request: Request) -> Response:
+        form = BulkReplaySerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        letters = selectors.select_letters(ids=data.get("ids"), signature=data.get("signature"))
+        execution = services.submit_replay_batch(
+            letters,
+            by=request.user,
+            trigger_source=TriggerSource.API,
+            force=data["force"],
+            signature=data.get("signature", ""),
+        )
+        body = ExecutionDetailSerializer(execution, context=self.get_serializer_context()).data
+        location = reverse("execution-detail", kwargs={"pk": execution.pk}, request=request)
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
+
+    @extend_schema(
+        operation_id="dead_letters_bulk_discard",
+        summary="Discard many dead letters with a reason",
+        description="Closes the named open letters (`ids` or a group's `signature`) "
+        "without replaying them; the `reason` is required and kept on each. Letters "
+        "already closed are listed under `skipped`. Unknown ids, a bad signature or a "
+        "blank reason: 400, nothing written.",
+        request=BulkDiscardSerializer,
+        responses={200: BulkDiscardResultSerializer},
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="discard",
+        filter_backends=[],
+        serializer_class=BulkDiscardSerializer,
+    )
+    def bulk_discard(self, request: Request) -> Response:
+        form = BulkDiscardSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        letters = selectors.select_letters(ids=data.get("ids"), signature=data.get("signature"))
+        result = services.discard_letters(letters, by=request.user, reason=data["reason"])
+        return Response(BulkDiscardResultSerializer(result).data)

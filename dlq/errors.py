@@ -39,3 +39,27 @@ class ReplayRefused(DeadLetterError):
 
 class NoteRequired(DeadLetterError):
     code = "dead_letter_note_required"
+
+
+class BadSelection(DeadLetterError):
+    """A bulk operation named letters that do not exist, a malformed signature, or none."""
+
+    code = "dead_letter_bad_selection"
+
+
+class ParamsRejected(DeadLetterError):
+    """Edited params do not validate against the pipeline's params serializer."""
+
+    code = "dead_letter_params_invalid"
+
+    def __init__(
+        self, message: str, *, errors: dict[str, object], dead_letter_id: int | None = None
+    ) -> None:
+        super().__init__(message, dead_letter_id=dead_letter_id)
+        self.errors = errors
+
+
+class NothingToReplay(DeadLetterError):
+    """Every letter of a bulk replay is already closed."""
+
+    code = "dead_letter_nothing_to_replay"

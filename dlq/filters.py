@@ -34,6 +34,8 @@ class DeadLetterFilter(StrictFilterSet):
         field_name="created_at", lookup_expr="lt", help_text="Parked before (ISO 8601)."
     )
     search = TextFilter(method="filter_search", help_text="Id, execution id or error.")
+    signature = TextFilter(help_text="The group's signature (16 hex digits).")
+    error_class = TextFilter(help_text="Exact exception class, e.g. ValueError.")
 
     class Meta(StrictFilterSet.Meta):
         model = DeadLetter
@@ -45,6 +47,8 @@ class DeadLetterFilter(StrictFilterSet):
             "created_after",
             "created_before",
             "search",
+            "signature",
+            "error_class",
         ]
 
     def filter_state(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
@@ -56,3 +60,17 @@ class DeadLetterFilter(StrictFilterSet):
 
     def filter_search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return selectors.search_dead_letters(queryset, value)
+
+
+class DeadLetterGroupFilter(StrictFilterSet):
+    """``?pipeline=&failure_kind=&error_class=`` for the groups of open letters."""
+
+    pipeline = TextFilter(help_text="Exact pipeline name.")
+    failure_kind = filters.MultipleChoiceFilter(
+        choices=FailureKind.choices, help_text="One or more failure kinds."
+    )
+    error_class = TextFilter(help_text="Exact exception class, e.g. ValueError.")
+
+    class Meta(StrictFilterSet.Meta):
+        model = DeadLetter
+        fields = ["pipeline", "failure_kind", "error_class"]

@@ -57,6 +57,10 @@ class DeadLetter(models.Model):
     error = models.TextField(blank=True, default="")
     traceback = models.TextField(blank=True, default="")
     failure_kind = models.CharField(max_length=16, choices=FailureKind.choices)
+    # Grouping (dlq.signature): the exception class and the hash of pipeline, kind,
+    # class and normalised message.
+    error_class = models.CharField(max_length=200, blank=True, default="")
+    signature = models.CharField(max_length=16, blank=True, default="")
     attempts = models.PositiveIntegerField(default=1)
     max_retries = models.PositiveIntegerField(default=0)
     next_retry_at = models.DateTimeField(null=True, blank=True)
@@ -79,6 +83,10 @@ class DeadLetter(models.Model):
         related_name="+",
     )
     note = models.TextField(blank=True, default="")
+    # Edit and replay: the params as parked (set on the first edit) and every change,
+    # ``[{"by": username, "at": ISO time, "diff": {key: {"old": .., "new": ..}}}]``.
+    original_params = models.JSONField(null=True, blank=True)
+    params_changes = models.JSONField(default=list, blank=True)
     previous = models.ForeignKey(
         "self",
         null=True,
@@ -113,6 +121,13 @@ class DeadLetter(models.Model):
             models.Index(fields=["failure_kind", "created_at"], name="dlq_kind_created"),
             models.Index(fields=["resolved_at", "created_at"], name="dlq_resolved_created"),
             models.Index(fields=["created_at"], name="dlq_created"),
+            models.Index(
+                fields=["signature", "created_at"],
+                condition=Q(resolved_at__isnull=True),
+                name="dlq_open_signature",
+            ),
+            models.Index(fields=["signature"], name="dlq_signature"),
+            models.Index(fields=["error_class"], name="dlq_error_class"),
             models.Index(
                 fields=["next_retry_at"],
                 condition=Q(resolved_at__isnull=True, next_retry_at__isnull=False),

@@ -8,15 +8,21 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Literal
 
-from django.db.models import CharField, Count, Q, QuerySet
+from django.db.models import CharField, Count, Max, Min, Q, QuerySet
 from django.db.models.functions import Cast
 
-from dlq.errors import DeadLetterNotFound
+from dlq.errors import BadSelection, DeadLetterNotFound
 from dlq.models import DeadLetter
+from dlq.signature import is_signature
 from executions.models import Execution, ExecutionEvent
 from spine.text import quote
 
 State = Literal["open", "resolved"]
+REPLAY_BATCH_PIPELINE = "dlq.replay_batch"
+PROGRESS_EVENT = "replay_progress"
+#: The most letters one bulk operation may name.
+MAX_BULK = 10_000
+MAX_ID = 2**63 - 1
 _HEXISH = re.compile(r"^[0-9a-fA-F-]{6,36}$")
 
 
@@ -29,6 +35,8 @@ def dead_letter_list(
     created_before: datetime | None = None,
     created_after: datetime | None = None,
     search: str | None = None,
+    signature: str | None = None,
+    error_class: str | None = None,
 ) -> QuerySet[DeadLetter]:
     """Dead letters matching every given filter, newest first.
 
@@ -52,6 +60,10 @@ def dead_letter_list(
         qs = qs.filter(created_at__gte=created_after)
     if search:
         qs = search_dead_letters(qs, search)
+    if signature:
+        qs = qs.filter(signature=signature)
+    if error_class:
+        qs = qs.filter(error_class=error_class)
     return qs.order_by("-created_at", "-id")
 
 
@@ -185,3 +197,151 @@ def open_counts() -> dict[tuple[str, str], int]:
         .annotate(n=Count("id"))
     )
     return {(str(r["pipeline"]), str(r["failure_kind"])): int(r["n"]) for r in rows}  # type: ignore[call-overload]
+
+
+# --- groups and bulk selections ---------------------------------------------------------
+
+
+def dead_letter_groups(
+    base: QuerySet[DeadLetter] | None = None,
+    *,
+    pipeline: str | None = None,
+    failure_kind: str | None = None,
+    error_class: str | None = None,
+) -> QuerySet[DeadLetter]:
+    """Open letters grouped by signature, biggest group first.
+
+    Each row (a dict) has ``signature``, ``pipeline``, ``failure_kind``,
+    ``error_class``, ``count``, ``first_seen``, ``last_seen`` and ``example_id`` (the
+    newest letter of the group); :func:`group_examples` fetches those letters.
+    ``base`` narrows the letters first (an API filter), open ones only either way.
+    """
+    qs = (base if base is not None else DeadLetter.objects.all()).filter(resolved_at__isnull=True)
+    if pipeline:
+        qs = qs.filter(pipeline=pipeline)
+    if failure_kind:
+        qs = qs.filter(failure_kind=failure_kind)
+    if error_class:
+        qs = qs.filter(error_class=error_class)
+    return (
+        qs.order_by()
+        .values("signature", "pipeline", "failure_kind", "error_class")
+        .annotate(
+            count=Count("id"),
+            first_seen=Min("created_at"),
+            last_seen=Max("created_at"),
+            example_id=Max("id"),
+        )
+        .order_by("-count", "-last_seen", "signature")
+    )
+
+
+def group_examples(example_ids: Iterable[int]) -> dict[int, DeadLetter]:
+    """The example letters of a page of groups, by id (one query)."""
+    return {x.pk: x for x in DeadLetter.objects.filter(pk__in=list(example_ids))}
+
+
+def group_summary(signature: str) -> dict[str, object] | None:
+    """One group's row (see :func:`dead_letter_groups`), or None if it has no open letter."""
+    return (
+        dead_letter_groups().filter(signature=signature).order_by().first()  # type: ignore[return-value]
+    )
+
+
+def open_signatures(limit: int = 30) -> list[tuple[str, str, int]]:
+    """The biggest open groups as (signature, label, count), for the list filter."""
+    rows = dead_letter_groups()[:limit]
+    return [
+        (
+            str(r["signature"]),
+            f"{r['pipeline']} · {r['error_class'] or r['failure_kind']}",
+            int(r["count"]),  # type: ignore[call-overload]
+        )
+        for r in rows
+    ]
+
+
+def error_classes() -> list[str]:
+    """Every exception class seen on a dead letter, for the list filter."""
+    return list(
+        DeadLetter.objects.exclude(error_class="")
+        .order_by("error_class")
+        .values_list("error_class", flat=True)
+        .distinct()
+    )
+
+
+def select_letters(
+    *, ids: Iterable[int | str] | None = None, signature: str | None = None
+) -> list[DeadLetter]:
+    """The letters a bulk operation names: by id (in the order given) or by signature
+    (the group's open letters, oldest first). :class:`BadSelection` for unknown ids, a
+    malformed signature, a signature with no open letter, or both or neither given."""
+    if (ids is None) == (signature is None):
+        raise BadSelection("name the dead letters by ids or by a signature (exactly one).")
+    if signature is not None:
+        if not is_signature(signature):
+            raise BadSelection(
+                f"{quote(signature)} is not a signature (16 lower-case hex digits, "
+                "as shown in the groups list)."
+            )
+        letters = list(open_dead_letters().filter(signature=signature))
+        if not letters:
+            raise BadSelection(f"no open dead letters have signature {signature}.")
+        return letters
+    wanted: list[int] = []
+    for raw in ids or []:
+        try:
+            pk = int(raw)
+        except (TypeError, ValueError):
+            raise BadSelection(
+                f"{quote(raw)} is not a dead letter id (ids are whole numbers)."
+            ) from None
+        if not 1 <= pk <= MAX_ID:
+            raise BadSelection(f"no dead letter with id {pk}; nothing was done.")
+        if pk not in wanted:
+            wanted.append(pk)
+    if not wanted:
+        raise BadSelection("no dead letter ids given.")
+    if len(wanted) > MAX_BULK:
+        raise BadSelection(f"at most {MAX_BULK} dead letters at once ({len(wanted)} given).")
+    found = {x.pk: x for x in DeadLetter.objects.select_related("execution").filter(pk__in=wanted)}
+    missing = [pk for pk in wanted if pk not in found]
+    if missing:
+        shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
+        raise BadSelection(f"no dead letter with id {shown}; nothing was done.")
+    return [found[pk] for pk in wanted]
+
+
+def replay_batches(limit: int = 20) -> QuerySet[Execution]:
+    """The newest bulk replays (``dlq.replay_batch`` executions)."""
+    return Execution.objects.filter(pipeline=REPLAY_BATCH_PIPELINE).order_by("-created_at")[:limit]
+
+
+def replay_batch_progress(execution: Execution) -> dict[str, object]:
+    """How far a bulk replay got: ``done`` of ``total``, and per letter what happened.
+
+    Read from the batch's progress events while it runs, from its result once it ended.
+    """
+    params = execution.params or {}
+    total = len(params.get("ids") or [])
+    if isinstance(execution.result, dict) and "letters" in execution.result:
+        letters = list(execution.result["letters"])
+    else:
+        letters = [
+            dict(e.data)
+            for e in ExecutionEvent.objects.filter(
+                execution_id=execution.pk, type=PROGRESS_EVENT
+            ).order_by("timestamp", "id")
+        ]
+    replayed = sum(1 for x in letters if x.get("outcome") == "replayed")
+    return {
+        "execution": execution,
+        "total": total,
+        "done": len(letters),
+        "replayed": replayed,
+        "refused": len(letters) - replayed,
+        "letters": letters,
+        "signature": params.get("signature") or "",
+        "running": not execution.is_terminal,
+    }

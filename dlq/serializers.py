@@ -12,6 +12,7 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from dlq.models import DeadLetter, Resolution
+from dlq.selectors import MAX_BULK, MAX_ID
 from spine.api.fields import JSONBooleanField, JSONCharField
 
 
@@ -49,6 +50,8 @@ class DeadLetterSerializer(serializers.ModelSerializer):
             "url",
             "pipeline",
             "failure_kind",
+            "error_class",
+            "signature",
             "state",
             "resolution",
             "attempts",
@@ -92,7 +95,13 @@ class DeadLetterDetailSerializer(DeadLetterSerializer):
     """One dead letter in full: adds the params snapshot and the traceback."""
 
     class Meta(DeadLetterSerializer.Meta):
-        fields = [*DeadLetterSerializer.Meta.fields, "params", "traceback"]
+        fields = [
+            *DeadLetterSerializer.Meta.fields,
+            "params",
+            "traceback",
+            "original_params",
+            "params_changes",
+        ]
         read_only_fields = fields
 
 
@@ -112,4 +121,87 @@ class ResolveSerializer(serializers.Serializer):
 class DiscardSerializer(serializers.Serializer):
     note = JSONCharField(
         required=False, allow_blank=True, max_length=2000, default="", help_text="Why."
+    )
+
+
+class DeadLetterGroupSerializer(serializers.Serializer):
+    """Open dead letters failing the same way (same signature)."""
+
+    signature = serializers.CharField(help_text="16 hex digits; name the group by it.")
+    pipeline = serializers.CharField()
+    failure_kind = serializers.CharField()
+    error_class = serializers.CharField(help_text="Empty when the error names no class.")
+    count = serializers.IntegerField(help_text="Open letters in the group.")
+    first_seen = serializers.DateTimeField()
+    last_seen = serializers.DateTimeField()
+    example = serializers.SerializerMethodField(help_text="The group's newest letter.")
+    example_error = serializers.SerializerMethodField()
+    letters_url = serializers.SerializerMethodField(help_text="The group's open letters.")
+
+    def _example(self, row: dict[str, Any]) -> DeadLetter | None:
+        return self.context.get("examples", {}).get(row["example_id"])
+
+    def get_example(self, row: dict[str, Any]) -> str:
+        return reverse(
+            "deadletter-detail",
+            kwargs={"pk": row["example_id"]},
+            request=self.context.get("request"),
+        )
+
+    def get_example_error(self, row: dict[str, Any]) -> str:
+        example = self._example(row)
+        return example.error[:2000] if example is not None else ""
+
+    def get_letters_url(self, row: dict[str, Any]) -> str:
+        base = reverse("deadletter-list", request=self.context.get("request"))
+        return f"{base}?state=open&signature={row['signature']}"
+
+
+class SelectionSerializer(serializers.Serializer):
+    """Which letters a bulk operation acts on: ``ids`` or a ``signature``, not both."""
+
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        required=False,
+        min_length=1,
+        max_length=MAX_BULK,
+        help_text="Dead letter ids (in the order to act on them).",
+    )
+    signature = JSONCharField(
+        required=False,
+        max_length=16,
+        help_text="A group's signature: its open letters, oldest first.",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("ids" in attrs) == ("signature" in attrs):
+            raise serializers.ValidationError("give ids or a signature (exactly one).")
+        return attrs
+
+
+class BulkReplaySerializer(SelectionSerializer):
+    force = JSONBooleanField(
+        required=False,
+        default=False,
+        help_text="Replay letters over their retry budget too.",
+    )
+
+
+class BulkDiscardSerializer(SelectionSerializer):
+    reason = JSONCharField(max_length=2000, help_text="Required: why the runs are not wanted.")
+
+
+class BulkDiscardResultSerializer(serializers.Serializer):
+    discarded = serializers.ListField(child=serializers.IntegerField())
+    skipped = serializers.ListField(child=serializers.DictField())
+
+
+class EditReplaySerializer(serializers.Serializer):
+    params = serializers.DictField(
+        help_text="The new params, validated against the pipeline's params schema."
+    )
+    force = JSONBooleanField(
+        required=False,
+        default=False,
+        help_text="Replay even when the letter's lineage is over its retry budget.",
     )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter as Tally
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -29,13 +30,18 @@ from django.db import IntegrityError, transaction
 from dlq import metrics
 from dlq.errors import (
     AlreadyResolved,
+    BadSelection,
     DeadLetterError,
     NoteRequired,
+    NothingToReplay,
+    ParamsRejected,
     ReplayRefused,
     RetriesExhausted,
 )
 from dlq.models import DeadLetter, FailureKind, Resolution
-from dlq.selectors import due_for_retry, resolved_before
+from dlq.pacing import Pacer, paced_seconds
+from dlq.selectors import REPLAY_BATCH_PIPELINE, due_for_retry, resolved_before
+from dlq.signature import error_class, error_signature
 from executions.fencing import fence
 from executions.models import Execution, TriggerSource
 from executions.registry import InvalidParams, RetryPolicy, UnknownPipeline, registry
@@ -52,11 +58,15 @@ __all__ = [
     "DeadLetterError",
     "RetryDueResult",
     "discard",
+    "discard_letters",
+    "edit_and_replay",
     "park",
     "purge_resolved",
     "resolve",
     "retry",
     "retry_due",
+    "run_replay_batch",
+    "submit_replay_batch",
 ]
 
 logger = logging.getLogger(__name__)
@@ -105,15 +115,20 @@ def park(
     if spent < policy.max_retries:
         next_retry_at = now + timedelta(seconds=policy.delay_for(spent + 1, rng or _rng))
 
+    error, traceback = bounded(execution.error or ""), bounded(execution.traceback or "")
     try:
         with transaction.atomic():
             letter = DeadLetter.objects.create(
                 execution=execution,
                 pipeline=execution.pipeline,
                 params=execution.params or {},
-                error=bounded(execution.error or ""),
-                traceback=bounded(execution.traceback or ""),
+                error=error,
+                traceback=traceback,
                 failure_kind=kind,
+                error_class=error_class(error, traceback),
+                signature=error_signature(
+                    execution.pipeline, error, traceback, failure_kind=kind.value
+                ),
                 attempts=attempts,
                 max_retries=policy.max_retries,
                 next_retry_at=next_retry_at,
@@ -207,6 +222,58 @@ def retry(
     return _replay(dead_letter, by=by, force=force, note=note, automatic=False, now=None)
 
 
+def edit_and_replay(
+    dead_letter: DeadLetter,
+    params: dict[str, Any],
+    *,
+    by: User | None,
+    force: bool = False,
+    note: str = "",
+) -> Execution:
+    """Replay a dead letter with edited params, keeping the original and the change.
+
+    ``params`` are validated against the pipeline's params serializer first
+    (:class:`ParamsRejected`, nothing written). The letter keeps the params it was
+    parked with in ``original_params`` and gains a ``params_changes`` entry (who, when,
+    the diff per key); the replay then runs as :func:`retry` does, with the new params.
+    """
+    canonical = validate_params(dead_letter, params)
+    return _replay(
+        dead_letter,
+        by=by,
+        force=force,
+        note=note or "replayed with edited params",
+        automatic=False,
+        now=None,
+        params=canonical,
+    )
+
+
+def validate_params(dead_letter: DeadLetter, params: Any) -> dict[str, Any]:
+    """The canonical form of ``params`` for the letter's pipeline, or :class:`ParamsRejected`."""
+    if not isinstance(params, dict):
+        raise ParamsRejected(
+            "params must be a JSON object.", errors={}, dead_letter_id=dead_letter.pk
+        )
+    try:
+        return registry.get(dead_letter.pipeline).validate(params)
+    except UnknownPipeline as exc:
+        raise ReplayRefused(
+            f"cannot replay dead letter {dead_letter.pk}: {exc}.", dead_letter_id=dead_letter.pk
+        ) from exc
+    except InvalidParams as exc:
+        raise ParamsRejected(str(exc), errors=exc.errors, dead_letter_id=dead_letter.pk) from exc
+
+
+def params_diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per changed key, ``{"old": .., "new": ..}`` (``None`` for a key added or removed)."""
+    return {
+        key: {"old": old.get(key), "new": new.get(key)}
+        for key in sorted(set(old) | set(new))
+        if key not in old or key not in new or old[key] != new[key]
+    }
+
+
 def _replay(
     dead_letter: DeadLetter,
     *,
@@ -215,6 +282,7 @@ def _replay(
     note: str,
     automatic: bool,
     now: datetime | None,
+    params: dict[str, Any] | None = None,
 ) -> Execution:
     now = now or utc_now()
     with transaction.atomic():
@@ -246,6 +314,17 @@ def _replay(
                 dead_letter_id=locked.pk,
             )
         failed = Execution.objects.get(pk=locked.execution_id)
+        edited: list[str] = []
+        if params is not None:
+            diff = params_diff(locked.params or {}, params)
+            if locked.original_params is None:
+                locked.original_params = locked.params
+            locked.params = params
+            locked.params_changes = [
+                *(locked.params_changes or []),
+                {"by": _actor(by, automatic=False), "at": format_iso(now), "diff": diff},
+            ]
+            edited = ["params", "original_params", "params_changes"]
         new_execution = _dispatch_replay(locked, failed)
 
         locked.replay_execution = new_execution
@@ -264,18 +343,18 @@ def _replay(
                 "next_retry_at",
                 "resolved_by",
                 "note",
+                *edited,
             ]
         )
-        _record(
-            failed,
-            "dead_letter_replayed",
-            {
-                "dead_letter_id": locked.pk,
-                "replay_execution_id": str(new_execution.pk),
-                "by": _actor(by, automatic=automatic),
-                "forced": bool(force and locked.over_max_retries),
-            },
-        )
+        replayed_data: dict[str, Any] = {
+            "dead_letter_id": locked.pk,
+            "replay_execution_id": str(new_execution.pk),
+            "by": _actor(by, automatic=automatic),
+            "forced": bool(force and locked.over_max_retries),
+        }
+        if edited:
+            replayed_data["params_diff"] = locked.params_changes[-1]["diff"]
+        _record(failed, "dead_letter_replayed", replayed_data)
         trigger = "automatic" if automatic else "manual"
         pipeline, kind = locked.pipeline, locked.failure_kind
         transaction.on_commit(
@@ -431,6 +510,147 @@ def _close(
     return dead_letter
 
 
+# --- bulk: rate-capped replay and discard with a reason ------------------------------------
+
+#: A replay batch may run this long (the ``dlq.replay_batch`` pipeline's time limit).
+BATCH_TIMEOUT_SECONDS = 6 * 3600
+_BATCH_MARGIN_SECONDS = 300
+
+
+def submit_replay_batch(
+    letters: list[DeadLetter],
+    *,
+    by: User | None,
+    trigger_source: str,
+    force: bool = False,
+    signature: str = "",
+) -> Execution:
+    """Dispatch a ``dlq.replay_batch`` execution replaying ``letters`` in order.
+
+    The batch replays at most ``SPINE_REPLAY_RATE`` letters a minute (one batch at a
+    time: they share a lock). Closed letters are left out; :class:`NothingToReplay`
+    when none is open, :class:`BadSelection` when the batch could not finish within
+    its time limit at the current rate. Nothing is written on either refusal.
+    """
+    ids = [x.pk for x in letters if x.is_open]
+    if not ids:
+        raise NothingToReplay("every selected dead letter is already closed; nothing to replay.")
+    rate = replay_rate()
+    needed = paced_seconds(len(ids), rate)
+    if needed > BATCH_TIMEOUT_SECONDS - _BATCH_MARGIN_SECONDS:
+        fits = int((BATCH_TIMEOUT_SECONDS - _BATCH_MARGIN_SECONDS) * rate / 60) + 1
+        raise BadSelection(
+            f"at SPINE_REPLAY_RATE={rate} a minute, {len(ids)} replays take "
+            f"{needed / 3600:.1f} h, more than a batch may run "
+            f"({BATCH_TIMEOUT_SECONDS // 3600} h); select at most {fits}."
+        )
+    from executions.dispatcher import dispatch
+
+    execution = dispatch(
+        REPLAY_BATCH_PIPELINE,
+        {
+            "ids": ids,
+            "force": force,
+            "signature": signature,
+            "requested_by": _actor(by, automatic=False) if by is not None else "",
+        },
+        trigger_source=trigger_source,
+        request_id=get_request_id() or None,
+    )
+    logger.info(
+        "replay batch %s dispatched: %d dead letters at %d a minute (%s)",
+        execution.pk,
+        len(ids),
+        rate,
+        _actor(by, automatic=False),
+        extra={"execution_id": str(execution.pk)},
+    )
+    return execution
+
+
+def replay_rate() -> int:
+    """``SPINE_REPLAY_RATE``: bulk replays a minute (validated at start-up)."""
+    return int(settings.SPINE_REPLAY_RATE)
+
+
+@dataclass
+class BatchResult:
+    """What one replay batch did, letter by letter, in order."""
+
+    total: int
+    rate_per_minute: int
+    letters: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        replayed = sum(1 for x in self.letters if x["outcome"] == "replayed")
+        return {
+            "total": self.total,
+            "done": len(self.letters),
+            "replayed": replayed,
+            "refused": len(self.letters) - replayed,
+            "rate_per_minute": self.rate_per_minute,
+            "letters": self.letters,
+        }
+
+
+def run_replay_batch(
+    ids: list[int],
+    *,
+    by: User | None,
+    force: bool = False,
+    pacer: Pacer | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+    batch_id: str = "",
+) -> BatchResult:
+    """Replay the letters ``ids`` in order, paced by ``pacer`` (``SPINE_REPLAY_RATE``).
+
+    A letter that is gone, closed meanwhile or refused is recorded with its reason and
+    the batch goes on; ``progress`` is called after every letter with what happened and
+    how many are done.
+    """
+    pacer = pacer or Pacer(replay_rate())
+    result = BatchResult(total=len(ids), rate_per_minute=pacer.rate_per_minute)
+    note = f"replayed in batch {batch_id}" if batch_id else "replayed in a batch"
+    for pk in ids:
+        pacer.wait()
+        entry: dict[str, Any] = {"dead_letter_id": pk}
+        letter = DeadLetter.objects.filter(pk=pk).first()
+        if letter is None:
+            entry.update(outcome="refused", reason=f"dead letter {pk} no longer exists.")
+        else:
+            try:
+                execution = retry(letter, by=by, force=force, note=note)
+            except DeadLetterError as exc:
+                entry.update(outcome="refused", reason=str(exc))
+            else:
+                entry.update(outcome="replayed", execution_id=str(execution.pk))
+        result.letters.append(entry)
+        if progress is not None:
+            progress({**entry, "done": len(result.letters), "total": result.total})
+    return result
+
+
+def discard_letters(
+    letters: list[DeadLetter], *, by: User | None, reason: str
+) -> dict[str, list[Any]]:
+    """Discard many letters with one reason (required); closed ones are skipped.
+
+    Returns ``{"discarded": [ids], "skipped": [{"dead_letter_id", "reason"}]}``.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise NoteRequired("discarding dead letters in bulk needs a reason.")
+    out: dict[str, list[Any]] = {"discarded": [], "skipped": []}
+    for letter in letters:
+        try:
+            discard(letter, by=by, note=reason)
+        except AlreadyResolved as exc:
+            out["skipped"].append({"dead_letter_id": letter.pk, "reason": str(exc)})
+            continue
+        out["discarded"].append(letter.pk)
+    return out
+
+
 # --- retention -----------------------------------------------------------------------------
 
 
@@ -497,6 +717,9 @@ def _refresh(target: DeadLetter, source: DeadLetter) -> None:
         "last_retry_at",
         "next_retry_at",
         "note",
+        "params",
+        "original_params",
+        "params_changes",
     ):
         setattr(target, name, getattr(source, name))
     for cached in ("resolved_by", "replay_execution"):

@@ -366,6 +366,7 @@ class SpineConfig:
     metrics_token: str
     diagnostic_pipelines: bool
     dlq_retention_days: int = 30
+    replay_rate: int = 60
     failure_handler: str = "dlq.services.park"
     heartbeat_seconds: int = 10
     reap_after_seconds: int = 60
@@ -441,6 +442,7 @@ def load_config(environ: Mapping[str, str]) -> SpineConfig:
         lock_retry_seconds=env_int(environ, "SPINE_LOCK_RETRY_SECONDS", 10, minimum=1),
         time_limit_grace_seconds=env_int(environ, "SPINE_TIME_LIMIT_GRACE_SECONDS", 30, minimum=1),
         dlq_retention_days=env_int(environ, "SPINE_DLQ_RETENTION_DAYS", 30, minimum=1),
+        replay_rate=env_int(environ, "SPINE_REPLAY_RATE", 60, minimum=1, maximum=100_000),
         prometheus_multiproc_dir=parse_multiproc_dir(environ),
         inbox_dir=parse_inbox_dir(environ),
         upload_max_bytes=env_int(

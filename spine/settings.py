@@ -150,6 +150,7 @@ EXECUTION_BACKEND = CONFIG.execution_backend
 SPINE_DIAGNOSTIC_PIPELINES = CONFIG.diagnostic_pipelines
 # Resolved dead letters older than this are purged by the retention task.
 SPINE_DLQ_RETENTION_DAYS = CONFIG.dlq_retention_days
+SPINE_REPLAY_RATE = CONFIG.replay_rate
 EXECUTION_LANES = ("default", "backfill", "maintenance")
 # The longest pipeline time limit; the broker's redelivery window must exceed it.
 SPINE_MAX_PIPELINE_TIMEOUT = 6 * 3600
