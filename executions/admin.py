@@ -14,10 +14,12 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
 from django.db.models import CharField, Q, QuerySet, TextField
 from django.db.models.functions import Cast
@@ -40,13 +42,20 @@ from executions.models import (
 )
 from executions.registry import InvalidParams, UnknownPipeline
 from executions.services import IllegalTransition
+from executions.timeline import step_timeline
+from executions.workers import workers_panel
 from spine.admin import ConfirmedActionsMixin, ReadOnlyAdmin
 from spine.context import get_request_id
+from spine.templatetags.spine_console import spine_time
+from spine.text import human_duration
+from spine.time import format_iso, parse_iso, utc_now
 
 CANCEL_PERMISSION = "executions.cancel_execution"
 RERUN_PERMISSION = "executions.rerun_execution"
 LAUNCH_PERMISSION = "executions.add_execution"
 CHILDREN_SHOWN = 200
+#: Seconds between reloads of a list or page that shows a live execution.
+REFRESH_SECONDS = 5
 _HEXISH = re.compile(r"^[0-9a-fA-F-]{6,36}$")
 
 
@@ -78,17 +87,18 @@ def pretty_json(value: Any) -> SafeString | str:
     return format_html('<pre class="spine-pre">{}</pre>', text)
 
 
-def format_duration(seconds: float | None) -> str:
-    """``1.23 s``, ``4 min 05 s``, ``2 h 03 min``; ``—`` when not finished."""
-    if seconds is None:
-        return "—"
-    if seconds < 60:
-        return f"{seconds:.2f} s"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
+#: ``1.23 s``, ``4 min 05 s``, ``2 h 03 min``; ``—`` when not finished.
+format_duration = human_duration
+
+
+def timestamp(value: datetime | None) -> SafeString | str:
+    """``2025-10-06 14:03:27 UTC`` with its ISO 8601 form in the tooltip; ``—`` for none."""
+    return spine_time(value)
+
+
+def is_live(status: str) -> bool:
+    """Pending, queued or running: worth refreshing the page for."""
+    return status not in TERMINAL_STATUSES
 
 
 def _dead_letter_url(letter_id: int) -> str | None:
@@ -126,6 +136,81 @@ class LaneFilter(admin.SimpleListFilter):
         return queryset.filter(lane=self.value()) if self.value() else queryset
 
 
+class CreatedRangeFilter(admin.FieldListFilter):
+    """Created from / until (dates or ISO 8601 timestamps, UTC; "until" is exclusive),
+    plus the last hour, day and week; the range a search can narrow further."""
+
+    template = "admin/executions/date_range_filter.html"
+    SPANS = (("1h", "Last hour", timedelta(hours=1)), ("24h", "Last 24 hours", timedelta(days=1)))
+    SPANS += (("7d", "Last 7 days", timedelta(days=7)),)
+
+    def __init__(
+        self,
+        field: Any,
+        request: HttpRequest,
+        params: dict[str, Any],
+        model: Any,
+        model_admin: Any,
+        field_path: str,
+    ) -> None:
+        self.gte = f"{field_path}__gte"
+        self.lt = f"{field_path}__lt"
+        self.values: dict[str, str] = {}
+        for name in (self.gte, self.lt):
+            value = params.get(name)
+            if isinstance(value, list):
+                value = value[-1] if value else None
+            if value:
+                self.values[name] = str(value)
+        super().__init__(field, request, params, model, model_admin, field_path)
+        self.title = "created"
+
+    def expected_parameters(self) -> list[str]:
+        return [self.gte, self.lt]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        bounds = {}
+        for name, value in self.values.items():
+            try:
+                bounds[name] = parse_iso(value)
+            except ValueError as exc:
+                raise IncorrectLookupParameters(str(exc)) from exc
+        return queryset.filter(**bounds)
+
+    def choices(self, changelist: Any) -> Any:
+        self.range = self.range_form(changelist)  # the template's from / until form
+        yield {
+            "selected": not self.values,
+            "query_string": changelist.get_query_string(remove=[self.gte, self.lt]),
+            "display": "Any time",
+        }
+        now = utc_now()
+        for key, label, span in self.SPANS:
+            since = format_iso(now - span)
+            yield {
+                "selected": False,
+                "query_string": changelist.get_query_string(
+                    {self.gte: since.split(".")[0] + "Z"}, remove=[self.lt]
+                ),
+                "display": label,
+                "key": key,
+            }
+
+    def range_form(self, changelist: Any) -> dict[str, Any]:
+        keep = {
+            k: v for k, v in changelist.get_filters_params().items() if k not in (self.gte, self.lt)
+        }
+        if changelist.query:
+            keep["q"] = changelist.query
+        return {
+            "gte": self.gte,
+            "lt": self.lt,
+            "gte_value": self.values.get(self.gte, ""),
+            "lt_value": self.values.get(self.lt, ""),
+            "hidden": [(k, v[-1] if isinstance(v, list) else v) for k, v in keep.items()],
+        }
+
+
 def search_filter(term: str) -> Q:
     """An execution by id (whole, or a fragment of six or more hex digits, with or
     without hyphens as pasted from logs), by text in its params, or in its error."""
@@ -149,7 +234,7 @@ class ExecutionEventInline(admin.TabularInline):
     """The execution's history, oldest first; read-only, never edited or deleted."""
 
     model = ExecutionEvent
-    fields = ("timestamp", "type", "data_display")
+    fields = ("when", "type", "data_display")
     readonly_fields = fields
     ordering = ("timestamp", "id")
     extra = 0
@@ -167,6 +252,10 @@ class ExecutionEventInline(admin.TabularInline):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @admin.display(description="timestamp")
+    def when(self, event: ExecutionEvent) -> SafeString | str:
+        return timestamp(event.timestamp)
 
     @admin.display(description="data")
     def data_display(self, event: ExecutionEvent) -> SafeString | str:
@@ -200,8 +289,16 @@ ACTIONS: dict[str, dict[str, Any]] = {
 }
 
 
-def _plan(action: str, execution: Execution) -> dict[str, str]:
+def _plan(action: str, execution: Execution) -> dict[str, Any]:
     """What ``action`` will do to one execution, for the confirmation page."""
+    shown = {
+        "params_json": json.dumps(execution.params, sort_keys=True, default=str),
+        "created": timestamp(execution.created_at),
+    }
+    return {**_outcome(action, execution), **shown}
+
+
+def _outcome(action: str, execution: Execution) -> dict[str, str]:
     if action == "cancel":
         if execution.status in TERMINAL_STATUSES:
             return {"outcome": "skip", "reason": f"already {execution.get_status_display()}"}
@@ -229,10 +326,16 @@ class ExecutionAdmin(ConfirmedActionsMixin, ReadOnlyAdmin):
         "trigger_source",
         "duration_display",
         "attempt",
-        "created_at",
+        "created_display",
     )
     list_display_links = ("short_id", "pipeline")
-    list_filter = ("status", PipelineFilter, LaneFilter, "trigger_source")
+    list_filter = (
+        "status",
+        PipelineFilter,
+        LaneFilter,
+        "trigger_source",
+        ("created_at", CreatedRangeFilter),
+    )
     date_hierarchy = "created_at"
     search_fields = ("error",)  # the real search is get_search_results
     search_help_text = "Execution id (or a fragment of it), text in its params, or its error."
@@ -266,18 +369,19 @@ class ExecutionAdmin(ConfirmedActionsMixin, ReadOnlyAdmin):
             "Timing",
             {
                 "fields": (
-                    "created_at",
-                    "queued_at",
-                    "started_at",
-                    "finished_at",
-                    "heartbeat_at",
-                    "run_after",
+                    "created_display",
+                    "queued_display",
+                    "started_display",
+                    "finished_display",
+                    "heartbeat_display",
+                    "run_after_display",
                     "duration_display",
                     "submissions",
                     "redeliveries",
                 )
             },
         ),
+        ("Steps", {"fields": ("timeline_display",)}),
         ("Params", {"fields": ("params_display",)}),
         ("Result", {"fields": ("result_display",)}),
         ("Error", {"fields": ("error_display", "traceback_display")}),
@@ -308,8 +412,36 @@ class ExecutionAdmin(ConfirmedActionsMixin, ReadOnlyAdmin):
         return status_badge(obj.status)
 
     @admin.display(description="duration")
-    def duration_display(self, obj: Execution) -> str:
-        return format_duration(obj.duration_seconds)
+    def duration_display(self, obj: Execution) -> SafeString | str:
+        if obj.duration_seconds is None and obj.status == ExecutionStatus.RUNNING:
+            started = obj.started_at or obj.created_at
+            running_for = human_duration((utc_now() - started).total_seconds())
+            return format_html('<span class="spine-quiet">running {}</span>', running_for)
+        return human_duration(obj.duration_seconds)
+
+    @admin.display(description="created", ordering="created_at")
+    def created_display(self, obj: Execution) -> SafeString | str:
+        return timestamp(obj.created_at)
+
+    @admin.display(description="queued at")
+    def queued_display(self, obj: Execution) -> SafeString | str:
+        return timestamp(obj.queued_at)
+
+    @admin.display(description="started at")
+    def started_display(self, obj: Execution) -> SafeString | str:
+        return timestamp(obj.started_at)
+
+    @admin.display(description="finished at")
+    def finished_display(self, obj: Execution) -> SafeString | str:
+        return timestamp(obj.finished_at)
+
+    @admin.display(description="last heartbeat")
+    def heartbeat_display(self, obj: Execution) -> SafeString | str:
+        return timestamp(obj.heartbeat_at)
+
+    @admin.display(description="not before")
+    def run_after_display(self, obj: Execution) -> SafeString | str:
+        return timestamp(obj.run_after)
 
     # -- detail fields ----------------------------------------------------------------------
 
@@ -348,6 +480,10 @@ class ExecutionAdmin(ConfirmedActionsMixin, ReadOnlyAdmin):
             rows.append((format_html('<a href="{}">{}</a>', url, label) if url else label,))
         return format_html_join(", ", "{}", rows)
 
+    @admin.display(description="timeline")
+    def timeline_display(self, obj: Execution) -> SafeString:
+        return step_timeline(obj)
+
     @admin.display(description="params")
     def params_display(self, obj: Execution) -> SafeString | str:
         return pretty_json(obj.params)
@@ -383,7 +519,7 @@ class ExecutionAdmin(ConfirmedActionsMixin, ReadOnlyAdmin):
 
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
         # "all children…" links filter by parent; the overview links by creation time.
-        if lookup in ("parent__id__exact", "created_at__gte"):
+        if lookup in ("parent__id__exact", "created_at__gte", "created_at__lt"):
             return True
         return super().lookup_allowed(lookup, value, request)
 
@@ -399,8 +535,18 @@ class ExecutionAdmin(ConfirmedActionsMixin, ReadOnlyAdmin):
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        context = {"can_launch": self.has_launch_permission(request), **(extra_context or {})}
-        return super().changelist_view(request, extra_context=context)
+        context = {
+            "can_launch": self.has_launch_permission(request),
+            **workers_panel(request),
+            **(extra_context or {}),
+        }
+        response = super().changelist_view(request, extra_context=context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None:
+            shown = list(changelist.result_list)
+            if any(is_live(e.status) for e in shown):
+                response.context_data["refresh_seconds"] = REFRESH_SECONDS
+        return response
 
     def change_view(
         self,
@@ -417,6 +563,7 @@ class ExecutionAdmin(ConfirmedActionsMixin, ReadOnlyAdmin):
                     "execution": execution,
                     "can_cancel": not execution.is_terminal and self.has_cancel_permission(request),
                     "can_rerun": self.has_rerun_permission(request),
+                    "refresh_seconds": REFRESH_SECONDS if _page_is_live(execution) else None,
                     "show_save": False,
                     "show_save_and_continue": False,
                     "show_save_and_add_another": False,
@@ -536,6 +683,13 @@ class ExecutionAdmin(ConfirmedActionsMixin, ReadOnlyAdmin):
         return TemplateResponse(request, "admin/executions/execution/run.html", context)
 
 
+def _page_is_live(execution: Execution) -> bool:
+    """The execution or one of the children on its page has not ended yet."""
+    if is_live(execution.status):
+        return True
+    return execution.children.exclude(status__in=TERMINAL_STATUSES).exists()
+
+
 def _link_new(execution: Execution) -> SafeString:
     return format_html("{} {}", execution_link(execution), status_badge(execution.status))
 
@@ -544,10 +698,18 @@ def _link_new(execution: Execution) -> SafeString:
 class ExecutionLockAdmin(ReadOnlyAdmin):
     """Who holds which concurrency key, until when; read-only (locks expire by design)."""
 
-    list_display = ("key", "holder", "acquired_at", "expires_at")
+    list_display = ("key", "holder", "acquired_display", "expires_display")
     search_fields = ("key",)
-    ordering = ("key",)
+    ordering = ("-acquired_at", "key")
     list_select_related = ("execution",)
+
+    @admin.display(description="acquired", ordering="acquired_at")
+    def acquired_display(self, obj: ExecutionLock) -> SafeString | str:
+        return timestamp(obj.acquired_at)
+
+    @admin.display(description="expires", ordering="expires_at")
+    def expires_display(self, obj: ExecutionLock) -> SafeString | str:
+        return timestamp(obj.expires_at)
 
     @admin.display(description="held by")
     def holder(self, obj: ExecutionLock) -> SafeString | str:
@@ -556,4 +718,11 @@ class ExecutionLockAdmin(ReadOnlyAdmin):
         )
 
 
-__all__ = ["ExecutionAdmin", "execution_link", "format_duration", "pretty_json", "status_badge"]
+__all__ = [
+    "ExecutionAdmin",
+    "execution_link",
+    "format_duration",
+    "pretty_json",
+    "status_badge",
+    "timestamp",
+]

@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -35,6 +35,7 @@ from otc.models import (
     VenueVolume,
 )
 from spine.admin import ReadOnlyAdmin as BaseReadOnlyAdmin
+from spine.templatetags.spine_console import spine_int, spine_time
 
 
 def _url(model: str, pk: Any) -> str:
@@ -176,22 +177,53 @@ class ReadOnlyAdmin(BaseReadOnlyAdmin):
         return declared + [f.name for f in self.model._meta.fields if f.name not in declared]
 
 
-class SymbolSearchMixin:
-    """Search by exact symbol (stored upper-case): an index lookup, not a scan."""
+class KeySearchMixin:
+    """Search by exact key (stored upper-case; an index lookup); when nothing has that
+    key, by key prefix or by words of the name (``AAP`` finds AAPL, ``apple`` too)."""
+
+    key_field = "symbol"
+    name_field: str | None = "issue_name"
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
     ) -> tuple[QuerySet, bool]:
-        term = search_term.strip().upper()
-        return (queryset.filter(symbol=term) if term else queryset), False
+        typed = search_term.strip()
+        if not typed:
+            return queryset, False
+        term = typed.upper()
+        exact = queryset.filter(**{self.key_field: term})
+        if exact.exists():
+            return exact, False
+        wider = Q(**{f"{self.key_field}__startswith": term})
+        if self.name_field:
+            wider |= Q(**{f"{self.name_field}__icontains": typed})
+        return queryset.filter(wider), False
 
 
-class MpidSearchMixin:
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet, search_term: str
-    ) -> tuple[QuerySet, bool]:
-        term = search_term.strip().upper()
-        return (queryset.filter(mpid=term) if term else queryset), False
+class SymbolSearchMixin(KeySearchMixin):
+    key_field = "symbol"
+    name_field = "issue_name"
+
+
+class MpidSearchMixin(KeySearchMixin):
+    key_field = "mpid"
+    name_field = "venue_name"
+
+
+class ConsoleColumnsMixin:
+    """Columns shared by the week-keyed tables: ATS as a word, counts with separators."""
+
+    @admin.display(description="ATS", ordering="ats")
+    def ats_display(self, obj: Any) -> str:
+        return "ATS" if obj.ats else "non-ATS"
+
+    @admin.display(description="volume", ordering="total_volume")
+    def total_volume_display(self, obj: Any) -> str:
+        return spine_int(obj.total_volume)
+
+    @admin.display(description="trades", ordering="total_trades")
+    def total_trades_display(self, obj: Any) -> str:
+        return spine_int(obj.total_trades)
 
 
 # --- captures and what was received -----------------------------------------------------------
@@ -204,18 +236,17 @@ class CaptureAdmin(ReadOnlyAdmin):
         "tier",
         "ats_display",
         "week",
-        "source_display",
         "rows_display",
         "rejects_display",
-        "checksum_display",
         "grade_display",
         "state_display",
         "superseded_display",
-        "ingested_at",
+        "ingested_display",
     )
     list_display_links = ("id", "week")
     list_filter = ("tier", "ats", "state", "quality_grade", WeekFilter)
     search_fields = ("source", "checksum")
+    search_help_text = "Source file name or checksum (or their beginning)."
     date_hierarchy = "week"
     ordering = ("-week", "tier", "ats", "-ingested_at")
     fieldsets = (
@@ -273,6 +304,21 @@ class CaptureAdmin(ReadOnlyAdmin):
     @admin.display(description="source")
     def source_display(self, obj: Capture) -> str:
         return Truncator(obj.source).chars(48)
+
+    @admin.display(description="ingested", ordering="ingested_at")
+    def ingested_display(self, obj: Capture) -> SafeString | str:
+        return spine_time(obj.ingested_at)
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        condition = Q(checksum__startswith=term.lower()) | Q(source__icontains=term)
+        if term.isdigit():
+            condition |= Q(pk=int(term))
+        return queryset.filter(condition), False
 
     @admin.display(description="rows", ordering="row_count")
     def rows_display(self, obj: Capture) -> SafeString:
@@ -346,6 +392,7 @@ class CaptureAdmin(ReadOnlyAdmin):
 @admin.register(Reject)
 class RejectAdmin(ReadOnlyAdmin):
     list_display = ("capture_display", "line_no", "reason", "raw_display")
+    search_help_text = "Text in the reason or the raw line."
     list_filter = (CaptureFilter,)
     search_fields = ("reason", "raw")
     ordering = ("-capture", "-line_no")
@@ -367,8 +414,8 @@ class RawRowAdmin(ReadOnlyAdmin):
         "line_no",
         "symbol",
         "mpid",
-        "share_quantity",
-        "trade_count",
+        "share_quantity_display",
+        "trade_count_display",
         "last_update_date",
         "reject_reason",
     )
@@ -389,20 +436,28 @@ class RawRowAdmin(ReadOnlyAdmin):
     def capture_display(self, obj: RawRow) -> SafeString | str:
         return capture_link(obj.capture_id)
 
+    @admin.display(description="shares")
+    def share_quantity_display(self, obj: RawRow) -> str:
+        return spine_int(obj.share_quantity)
+
+    @admin.display(description="trades")
+    def trade_count_display(self, obj: RawRow) -> str:
+        return spine_int(obj.trade_count)
+
 
 # --- quality ------------------------------------------------------------------------------------
 
 
 @admin.register(QualityReport)
-class QualityReportAdmin(ReadOnlyAdmin):
+class QualityReportAdmin(ConsoleColumnsMixin, ReadOnlyAdmin):
     list_display = (
         "tier",
         "week",
-        "ats",
+        "ats_display",
         "grade_display",
         "warning_summary",
         "failure_summary",
-        "computed_at",
+        "computed_display",
         "version_display",
         "capture_display",
     )
@@ -454,6 +509,10 @@ class QualityReportAdmin(ReadOnlyAdmin):
         failures = list(obj.failures or [])
         return Truncator("; ".join(map(str, failures))).chars(80) if failures else "—"
 
+    @admin.display(description="computed", ordering="computed_at")
+    def computed_display(self, obj: QualityReport) -> SafeString | str:
+        return spine_time(obj.computed_at)
+
     @admin.display(description="version", ordering="replaced_at")
     def version_display(self, obj: QualityReport) -> str:
         return "current" if obj.replaced_at is None else "replaced"
@@ -483,24 +542,24 @@ class QualityReportAdmin(ReadOnlyAdmin):
 
 
 @admin.register(SymbolWeekSummary)
-class SymbolWeekSummaryAdmin(SymbolSearchMixin, ReadOnlyAdmin):
+class SymbolWeekSummaryAdmin(SymbolSearchMixin, ConsoleColumnsMixin, ReadOnlyAdmin):
     list_display = (
         "symbol",
+        "issue_display",
         "tier",
         "week",
-        "ats",
-        "total_volume",
-        "total_trades",
+        "ats_display",
+        "total_volume_display",
+        "total_trades_display",
         "venue_count",
         "top_venue_mpid",
         "top_venue_share",
-        "hhi",
         "concentration",
         "capture_display",
     )
     list_filter = ("tier", "ats", "concentration", WeekFilter, CurrentCaptureFilter, CaptureFilter)
     search_fields = ("symbol",)
-    search_help_text = "Exact symbol, e.g. AAPL."
+    search_help_text = "Symbol (e.g. AAPL), its beginning, or words of the issue name."
     # Along the (week, tier) index: the newest rows first without sorting the table.
     ordering = ("-week", "-tier")
 
@@ -508,49 +567,57 @@ class SymbolWeekSummaryAdmin(SymbolSearchMixin, ReadOnlyAdmin):
     def capture_display(self, obj: SymbolWeekSummary) -> SafeString | str:
         return capture_link(obj.capture_id)
 
+    @admin.display(description="issue")
+    def issue_display(self, obj: SymbolWeekSummary) -> str:
+        return Truncator(obj.issue_name).chars(28)
+
 
 @admin.register(VenueMarketShare)
-class VenueMarketShareAdmin(MpidSearchMixin, ReadOnlyAdmin):
+class VenueMarketShareAdmin(MpidSearchMixin, ConsoleColumnsMixin, ReadOnlyAdmin):
     list_display = (
         "mpid",
-        "venue_name",
+        "venue_display",
         "tier",
         "week",
-        "ats",
+        "ats_display",
         "rank",
         "market_share",
-        "total_volume",
-        "total_trades",
+        "total_volume_display",
+        "total_trades_display",
         "symbol_count",
         "capture_display",
     )
     list_filter = ("tier", "ats", WeekFilter, CurrentCaptureFilter, CaptureFilter)
     search_fields = ("mpid",)
-    search_help_text = "Exact MPID, e.g. CDRG."
+    search_help_text = "MPID (e.g. CDRG), its beginning, or words of the venue name."
     ordering = ("-week", "tier", "ats", "rank")
 
     @admin.display(description="capture", ordering="capture")
     def capture_display(self, obj: VenueMarketShare) -> SafeString | str:
         return capture_link(obj.capture_id)
 
+    @admin.display(description="venue")
+    def venue_display(self, obj: VenueMarketShare) -> str:
+        return Truncator(obj.venue_name).chars(28)
+
 
 @admin.register(VenueVolume)
-class VenueVolumeAdmin(SymbolSearchMixin, ReadOnlyAdmin):
+class VenueVolumeAdmin(SymbolSearchMixin, ConsoleColumnsMixin, ReadOnlyAdmin):
     list_display = (
         "symbol",
         "mpid",
-        "venue_name",
+        "venue_display",
         "tier",
         "week",
-        "ats",
-        "share_volume",
-        "trade_count",
+        "ats_display",
+        "share_volume_display",
+        "trade_count_display",
         "avg_trade_size",
         "capture_display",
     )
     list_filter = ("tier", "ats", WeekFilter, CaptureFilter)
     search_fields = ("symbol",)
-    search_help_text = "Exact symbol, e.g. AAPL."
+    search_help_text = "Symbol (e.g. AAPL), its beginning, or words of the issue name."
     # Backwards along the (capture, symbol, mpid) unique index: newest capture first.
     ordering = ("-capture", "-symbol", "-mpid")
 
@@ -558,12 +625,26 @@ class VenueVolumeAdmin(SymbolSearchMixin, ReadOnlyAdmin):
     def capture_display(self, obj: VenueVolume) -> SafeString | str:
         return capture_link(obj.capture_id)
 
+    @admin.display(description="venue")
+    def venue_display(self, obj: VenueVolume) -> str:
+        return Truncator(obj.venue_name).chars(28)
+
+    @admin.display(description="shares", ordering="share_volume")
+    def share_volume_display(self, obj: VenueVolume) -> str:
+        return spine_int(obj.share_volume)
+
+    @admin.display(description="trades", ordering="trade_count")
+    def trade_count_display(self, obj: VenueVolume) -> str:
+        return spine_int(obj.trade_count)
+
 
 @admin.register(Venue)
 class VenueAdmin(MpidSearchMixin, ReadOnlyAdmin):
     list_display = ("mpid", "name", "first_seen_week", "last_seen_week", "shares_display")
     search_fields = ("mpid",)
-    ordering = ("mpid",)
+    search_help_text = "MPID (e.g. CDRG), its beginning, or words of the venue name."
+    name_field = "name"
+    ordering = ("-last_seen_week", "mpid")
 
     @admin.display(description="market share")
     def shares_display(self, obj: Venue) -> SafeString:
@@ -571,7 +652,7 @@ class VenueAdmin(MpidSearchMixin, ReadOnlyAdmin):
         return format_html('<a href="{}">weeks</a>', url)
 
 
-class _RollingAdmin(ReadOnlyAdmin):
+class _RollingAdmin(ConsoleColumnsMixin, ReadOnlyAdmin):
     list_filter = ("tier", "ats", "trend", VersionFilter, WeekFilter, CaptureFilter)
     ordering = ("-capture",)
 
@@ -579,16 +660,28 @@ class _RollingAdmin(ReadOnlyAdmin):
     def capture_display(self, obj: Any) -> SafeString | str:
         return capture_link(obj.capture_id)
 
+    @admin.display(description="this week", ordering="current_volume")
+    def current_volume_display(self, obj: Any) -> str:
+        return spine_int(obj.current_volume)
+
+    @admin.display(description="weekly average", ordering="avg_volume")
+    def avg_volume_display(self, obj: Any) -> str:
+        return f"{obj.avg_volume:,.0f}" if obj.avg_volume is not None else "—"
+
+    @admin.display(description="version", ordering="replaced_at")
+    def version_display(self, obj: Any) -> str:
+        return "current" if obj.replaced_at is None else "replaced"
+
 
 _ROLLING_COLUMNS = (
     "tier",
     "week",
-    "ats",
+    "ats_display",
     "weeks_in_window",
-    "current_volume",
-    "avg_volume",
+    "current_volume_display",
+    "avg_volume_display",
     "trend",
-    "replaced_at",
+    "version_display",
     "capture_display",
 )
 
@@ -597,11 +690,13 @@ _ROLLING_COLUMNS = (
 class SymbolRollingAdmin(SymbolSearchMixin, _RollingAdmin):
     list_display = ("symbol", *_ROLLING_COLUMNS)
     search_fields = ("symbol",)
-    search_help_text = "Exact symbol."
+    search_help_text = "Symbol or its beginning."
+    name_field = None
 
 
 @admin.register(VenueRolling)
 class VenueRollingAdmin(MpidSearchMixin, _RollingAdmin):
     list_display = ("mpid", *_ROLLING_COLUMNS)
     search_fields = ("mpid",)
-    search_help_text = "Exact MPID."
+    search_help_text = "MPID or its beginning."
+    name_field = None

@@ -417,6 +417,7 @@ class SymbolWeekSummary(_WeekKeyed):
     )
 
     class Meta:
+        verbose_name_plural = "symbol week summaries"
         ordering = ["capture", "-total_volume", "symbol"]
         constraints = [
             models.UniqueConstraint(fields=["capture", "symbol"], name="otc_symbolsummary_key"),
@@ -503,6 +504,8 @@ class SymbolRolling(_Rolling):
     symbol = models.TextField()
 
     class Meta:
+        verbose_name = "symbol 6-week rolling"
+        verbose_name_plural = "symbol 6-week rolling"
         ordering = ["capture", "symbol"]
         # One current row per (capture, symbol) is kept by the service, which replaces
         # the rows under a lock on the capture; a partial unique index would be a third
@@ -523,6 +526,8 @@ class VenueRolling(_Rolling):
     mpid = models.TextField()
 
     class Meta:
+        verbose_name = "venue 6-week rolling"
+        verbose_name_plural = "venue 6-week rolling"
         ordering = ["capture", "mpid"]
         # One current row per (capture, mpid) is kept by the service, which replaces
         # the rows under a lock on the capture; a partial unique index would be a third

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["QUOTE_CHARS", "STORED_TEXT_CHARS", "bounded", "printable", "quote", "shorten"]
+__all__ = [
+    "QUOTE_CHARS",
+    "STORED_TEXT_CHARS",
+    "bounded",
+    "human_duration",
+    "printable",
+    "quote",
+    "shorten",
+]
 
 #: The most characters of an input an error message quotes.
 QUOTE_CHARS = 200
@@ -62,3 +70,21 @@ def bounded(text: str, limit: int = STORED_TEXT_CHARS) -> str:
     keep = max(limit - _MARKER_ROOM, 2)
     head, tail = text[: keep - keep // 2], text[len(text) - keep // 2 :]
     return f"{head} … [truncated {len(text) - keep:,} characters] … {tail}"
+
+
+def human_duration(seconds: float | None) -> str:
+    """``0.42 s``, ``2 min 05 s``, ``1 h 02 min``, ``3 d 04 h``; ``—`` for no duration."""
+    if seconds is None:
+        return "—"
+    if seconds < 0:
+        return f"-{human_duration(-seconds)}"
+    if seconds < 60:
+        return f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.1f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes:02d} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours:02d} h"
