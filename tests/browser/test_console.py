@@ -3,46 +3,17 @@ dead letter's replay through its confirmation page, and an execution's page."""
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 from django.contrib.auth.models import User
 from selenium.webdriver.common.by import By
 
-from dlq.models import DeadLetter, Resolution
+from dlq.models import Resolution
 from executions.dispatcher import dispatch
-from executions.models import Execution, ExecutionStatus, TriggerSource
-from otc.generator import generate_weeks
-from otc.models import Capture
-from otc.services import compute_capture, ingest_file, normalize_capture
+from executions.models import TriggerSource
 from tests.browser.conftest import PASSWORD, Console
-
-FIRST_WEEK = date(2025, 10, 6)
-SVG_NS = "http://www.w3.org/2000/svg"
-
-
-def seed_weeks(directory: Path, weeks: int = 3) -> list[Capture]:
-    """A few consecutive T1 weeks of generated data, ingested and computed."""
-    paths = generate_weeks(
-        directory, tier="T1", start_week=FIRST_WEEK, weeks=weeks, rows=400, seed=7
-    )
-    captures = []
-    for offset, path in enumerate(paths):
-        week = date.fromordinal(FIRST_WEEK.toordinal() + 7 * offset)
-        result = ingest_file(path, tier="T1", week=week)
-        normalize_capture(result.capture_id)
-        compute_capture(result.capture_id)
-        captures.append(Capture.objects.get(pk=result.capture_id))
-    return captures
-
-
-def failed_letter(message: str = "vendor feed timed out") -> tuple[Execution, DeadLetter]:
-    """A diag.fail run on the local backend, parked as a dead letter."""
-    execution = dispatch("diag.fail", {"message": message}, trigger_source=TriggerSource.CLI)
-    execution.refresh_from_db()
-    assert execution.status == ExecutionStatus.FAILED
-    return execution, DeadLetter.objects.get(execution=execution)
+from tests.browser.seeds import failed_letter, seed_weeks
 
 
 def test_sign_in_refuses_a_bad_password_then_lands_on_the_index(
@@ -62,7 +33,11 @@ def test_sign_in_refuses_a_bad_password_then_lands_on_the_index(
     assert console.driver.current_url.rstrip("/").endswith("/admin")
     assert superuser.username.upper() in console.text("#user-tools").upper()
     assert "Operations overview" in console.text("#spine-operations")
-    assert console.find_all("#content-main .app-dlq"), "the dead letters app is listed"
+    assert console.text("#site-name") == "Market Spine"
+    assert "Market Spine" in console.driver.title
+    content = console.find("#content-main")
+    assert content.find_element(By.LINK_TEXT, "Dead letters").is_displayed()
+    assert content.find_element(By.LINK_TEXT, "Executions").is_displayed()
     console.screenshot("index")
 
 
