@@ -14,9 +14,10 @@ from django.contrib.auth.models import User
 from django.db import connections
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import Select
 
 from dlq.models import DeadLetter, Resolution
-from dlq.selectors import REPLAY_BATCH_PIPELINE
+from dlq.selectors import PROGRESS_EVENT, REPLAY_BATCH_PIPELINE
 from executions.backends import get_backend
 from executions.models import Execution, ExecutionStatus
 from executions.runner import run_pipeline
@@ -134,33 +135,30 @@ def worker_thread() -> Iterator[Any]:
         assert not thread.is_alive(), "the worker thread did not finish"
 
 
-def test_group_replay_at_a_low_rate_cap_shows_progress_and_each_replay(
-    signed_in: Console, local_backend: Any, settings: Any, worker_thread: Any
-) -> None:
-    same, _ = seed_groups()
+@pytest.fixture
+def paced_groups(local_backend: Any, settings: Any) -> tuple[list[DeadLetter], DeadLetter]:
+    """The letters of :func:`seed_groups`; then a low replay rate, and a backend that only
+    records, so the batch and its replays wait for a worker (``worker_thread``)."""
+    letters = seed_groups()
     settings.SPINE_REPLAY_RATE = REPLAY_RATE
-    settings.EXECUTION_BACKEND = "stub"  # the batch and its replays wait for a worker
+    settings.EXECUTION_BACKEND = "stub"
     get_backend().reset()
-    console = signed_in
-    console.open("/admin/dlq/deadletter/groups/", ready="#dlq-groups")
-    console.click_and_load(console.find("a.dlq-group-replay"), ready="#dlq-group-summary")
-    assert console.text("#dlq-group-summary").startswith("3 open dead letters of diag.fail")
-    assert f"at most {REPLAY_RATE} a minute" in console.text("#content-main")
-    console.screenshot("group-replay-confirmation")
+    return letters
 
-    submit = console.find('input[type="submit"].default')
-    assert submit.get_attribute("value") == "Yes, replay group"
-    console.click_and_load(submit, ready="#dlq-batch-progress")
+
+def watch_batch(console: Console, worker_thread: Any, letters: list[DeadLetter]) -> None:
+    """On a new batch's page: run it, watch it finish without reloading, check each replay."""
     batch = Execution.objects.get(pipeline=REPLAY_BATCH_PIPELINE)
     assert batch.status == ExecutionStatus.QUEUED
     assert f"/admin/dlq/deadletter/batches/{batch.pk}/" in console.driver.current_url
-    assert console.text("#dlq-batch-progress").startswith("0 of 3 done")
+    total = len(letters)
+    assert console.text("#dlq-batch-progress").startswith(f"0 of {total} done")
     console.screenshot("batch-queued")
 
     seen = [console.text("#dlq-batch-progress")]
     page = console.find("html")
     worker_thread(batch.pk)
-    while not seen[-1].startswith("3 of 3 done"):
+    while not seen[-1].startswith(f"{total} of {total} done"):
         # The page reloads itself while the batch runs; the test never reloads it.
         console.until(ec.staleness_of(page), "the batch page did not reload by itself")
         page = console.find("html")
@@ -168,25 +166,69 @@ def test_group_replay_at_a_low_rate_cap_shows_progress_and_each_replay(
     done = [int(text.split(" of ")[0]) for text in seen]
     assert done == sorted(done), seen  # progress only moves forward
     console.until(
-        lambda driver: "spine-badge-succeeded" in driver.page_source,
+        lambda driver: driver.find_elements(
+            By.CSS_SELECTOR, "#content-main .spine-badge-succeeded"
+        ),
         "the finished batch is not shown as succeeded",
     )
     console.screenshot("batch-done")
 
     batch.refresh_from_db()
     assert batch.status == ExecutionStatus.SUCCEEDED
-    progress = list(batch.events.filter(type="replay_progress").order_by("timestamp"))
-    assert len(progress) == 3
+    progress = list(batch.events.filter(type=PROGRESS_EVENT).order_by("timestamp"))
+    assert len(progress) == total
     gaps = [(b.timestamp - a.timestamp).total_seconds() for a, b in pairwise(progress)]
     assert all(gap >= 60 / REPLAY_RATE - 0.1 for gap in gaps), gaps  # the rate cap held
 
     rows = console.find_all("#dlq-batch-letters tbody tr.dlq-replayed")
-    assert len(rows) == 3
-    for row, letter in zip(rows, same, strict=True):  # oldest first
+    assert len(rows) == total
+    for row, letter in zip(rows, letters, strict=True):  # oldest first
         letter.refresh_from_db()
         assert letter.resolution == Resolution.REPLAYED
         href = f"/admin/executions/execution/{letter.replay_execution_id}/change/"
         assert row.find_element(By.CSS_SELECTOR, f'a[href$="{href}"]').is_displayed()
     console.click_and_load(rows[0].find_element(By.CSS_SELECTOR, 'a[href*="/execution/"]'))
-    assert str(same[0].replay_execution_id) in console.driver.current_url
+    assert str(letters[0].replay_execution_id) in console.driver.current_url
     console.screenshot("batch-replay-execution")
+
+
+def test_replay_selected_at_a_low_rate_cap_shows_progress_and_each_replay(
+    signed_in: Console, paced_groups: Any, worker_thread: Any
+) -> None:
+    same, other = paced_groups
+    console = signed_in
+    console.open(
+        f"/admin/dlq/deadletter/?state=open&signature={same[0].signature}", ready="#result_list"
+    )
+    assert len(console.find_all("#result_list tbody tr")) == 3
+    console.find("#action-toggle").click()
+    Select(console.find('select[name="action"]')).select_by_value("replay_paced_selected")
+    console.screenshot("selected")
+    console.click_and_load(console.find('button[name="index"]'), ready="#dlq-plan")
+    assert console.text("#dlq-summary").startswith("3 will be queued")
+    submit = console.find('input[type="submit"].default')
+    assert submit.get_attribute("value") == "Yes, replay at the rate cap"
+    console.screenshot("replay-selected-confirmation")
+    console.click_and_load(submit, ready="#dlq-batch-progress")
+    assert f"at most {REPLAY_RATE} a minute" in console.text(".messagelist")
+    watch_batch(console, worker_thread, same)
+    other.refresh_from_db()
+    assert other.is_open  # not selected, not replayed
+
+
+def test_group_replay_at_a_low_rate_cap_shows_progress_and_each_replay(
+    signed_in: Console, paced_groups: Any, worker_thread: Any
+) -> None:
+    same, other = paced_groups
+    console = signed_in
+    console.open("/admin/dlq/deadletter/groups/", ready="#dlq-groups")
+    console.click_and_load(console.find("a.dlq-group-replay"), ready="#dlq-group-summary")
+    assert console.text("#dlq-group-summary").startswith("3 open dead letters of diag.fail")
+    assert f"at most {REPLAY_RATE} a minute" in console.text("#content-main")
+    console.screenshot("group-replay-confirmation")
+    submit = console.find('input[type="submit"].default')
+    assert submit.get_attribute("value") == "Yes, replay group"
+    console.click_and_load(submit, ready="#dlq-batch-progress")
+    watch_batch(console, worker_thread, same)
+    other.refresh_from_db()
+    assert other.is_open
