@@ -25,6 +25,11 @@ from selenium.webdriver.support.ui import WebDriverWait
 from executions.backends import get_backend
 from executions.pipelines import register_diagnostic_pipelines
 from tests.conftest import PROJECT_ROOT
+from tests.support.celery_worker import (  # noqa: F401 - fixtures for the real-worker test
+    celery_database_url,
+    celery_worker,
+    celery_worker_env,
+)
 
 SCREENSHOTS = PROJECT_ROOT / "var" / "screenshots"
 WAIT_SECONDS = 30
