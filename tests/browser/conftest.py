@@ -67,6 +67,7 @@ def browser(django_db_setup: None, live_server: Any) -> Iterator[webdriver.Chrom
     ):
         options.add_argument(argument)
     service = Service(executable_path=_executable("SPINE_CHROMEDRIVER", "chromedriver"))
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)  # the artifacts are this run's pages
     driver = webdriver.Chrome(service=service, options=options)
     driver.set_page_load_timeout(WAIT_SECONDS * 2)
     yield driver
@@ -99,7 +100,7 @@ class Console:
     def __init__(self, driver: webdriver.Chrome, base_url: str, test_name: str) -> None:
         self.driver = driver
         self.base_url = base_url
-        self.prefix = re.sub(r"[^A-Za-z0-9_.-]+", "-", test_name).strip("-")
+        self.prefix = re.sub(r"[^A-Za-z0-9_.-]+", "-", test_name.removeprefix("test_")).strip("-")
         self.shots: list[Path] = []
 
     def url(self, path: str) -> str:

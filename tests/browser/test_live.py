@@ -16,7 +16,7 @@ from executions.workers import CACHE_KEY
 from tests.browser.conftest import Console
 from tests.support.celery_worker import CeleryWorker
 
-STEPS = 3
+STEPS = 4
 
 
 def status_of(console: Console) -> str:
@@ -30,7 +30,7 @@ def test_step_timeline_refreshes_by_itself_until_the_execution_finishes(
     # Starts a second after the commit, on the local backend's timer thread.
     execution = dispatch(
         "diag.write",
-        {"rows": 1, "steps": STEPS, "pause": 1.5},
+        {"rows": 1, "steps": STEPS, "pause": 2.0},
         trigger_source=TriggerSource.API,
         delay_seconds=1,
     )
