@@ -41,6 +41,8 @@ from dlq.serializers import (
     DeadLetterSerializer,
     DiscardSerializer,
     EditReplaySerializer,
+    GroupDiscardSerializer,
+    GroupReplaySerializer,
     ReplaySerializer,
     ResolveSerializer,
 )
@@ -52,6 +54,10 @@ from spine.api.schema import PAGE_PARAMETERS, error_response
 from spine.api.views import SpineGenericViewSet
 
 NOT_FOUND = error_response("No dead letter with this id.")
+NOTHING_TO_REPLAY = error_response(
+    "Every named letter is already closed (`dead_letter_nothing_to_replay`)."
+)
+SIGNATURE_PATTERN = "[0-9a-f]{16}"
 CONFLICT = error_response(
     "The letter is already closed (`dead_letter_already_resolved`), over its retry budget "
     "(`dead_letter_retries_exhausted`, pass force) or cannot be replayed "
@@ -125,6 +131,8 @@ class DeadLetterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, SpineG
         "groups": ("dlq.view_deadletter",),
         "bulk_replay": ("dlq.replay_deadletter",),
         "bulk_discard": ("dlq.change_deadletter",),
+        "group_replay": ("dlq.replay_deadletter",),
+        "group_discard": ("dlq.change_deadletter",),
         "edit_and_replay": ("dlq.replay_deadletter",),
     }
 
@@ -254,22 +262,30 @@ class DeadLetterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, SpineG
             DeadLetterGroupSerializer(rows, many=True, context=context).data
         )
 
+    def _batch_response(
+        self, request: Request, letters: list[DeadLetter], **kwargs: Any
+    ) -> Response:
+        execution = services.submit_replay_batch(
+            letters, by=request.user, trigger_source=TriggerSource.API, **kwargs
+        )
+        body = ExecutionDetailSerializer(execution, context=self.get_serializer_context()).data
+        location = reverse("execution-detail", kwargs={"pk": execution.pk}, request=request)
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
+
     @extend_schema(
         operation_id="dead_letters_bulk_replay",
         summary="Replay many dead letters at the rate cap",
-        description="Dispatches one `dlq.replay_batch` execution that replays the named "
-        "letters (`ids`, in that order, or a group's `signature`: its open letters, "
-        "oldest first) at most `SPINE_REPLAY_RATE` a minute; closed letters are left "
-        "out. 202 with the batch execution and its URL in `Location`: its events and "
-        "result say, letter by letter, what each replay became. Unknown ids or a bad "
-        "signature: 400, nothing dispatched.",
+        description="Dispatches one `dlq.replay_batch` execution that replays the letters "
+        "`ids`, in that order, at most `SPINE_REPLAY_RATE` a minute; closed letters are "
+        "left out. 202 with the batch execution and its URL in `Location`: its events "
+        "and result say, letter by letter, what each replay became. An unknown id: 404, "
+        "nothing dispatched.",
         request=BulkReplaySerializer,
         parameters=[EXECUTION_LOCATION],
         responses={
             202: ExecutionDetailSerializer,
-            409: error_response(
-                "Every named letter is already closed (`dead_letter_nothing_to_replay`)."
-            ),
+            404: error_response("A named dead letter does not exist (nothing dispatched)."),
+            409: NOTHING_TO_REPLAY,
         },
     )
     @action(
@@ -282,28 +298,48 @@ class DeadLetterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, SpineG
     def bulk_replay(self, request: Request) -> Response:
         form = BulkReplaySerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        data = form.validated_data
-        letters = selectors.select_letters(ids=data.get("ids"), signature=data.get("signature"))
-        execution = services.submit_replay_batch(
-            letters,
-            by=request.user,
-            trigger_source=TriggerSource.API,
-            force=data["force"],
-            signature=data.get("signature", ""),
+        letters = selectors.select_letters(ids=form.validated_data["ids"])
+        return self._batch_response(request, letters, force=form.validated_data["force"])
+
+    @extend_schema(
+        operation_id="dead_letters_group_replay",
+        summary="Replay a group's open dead letters at the rate cap",
+        description="As `POST /api/v1/dlq/replay/` for the group's open letters, oldest "
+        "first. 404 when no open letter has this signature.",
+        request=GroupReplaySerializer,
+        parameters=[EXECUTION_LOCATION],
+        responses={
+            202: ExecutionDetailSerializer,
+            404: error_response("No open dead letter has this signature."),
+            409: NOTHING_TO_REPLAY,
+        },
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path=rf"groups/(?P<signature>{SIGNATURE_PATTERN})/replay",
+        filter_backends=[],
+        serializer_class=GroupReplaySerializer,
+    )
+    def group_replay(self, request: Request, signature: str) -> Response:
+        form = GroupReplaySerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        letters = selectors.select_letters(signature=signature)
+        return self._batch_response(
+            request, letters, force=form.validated_data["force"], signature=signature
         )
-        body = ExecutionDetailSerializer(execution, context=self.get_serializer_context()).data
-        location = reverse("execution-detail", kwargs={"pk": execution.pk}, request=request)
-        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
 
     @extend_schema(
         operation_id="dead_letters_bulk_discard",
         summary="Discard many dead letters with a reason",
-        description="Closes the named open letters (`ids` or a group's `signature`) "
-        "without replaying them; the `reason` is required and kept on each. Letters "
-        "already closed are listed under `skipped`. Unknown ids, a bad signature or a "
-        "blank reason: 400, nothing written.",
+        description="Closes the open letters `ids` without replaying them; the `reason` "
+        "is required and kept on each. Letters already closed are listed under "
+        "`skipped`. An unknown id: 404, nothing written.",
         request=BulkDiscardSerializer,
-        responses={200: BulkDiscardResultSerializer},
+        responses={
+            200: BulkDiscardResultSerializer,
+            404: error_response("A named dead letter does not exist (nothing written)."),
+        },
     )
     @action(
         detail=False,
@@ -315,7 +351,33 @@ class DeadLetterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, SpineG
     def bulk_discard(self, request: Request) -> Response:
         form = BulkDiscardSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        data = form.validated_data
-        letters = selectors.select_letters(ids=data.get("ids"), signature=data.get("signature"))
-        result = services.discard_letters(letters, by=request.user, reason=data["reason"])
+        letters = selectors.select_letters(ids=form.validated_data["ids"])
+        result = services.discard_letters(
+            letters, by=request.user, reason=form.validated_data["reason"]
+        )
+        return Response(BulkDiscardResultSerializer(result).data)
+
+    @extend_schema(
+        operation_id="dead_letters_group_discard",
+        summary="Discard a group's open dead letters with a reason",
+        request=GroupDiscardSerializer,
+        responses={
+            200: BulkDiscardResultSerializer,
+            404: error_response("No open dead letter has this signature."),
+        },
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path=rf"groups/(?P<signature>{SIGNATURE_PATTERN})/discard",
+        filter_backends=[],
+        serializer_class=GroupDiscardSerializer,
+    )
+    def group_discard(self, request: Request, signature: str) -> Response:
+        form = GroupDiscardSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        letters = selectors.select_letters(signature=signature)
+        result = services.discard_letters(
+            letters, by=request.user, reason=form.validated_data["reason"]
+        )
         return Response(BulkDiscardResultSerializer(result).data)

@@ -243,9 +243,8 @@ def group_examples(example_ids: Iterable[int]) -> dict[int, DeadLetter]:
 
 def group_summary(signature: str) -> dict[str, object] | None:
     """One group's row (see :func:`dead_letter_groups`), or None if it has no open letter."""
-    return (
-        dead_letter_groups().filter(signature=signature).order_by().first()  # type: ignore[return-value]
-    )
+    rows = list(dead_letter_groups().filter(signature=signature)[:1])
+    return rows[0] if rows else None  # type: ignore[return-value]
 
 
 def open_signatures(limit: int = 30) -> list[tuple[str, str, int]]:
@@ -275,8 +274,9 @@ def select_letters(
     *, ids: Iterable[int | str] | None = None, signature: str | None = None
 ) -> list[DeadLetter]:
     """The letters a bulk operation names: by id (in the order given) or by signature
-    (the group's open letters, oldest first). :class:`BadSelection` for unknown ids, a
-    malformed signature, a signature with no open letter, or both or neither given."""
+    (the group's open letters, oldest first). :class:`BadSelection` for a malformed id or
+    signature, or both or neither given; :class:`DeadLetterNotFound` for unknown ids or a
+    signature with no open letter."""
     if (ids is None) == (signature is None):
         raise BadSelection("name the dead letters by ids or by a signature (exactly one).")
     if signature is not None:
@@ -287,7 +287,7 @@ def select_letters(
             )
         letters = list(open_dead_letters().filter(signature=signature))
         if not letters:
-            raise BadSelection(f"no open dead letters have signature {signature}.")
+            raise DeadLetterNotFound(f"no open dead letters have signature {signature}.")
         return letters
     wanted: list[int] = []
     for raw in ids or []:
@@ -298,7 +298,7 @@ def select_letters(
                 f"{quote(raw)} is not a dead letter id (ids are whole numbers)."
             ) from None
         if not 1 <= pk <= MAX_ID:
-            raise BadSelection(f"no dead letter with id {pk}; nothing was done.")
+            raise DeadLetterNotFound(f"no dead letter with id {pk}; nothing was done.")
         if pk not in wanted:
             wanted.append(pk)
     if not wanted:
@@ -309,7 +309,8 @@ def select_letters(
     missing = [pk for pk in wanted if pk not in found]
     if missing:
         shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
-        raise BadSelection(f"no dead letter with id {shown}; nothing was done.")
+        noun = "dead letter with id" if len(missing) == 1 else "dead letters with ids"
+        raise DeadLetterNotFound(f"no {noun} {shown}; nothing was done.")
     return [found[pk] for pk in wanted]
 
 

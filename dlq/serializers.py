@@ -157,38 +157,35 @@ class DeadLetterGroupSerializer(serializers.Serializer):
         return f"{base}?state=open&signature={row['signature']}"
 
 
-class SelectionSerializer(serializers.Serializer):
-    """Which letters a bulk operation acts on: ``ids`` or a ``signature``, not both."""
-
+class BulkReplaySerializer(serializers.Serializer):
     ids = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
-        required=False,
         min_length=1,
         max_length=MAX_BULK,
-        help_text="Dead letter ids (in the order to act on them).",
+        help_text="Dead letter ids, replayed in this order.",
     )
-    signature = JSONCharField(
-        required=False,
-        max_length=16,
-        help_text="A group's signature: its open letters, oldest first.",
-    )
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if ("ids" in attrs) == ("signature" in attrs):
-            raise serializers.ValidationError("give ids or a signature (exactly one).")
-        return attrs
-
-
-class BulkReplaySerializer(SelectionSerializer):
     force = JSONBooleanField(
-        required=False,
-        default=False,
-        help_text="Replay letters over their retry budget too.",
+        required=False, default=False, help_text="Replay letters over their retry budget too."
     )
 
 
-class BulkDiscardSerializer(SelectionSerializer):
+class GroupReplaySerializer(serializers.Serializer):
+    force = JSONBooleanField(
+        required=False, default=False, help_text="Replay letters over their retry budget too."
+    )
+
+
+class GroupDiscardSerializer(serializers.Serializer):
     reason = JSONCharField(max_length=2000, help_text="Required: why the runs are not wanted.")
+
+
+class BulkDiscardSerializer(GroupDiscardSerializer):
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        min_length=1,
+        max_length=MAX_BULK,
+        help_text="Dead letter ids.",
+    )
 
 
 class BulkDiscardResultSerializer(serializers.Serializer):

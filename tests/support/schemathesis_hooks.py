@@ -79,3 +79,6 @@ def filter_case(ctx: Any, case: Any) -> bool:
 def before_add_examples(ctx: Any, examples: list[Any]) -> None:
     """The schema's explicit examples, which no filter hook sees."""
     examples[:] = [case for case in examples if _kept(case.body)]
+
+
+from tests.dlq import dlq_schemathesis_hooks  # noqa: E402, F401 (the dead-letter bodies)
