@@ -336,7 +336,6 @@ class ExecutionAdmin(ConfirmedActionsMixin, ReadOnlyAdmin):
         "trigger_source",
         ("created_at", CreatedRangeFilter),
     )
-    date_hierarchy = "created_at"
     search_fields = ("error",)  # the real search is get_search_results
     search_help_text = "Execution id (or a fragment of it), text in its params, or its error."
     ordering = ("-created_at", "-id")

@@ -178,8 +178,9 @@ class ReadOnlyAdmin(BaseReadOnlyAdmin):
 
 
 class KeySearchMixin:
-    """Search by exact key (stored upper-case; an index lookup); when nothing has that
-    key, by key prefix or by words of the name (``AAP`` finds AAPL, ``apple`` too)."""
+    """Search by exact key (stored upper-case); when nothing has that key, by its
+    beginning (``AAP`` finds AAPL); when nothing starts so, by words of the name
+    (``apple``). The first two are index lookups; only a name search scans."""
 
     key_field = "symbol"
     name_field: str | None = "issue_name"
@@ -191,13 +192,13 @@ class KeySearchMixin:
         if not typed:
             return queryset, False
         term = typed.upper()
-        exact = queryset.filter(**{self.key_field: term})
-        if exact.exists():
-            return exact, False
-        wider = Q(**{f"{self.key_field}__startswith": term})
+        for lookup in (self.key_field, f"{self.key_field}__startswith"):
+            found = queryset.filter(**{lookup: term})
+            if found.exists():
+                return found, False
         if self.name_field:
-            wider |= Q(**{f"{self.name_field}__icontains": typed})
-        return queryset.filter(wider), False
+            return queryset.filter(**{f"{self.name_field}__icontains": typed}), False
+        return queryset.none(), False
 
 
 class SymbolSearchMixin(KeySearchMixin):
