@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
@@ -112,7 +112,13 @@ class Console:
         return self.visible(ready)
 
     def wait(self, seconds: float = WAIT_SECONDS) -> WebDriverWait:
-        return WebDriverWait(self.driver, seconds, poll_frequency=0.2)
+        # A page that reloads itself can swap an element out between finding and reading it.
+        return WebDriverWait(
+            self.driver,
+            seconds,
+            poll_frequency=0.2,
+            ignored_exceptions=(StaleElementReferenceException,),
+        )
 
     def visible(self, css: str, seconds: float = WAIT_SECONDS) -> WebElement:
         try:
@@ -145,6 +151,13 @@ class Console:
 
     def text(self, css: str = "body") -> str:
         return self.find(css).text
+
+    def read(self, css: str) -> str:
+        """The text of ``css`` once shown, read again if the page reloads meanwhile."""
+        return self.until(
+            lambda driver: driver.find_element(By.CSS_SELECTOR, css).text.strip(),
+            f"{css!r} never showed any text",
+        )
 
     def sign_in(self, username: str, password: str) -> None:
         """Sign in through the real login form."""

@@ -155,14 +155,14 @@ def watch_batch(console: Console, worker_thread: Any, letters: list[DeadLetter])
     assert console.text("#dlq-batch-progress").startswith(f"0 of {total} done")
     console.screenshot("batch-queued")
 
-    seen = [console.text("#dlq-batch-progress")]
+    seen = [console.read("#dlq-batch-progress")]
     page = console.find("html")
     worker_thread(batch.pk)
     while not seen[-1].startswith(f"{total} of {total} done"):
         # The page reloads itself while the batch runs; the test never reloads it.
         console.until(ec.staleness_of(page), "the batch page did not reload by itself")
         page = console.find("html")
-        seen.append(console.visible("#dlq-batch-progress").text)
+        seen.append(console.read("#dlq-batch-progress"))
     done = [int(text.split(" of ")[0]) for text in seen]
     assert done == sorted(done), seen  # progress only moves forward
     console.until(

@@ -20,8 +20,7 @@ STEPS = 4
 
 
 def status_of(console: Console) -> str:
-    badge = console.visible(".field-status_display .spine-badge, .field-status .spine-badge")
-    return badge.text.strip().lower()
+    return console.read(".field-status_display .spine-badge, .field-status .spine-badge").lower()
 
 
 def test_step_timeline_refreshes_by_itself_until_the_execution_finishes(
@@ -97,16 +96,17 @@ def test_workers_panel_shows_a_real_worker_and_what_it_runs(
     console.open("/admin/executions/execution/", ready="#workers-panel")
     row = f'#workers-panel tr[data-worker="{celery_worker.hostname}"]'
 
-    def running_shown(driver: Any) -> bool:
+    def running_shown(driver: Any) -> list[str] | None:
         # The list reloads itself while the execution is live; no reload from the test.
-        cells = driver.find_elements(By.CSS_SELECTOR, f"{row} td")
-        return len(cells) == 4 and str(execution.pk)[:8] in cells[3].text
+        texts = [cell.text for cell in driver.find_elements(By.CSS_SELECTOR, f"{row} td")]
+        return texts if len(texts) == 4 and str(execution.pk)[:8] in texts[3] else None
 
-    console.until(running_shown, "the worker's running execution is not shown")
-    cells = console.find_all(f"{row} td")
-    assert {"default", "backfill", "maintenance"} <= set(cells[1].text.split(", "))
-    assert cells[2].text == "2"
-    assert "diag.write" in cells[3].text
+    _, lanes, concurrency, running = console.until(
+        running_shown, "the worker's running execution is not shown"
+    )
+    assert {"default", "backfill", "maintenance"} <= set(lanes.split(", "))
+    assert concurrency == "2"
+    assert "diag.write" in running
     console.screenshot("workers-celery")
     console.until(
         lambda driver: Execution.objects.get(pk=execution.pk).is_terminal,
