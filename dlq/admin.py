@@ -472,6 +472,16 @@ class DeadLetterAdmin(DeadLetterConsoleMixin, ConfirmedActionsMixin, admin.Model
     def replay_selected(
         self, request: HttpRequest, queryset: QuerySet[DeadLetter]
     ) -> HttpResponse | None:
+        # Replaying at once is for a handful: more than a minute's budget goes paced.
+        rate = services.replay_rate()
+        if queryset.count() > rate:
+            self.message_user(
+                request,
+                f"more than SPINE_REPLAY_RATE ({rate}) letters selected: use "
+                "“Replay selected dead letters at the rate cap” to replay them paced.",
+                messages.WARNING,
+            )
+            return None
         return self.confirm_selected(request, "replay", queryset)
 
     @admin.action(description="Resolve selected dead letters", permissions=["resolve"])

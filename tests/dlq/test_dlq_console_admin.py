@@ -240,3 +240,18 @@ def test_edit_and_replay_refuses_tampered_params_and_viewers(
     letter.refresh_from_db()
     assert letter.is_open and letter.params == {"tier": "T2"}
     assert not Execution.objects.filter(parent=letter.execution).exists()
+
+
+def test_immediate_replay_is_for_at_most_a_minutes_budget(
+    run_failure, operator: User, settings: Any
+):
+    settings.SPINE_REPLAY_RATE = 1
+    _, a = run_failure()
+    _, b = run_failure()
+    response = login(operator).post(
+        reverse(CHANGELIST),
+        {"action": "replay_selected", ACTION_CHECKBOX_NAME: [a.pk, b.pk], "post": "yes"},
+        follow=True,
+    )
+    assert any("at the rate cap" in str(m) for m in response.context["messages"])
+    assert DeadLetter.objects.open().count() == 2
