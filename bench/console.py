@@ -25,12 +25,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import statistics
 import sys
 import tempfile
 import time
-import uuid
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -95,72 +93,10 @@ def load_otc(weeks: int, rows: int, tiers: list[str]) -> float:
 
 
 def load_executions(count: int, weeks: int) -> float:
-    """A schedule's maintenance runs, full ETLs with steps, failures; a few still live."""
-    from executions.models import Execution, ExecutionEvent
+    from tests.support.ledger_history import fabricate_history
 
     started = time.perf_counter()
-    rng = random.Random(5)
-    end = FIRST_WEEK + timedelta(weeks=weeks)
-    span = (end - FIRST_WEEK).total_seconds()
-    origin = _aware(FIRST_WEEK)
-    batch: list[Execution] = []
-    events: list[ExecutionEvent] = []
-
-    def flush() -> None:
-        Execution.objects.bulk_create(batch, batch_size=2000)
-        ExecutionEvent.objects.bulk_create(events, batch_size=5000)
-        batch.clear()
-        events.clear()
-
-    for n in range(count):
-        created = origin + timedelta(seconds=span * n / count)
-        etl = n % 20 == 0
-        status = "failed" if rng.random() < 0.01 else "succeeded"
-        pipeline = "otc.full_etl" if etl else rng.choice(("ops.reap", "ops.sweep", "diag.noop"))
-        took = rng.uniform(20, 400) if etl else rng.uniform(0.05, 2)
-        execution = Execution(
-            id=uuid.uuid4(),
-            pipeline=pipeline,
-            params={"path": f"finra_T1_{created:%Y%m%d}.psv", "tier": "T1"} if etl else {},
-            status=status,
-            lane="backfill" if etl else "maintenance",
-            trigger_source="schedule" if not etl else rng.choice(("api", "cli", "admin")),
-            created_at=created,
-            queued_at=created + timedelta(seconds=0.01),
-            started_at=created + timedelta(seconds=0.2),
-            finished_at=created + timedelta(seconds=0.2 + took),
-            result={"ok": True} if status == "succeeded" else None,
-            error="RuntimeError: no data for week" if status == "failed" else "",
-        )
-        batch.append(execution)
-        stamps: list[tuple[str, float, dict[str, str]]] = [
-            ("created", 0.0, {}),
-            ("queued", 0.01, {}),
-            ("started", 0.2, {}),
-        ]
-        if etl:
-            cursor = 0.2
-            for step, share in (("ingest", 0.5), ("normalize", 0.2), ("compute", 0.3)):
-                stamps.append(("step_started", cursor, {"step": step}))
-                cursor += took * share
-                stamps.append(("step_finished", cursor, {"step": step}))
-        stamps.append((status, 0.2 + took, {}))
-        events.extend(
-            ExecutionEvent(
-                execution_id=execution.id,
-                type=kind,
-                timestamp=created + timedelta(seconds=offset),
-                data=data,
-            )
-            for kind, offset, data in stamps
-        )
-        if len(batch) >= 5000:
-            flush()
-    flush()
-    live = list(Execution.objects.order_by("-created_at")[:5])
-    statuses = ("queued", "queued", "running", "running", "pending")
-    for execution, status in zip(live, statuses, strict=False):
-        Execution.objects.filter(pk=execution.pk).update(status=status, finished_at=None)
+    fabricate_history(count, start=FIRST_WEEK, weeks=weeks)
     return time.perf_counter() - started
 
 
@@ -172,12 +108,6 @@ def park_failures(limit: int) -> float:
     for execution in Execution.objects.filter(status="failed").order_by("-created_at")[:limit]:
         park(execution, failure_kind="error")
     return time.perf_counter() - started
-
-
-def _aware(day: date) -> Any:
-    from datetime import UTC, datetime
-
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def empty_database() -> None:

@@ -190,10 +190,17 @@ def _queue_lengths(connection: Any) -> dict[str, int | None]:
 
 def broker_view(app: Any = None) -> BrokerView:
     """:func:`inspect_broker`, cached for ``CACHE_SECONDS`` across requests and processes."""
-    view = cache.get(CACHE_KEY)
+    try:
+        view = cache.get(CACHE_KEY)
+    except Exception:  # noqa: BLE001 - the cache is the broker's Redis: it may be down too
+        logger.warning("workers panel: cache unreachable", exc_info=True)
+        return inspect_broker(app)
     if view is None:
         view = inspect_broker(app)
-        cache.set(CACHE_KEY, view, CACHE_SECONDS)
+        try:
+            cache.set(CACHE_KEY, view, CACHE_SECONDS)
+        except Exception:  # noqa: BLE001 - shown uncached, asked again next time
+            logger.warning("workers panel: cache unreachable", exc_info=True)
     return view
 
 

@@ -273,11 +273,11 @@ class CaptureAdmin(ReadOnlyAdmin):
             "Lineage",
             {
                 "fields": (
-                    "ingested_at",
-                    "normalized_at",
-                    "computed_at",
-                    "promoted_at",
-                    "superseded_at",
+                    "ingested_display",
+                    "normalized_display",
+                    "computed_display",
+                    "promoted_display",
+                    "superseded_at_display",
                     "superseded_display",
                     "supersedes_display",
                 )
@@ -287,6 +287,11 @@ class CaptureAdmin(ReadOnlyAdmin):
         ("Browse", {"fields": ("browse_display",)}),
     )
     readonly_fields = (
+        "ingested_display",
+        "normalized_display",
+        "computed_display",
+        "promoted_display",
+        "superseded_at_display",
         "state_display",
         "rows_display",
         "rejects_display",
@@ -309,6 +314,22 @@ class CaptureAdmin(ReadOnlyAdmin):
     @admin.display(description="ingested", ordering="ingested_at")
     def ingested_display(self, obj: Capture) -> SafeString | str:
         return spine_time(obj.ingested_at)
+
+    @admin.display(description="normalized")
+    def normalized_display(self, obj: Capture) -> SafeString | str:
+        return spine_time(obj.normalized_at)
+
+    @admin.display(description="computed")
+    def computed_display(self, obj: Capture) -> SafeString | str:
+        return spine_time(obj.computed_at)
+
+    @admin.display(description="became current")
+    def promoted_display(self, obj: Capture) -> SafeString | str:
+        return spine_time(obj.promoted_at)
+
+    @admin.display(description="superseded at")
+    def superseded_at_display(self, obj: Capture) -> SafeString | str:
+        return spine_time(obj.superseded_at)
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
@@ -476,8 +497,8 @@ class QualityReportAdmin(ConsoleColumnsMixin, ReadOnlyAdmin):
                     "grade_display",
                     "capture_display",
                     "prior_display",
-                    "computed_at",
-                    "replaced_at",
+                    "computed_display",
+                    "replaced_display",
                 )
             },
         ),
@@ -485,6 +506,8 @@ class QualityReportAdmin(ConsoleColumnsMixin, ReadOnlyAdmin):
         ("Metrics", {"fields": ("metrics_display",)}),
     )
     readonly_fields = (
+        "computed_display",
+        "replaced_display",
         "grade_display",
         "capture_display",
         "prior_display",
@@ -513,6 +536,10 @@ class QualityReportAdmin(ConsoleColumnsMixin, ReadOnlyAdmin):
     @admin.display(description="computed", ordering="computed_at")
     def computed_display(self, obj: QualityReport) -> SafeString | str:
         return spine_time(obj.computed_at)
+
+    @admin.display(description="replaced at")
+    def replaced_display(self, obj: QualityReport) -> SafeString | str:
+        return spine_time(obj.replaced_at)
 
     @admin.display(description="version", ordering="replaced_at")
     def version_display(self, obj: QualityReport) -> str:

@@ -159,3 +159,16 @@ def test_ledger_tables_list_newest_first(admin_client: Client, local_backend: An
     for admin_class in (ExecutionAdmin, ExecutionLockAdmin, CaptureAdmin, SymbolWeekSummaryAdmin):
         assert admin_class.ordering[0].startswith("-"), admin_class
     assert VenueAdmin.ordering[0] == "-last_seen_week"
+
+
+def test_capture_lineage_times_have_seconds_zone_and_tooltips(
+    admin_client: Client, otc_weeks: list[Capture]
+) -> None:
+    from spine.time import format_iso
+
+    capture = otc_weeks[-1]
+    html = admin_client.get(reverse("admin:otc_capture_change", args=[capture.pk])).content.decode()
+    for moment in (capture.ingested_at, capture.normalized_at, capture.computed_at):
+        iso = format_iso(moment)
+        assert f'<time datetime="{iso}" title="{iso}">' in html
+        assert moment.strftime("%Y-%m-%d %H:%M:%S UTC") in html

@@ -114,6 +114,26 @@ def test_an_unreachable_broker_is_reported_not_raised(
     cache.delete(workers.CACHE_KEY)
 
 
+@pytest.mark.embedded
+@pytest.mark.django_db
+def test_a_cache_that_is_down_too_does_not_break_the_page(
+    admin_client: Client, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import executions.workers as workers
+
+    def down(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(workers.cache, "get", down)
+    monkeypatch.setattr(workers.cache, "set", down)
+    nowhere = Celery("nowhere", broker="redis://127.0.0.1:9/0")
+    monkeypatch.setattr(workers, "inspect_broker", lambda app=None: inspect_broker(nowhere, 0.5))
+    settings.EXECUTION_BACKEND = "celery"
+    response = admin_client.get(CHANGELIST)
+    assert response.status_code == 200
+    assert "broker unreachable" in response.content.decode()
+
+
 @pytest.mark.celery_worker
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_is_listed_with_its_lanes_and_concurrency(
