@@ -8,8 +8,8 @@ from pathlib import Path
 from dlq.models import DeadLetter
 from executions.dispatcher import dispatch
 from executions.models import Execution, ExecutionStatus, TriggerSource
-from otc.generator import generate_weeks
 from otc.models import Capture
+from otc.sample.generator import generate_weeks
 from otc.services import compute_capture, ingest_file, normalize_capture
 
 FIRST_WEEK = date(2025, 10, 6)
