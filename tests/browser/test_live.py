@@ -63,12 +63,12 @@ def test_step_timeline_refreshes_by_itself_until_the_execution_finishes(
     assert execution.status == ExecutionStatus.SUCCEEDED
 
 
-def test_workers_panel_says_in_process_on_the_local_backend(
+def test_overview_workers_panel_says_in_process_on_the_local_backend(
     signed_in: Console, local_backend: Any
 ) -> None:
     dispatch("diag.noop", {}, trigger_source=TriggerSource.API)
     console = signed_in
-    console.open("/admin/executions/execution/", ready="#workers-panel")
+    console.open("/admin/operations/", ready="#workers-panel")
     panel = console.find("#workers-panel")
     assert "local, in-process" in panel.text
     lanes = {
