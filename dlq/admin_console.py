@@ -30,6 +30,7 @@ from dlq.signature import is_signature
 from executions.forms import params_form_class
 from executions.models import Execution, TriggerSource
 from executions.registry import InvalidParams, UnknownPipeline, registry
+from spine.text import human_duration
 
 GROUPS_PER_PAGE = 50
 #: Letters listed on a group's confirmation page (the count covers them all).
@@ -266,8 +267,8 @@ class DeadLetterConsoleMixin(admin.ModelAdmin):
                 action_label=label,
                 form=form,
                 replay_rate=services.replay_rate(),
-                minutes=round(
-                    services.paced_seconds(group["count"], services.replay_rate()) / 60, 1
+                duration=human_duration(
+                    services.paced_seconds(group["count"], services.replay_rate())
                 ),
             ),
         )
