@@ -5,7 +5,9 @@ Driven through Django's test client as staff users with and without the permissi
 
 from __future__ import annotations
 
+import re
 from datetime import UTC
+from html import unescape
 from typing import Any
 
 import pytest
@@ -290,3 +292,36 @@ def test_letter_times_show_seconds_and_zone_with_iso_tooltips(run_failure, viewe
     tooltip = f'title="{format_iso(letter.created_at)}">{shown}</time>'
     assert tooltip in html(client.get(reverse(CHANGELIST)))
     assert tooltip in html(client.get(change_url(letter)))
+
+
+def crumbs(page: str) -> str:
+    match = re.search(r'<div class="breadcrumbs">(.*?)</div>', page, re.S)
+    assert match
+    return " ".join(unescape(re.sub(r"<[^>]+>", "", match.group(1))).split())
+
+
+def test_breadcrumbs_name_the_app_once(run_failure, operator: User):
+    _, letter = run_failure()
+    client = login(operator)
+    assert crumbs(html(client.get(reverse(CHANGELIST)))) == "Home › Dead letters"
+    assert crumbs(html(client.get(change_url(letter)))).startswith("Home › Dead letters › ")
+    groups = reverse("admin:dlq_deadletter_groups")
+    assert crumbs(html(client.get(groups))) == "Home › Dead letters › Groups"
+    replay = reverse("admin:dlq_deadletter_group_replay", args=[letter.signature])
+    replay_crumbs = crumbs(html(client.get(replay)))
+    assert replay_crumbs.startswith("Home › Dead letters › Groups › Replay group")
+
+
+def test_group_page_buttons_and_plan_read_well(run_failure, operator: User, settings: Any):
+    settings.SPINE_REPLAY_RATE = 10
+    _, a = run_failure("diag.fail", {"message": "row 1 bad"})
+    run_failure("diag.fail", {"message": "row 2 bad"})
+    client = login(operator)
+    groups = html(client.get(reverse("admin:dlq_deadletter_groups")))
+    assert re.search(r'<td class="dlq-actions">\s*<a class="button dlq-group-replay"', groups)
+    url = reverse("admin:dlq_deadletter_group_replay", args=[a.signature])
+    plan = html(client.get(url))
+    assert "about 6.00 s." in plan and "minutes" not in plan  # two letters, 10 a minute
+    execution = reverse("admin:executions_execution_change", args=[a.execution_id])
+    assert f'<a href="{execution}"><code>{a.execution_id}</code></a>' in plan
+    assert 'class="button cancel-link"' in plan

@@ -130,6 +130,8 @@ def test_pages_reload_themselves_only_while_something_runs(
     assert live.status == ExecutionStatus.QUEUED
     assert 'data-refresh="5"' in admin_client.get(CHANGELIST).content.decode()
     assert 'data-refresh="5"' in admin_client.get(change_url(live)).content.decode()
+    listed = admin_client.get(CHANGELIST).content.decode()
+    assert listed.index('<div id="content"') < listed.index('id="spine-refresh"')  # in the column
 
     settings.EXECUTION_BACKEND = "local"
     done = run(run_immediately)
@@ -211,3 +213,9 @@ def test_running_duration_counts_up(admin_client: Client, stub: Any, run_immedia
     )
     html = admin_client.get(CHANGELIST).content.decode()
     assert re.search(r"running 2 min 0[5-9] s", html)
+
+
+def test_event_timeline_rows_have_no_caption(admin_client: Client, run_immediately: Any) -> None:
+    page = admin_client.get(change_url(run(run_immediately))).content.decode()
+    assert 'id="events-group"' in page
+    assert "#events-group td.original p { display: none; }" in page

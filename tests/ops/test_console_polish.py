@@ -172,3 +172,16 @@ def test_capture_lineage_times_have_seconds_zone_and_tooltips(
         iso = format_iso(moment)
         assert f'<time datetime="{iso}" title="{iso}">' in html
         assert moment.strftime("%Y-%m-%d %H:%M:%S UTC") in html
+
+
+def test_sidebar_is_grouped_like_the_index(admin_client: Client) -> None:
+    index = admin_client.get(reverse("admin:index")).content.decode()
+    page = admin_client.get(reverse("admin:dlq_deadletter_changelist")).content.decode()
+    match = re.search(r'<nav class="sticky" id="nav-sidebar".*?</nav>', page, re.S)
+    assert match
+    sidebar = match.group(0)
+    assert re.findall(r'id="spine-nav-([a-z-]+)"', sidebar) == groups_of(index)
+    assert reverse("admin-operations-overview") in sidebar
+    assert "Celery results" not in sidebar and "Auth token" not in sidebar
+    current = re.search(r'<tr class="model-deadletter current-model">.*?</tr>', sidebar, re.S)
+    assert current and 'aria-current="page"' in current.group(0)

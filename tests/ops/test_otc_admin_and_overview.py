@@ -163,6 +163,8 @@ def test_overview_page_renders_counts_freshness_and_chart(
     latest = otc_weeks[-1]
     assert latest.week.isoformat() in html
     assert f"spine-grade-{latest.quality_grade}" in html
+    freshness = html[html.index('id="spine-freshness"') : html.index("Captures not current")]
+    assert re.search(r'<time datetime="[^"]+Z" title="[^"]+">[\d-]+ [\d:]{8} UTC</time>', freshness)
     svg = svg_of(html)
     points = svg.findall(f".//{SVG}circle")
     assert points, "the chart has data points"
