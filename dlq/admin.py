@@ -217,7 +217,7 @@ class DeadLetterAdmin(DeadLetterConsoleMixin, ConfirmedActionsMixin, admin.Model
         "state_display",
         "created_display",
         "next_retry_display",
-        "execution_display",
+        "execution_short_display",
     )
     list_display_links = ("id", "pipeline")
     list_filter = (
@@ -374,6 +374,11 @@ class DeadLetterAdmin(DeadLetterConsoleMixin, ConfirmedActionsMixin, admin.Model
     @admin.display(description="failed execution")
     def execution_display(self, obj: DeadLetter) -> SafeString | str:
         return execution_link(obj.execution_id)
+
+    @admin.display(description="failed execution")
+    def execution_short_display(self, obj: DeadLetter) -> SafeString | str:
+        """The list's column: the id's first 8 characters, as the executions list shows it."""
+        return execution_link(obj.execution_id, str(obj.execution_id)[:8])
 
     @admin.display(description="replay execution")
     def replay_execution_display(self, obj: DeadLetter) -> SafeString | str:
