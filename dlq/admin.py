@@ -375,7 +375,7 @@ class DeadLetterAdmin(DeadLetterConsoleMixin, ConfirmedActionsMixin, admin.Model
     def execution_display(self, obj: DeadLetter) -> SafeString | str:
         return execution_link(obj.execution_id)
 
-    @admin.display(description="failed execution")
+    @admin.display(description="execution")
     def execution_short_display(self, obj: DeadLetter) -> SafeString | str:
         """The list's column: the id's first 8 characters, as the executions list shows it."""
         return execution_link(obj.execution_id, str(obj.execution_id)[:8])

@@ -159,6 +159,15 @@ class Console:
             f"{css!r} never showed any text",
         )
 
+    def columns_fit(self) -> bool:
+        """Whether the changelist shows all its columns without scrolling sideways."""
+        return bool(
+            self.driver.execute_script(
+                "var r = document.querySelector('#changelist .results');"
+                "return r.scrollWidth <= r.clientWidth;"
+            )
+        )
+
     def sign_in(self, username: str, password: str) -> None:
         """Sign in through the real login form."""
         self.open("/admin/login/?next=/admin/", ready="#login-form")

@@ -75,6 +75,11 @@ def test_overview_draws_the_market_share_chart(
     )  # the open-letter count leads to the list
     assert "vendor feed timed out" in console.text("#result_list")
     console.screenshot("dead-letters-open")
+    assert console.columns_fit()  # every column, the failed execution too, at 1366 px
+
+    console.open("/admin/otc/capture/", ready="#result_list")
+    console.screenshot("captures")
+    assert console.columns_fit()
 
 
 def test_dead_letter_replay_confirms_and_links_the_replay(
@@ -122,6 +127,7 @@ def test_execution_page_shows_status_events_and_error(
     console.open("/admin/executions/execution/", ready="#result_list")
     row_link = console.driver.find_element(By.PARTIAL_LINK_TEXT, str(failed.pk)[:8])
     console.screenshot("executions")
+    assert console.columns_fit()  # "created" included, at 1366 px
     console.click_and_load(row_link, ready="#content-main")
     text = console.text("#content-main")
     assert console.find(".spine-badge-failed").is_displayed()
