@@ -319,6 +319,7 @@ class ExecutionAdmin(ConfirmedActionsMixin, ReadOnlyAdmin):
         "created_display",
     )
     list_display_links = ("short_id", "pipeline")
+    empty_value_display = "—"  # as the other empty fields on the page show it
     list_filter = (
         "status",
         PipelineFilter,
