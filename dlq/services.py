@@ -42,9 +42,11 @@ from dlq.models import DeadLetter, FailureKind, Resolution
 from dlq.pacing import Pacer, paced_seconds
 from dlq.selectors import REPLAY_BATCH_PIPELINE, due_for_retry, resolved_before
 from dlq.signature import error_class, error_signature
+from executions import dispatcher
 from executions.fencing import fence
 from executions.models import Execution, TriggerSource
 from executions.registry import InvalidParams, RetryPolicy, UnknownPipeline, registry
+from executions.services import record_event
 from spine.context import get_request_id
 from spine.text import bounded
 from spine.time import format_iso, utc_now
@@ -376,10 +378,8 @@ def _replay(
 
 def _dispatch_replay(letter: DeadLetter, failed: Execution) -> Execution:
     """Hand the replay to the Dispatcher (the only creator of executions)."""
-    from executions.dispatcher import dispatch
-
     try:
-        return dispatch(
+        return dispatcher.dispatch(
             letter.pipeline,
             letter.params,
             trigger_source=TriggerSource.RETRY,
@@ -544,9 +544,7 @@ def submit_replay_batch(
             f"{needed / 3600:.1f} h, more than a batch may run "
             f"({BATCH_TIMEOUT_SECONDS // 3600} h); select at most {fits}."
         )
-    from executions.dispatcher import dispatch
-
-    execution = dispatch(
+    execution = dispatcher.dispatch(
         REPLAY_BATCH_PIPELINE,
         {
             "ids": ids,
@@ -728,6 +726,4 @@ def _refresh(target: DeadLetter, source: DeadLetter) -> None:
 
 def _record(execution: Execution, event_type: str, data: dict[str, Any]) -> None:
     """Append an event to the execution's history through the executions services."""
-    from executions.services import record_event
-
     record_event(execution, event_type, data)
