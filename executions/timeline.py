@@ -16,7 +16,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from executions.models import Execution, ExecutionStatus
 from spine.text import human_duration
-from spine.time import format_iso, utc_now
+from spine.time import format_iso, format_shown, utc_now
 
 STEP_STARTED = "step_started"
 STEP_FINISHED = "step_finished"
@@ -123,7 +123,7 @@ def step_timeline(execution: Execution, steps: list[Step] | None = None) -> Safe
         )
     parts.append(
         f'<text x="{left}" y="16" font-size="12" fill="currentColor">'
-        f"from {escape(format_iso(origin))}</text>"
+        f"from {escape(format_shown(origin))}</text>"
     )
     if not steps:
         parts.append(

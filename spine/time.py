@@ -54,6 +54,13 @@ def format_iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def format_shown(value: datetime) -> str:
+    """How the console shows a moment: ``2025-10-06 14:03:27 UTC``."""
+    if value.tzinfo is None:
+        raise ValueError("refusing to format a naive datetime; Market Spine stores aware UTC")
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def parse_date(value: str | date) -> date:
     """Parse an ISO date (``YYYY-MM-DD``); a datetime string contributes its UTC date."""
     if isinstance(value, datetime):

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from otc.weeks import current_week, iter_weeks, week_end, week_start, weeks_between
-from spine.time import ago, format_iso, from_now, parse_date, parse_iso, utc_now
+from spine.time import ago, format_iso, format_shown, from_now, parse_date, parse_iso, utc_now
 
 pytestmark = pytest.mark.embedded
 
@@ -136,3 +136,10 @@ def test_unparseable_values_are_quoted_briefly() -> None:
     with pytest.raises(ValueError) as caught:
         parse_iso("\x00" + "y" * 1_000_000)
     assert str(caught.value).startswith("'\\x00yyy") and len(str(caught.value)) < 300
+
+
+def test_format_shown_has_seconds_and_the_zone() -> None:
+    moment = datetime(2025, 10, 6, 14, 3, 27, 123456, tzinfo=UTC)
+    assert format_shown(moment) == "2025-10-06 14:03:27 UTC"
+    with pytest.raises(ValueError, match="naive"):
+        format_shown(moment.replace(tzinfo=None))

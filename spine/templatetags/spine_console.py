@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django import template
@@ -10,7 +10,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from spine.text import human_duration
-from spine.time import format_iso
+from spine.time import format_iso, format_shown
 
 register = template.Library()
 
@@ -46,7 +46,7 @@ def spine_time(value: datetime | None) -> SafeString | str:
     if not isinstance(value, datetime):
         return "—"
     iso = format_iso(value)
-    shown = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    shown = format_shown(value)
     return format_html('<time datetime="{}" title="{}">{}</time>', iso, iso, shown)
 
 

@@ -15,7 +15,11 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+from selenium.common.exceptions import (
+    StaleElementReferenceException,
+    TimeoutException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
@@ -94,6 +98,40 @@ def superuser(transactional_db: None) -> User:
     return User.objects.create_superuser("ops", "ops@example.com", PASSWORD)
 
 
+def is_swapped_out(exc: WebDriverException) -> bool:
+    """Whether the error only says the page changed under the element (a navigation or a
+    self-reload between finding an element and asking it something)."""
+    return isinstance(exc, StaleElementReferenceException) or (
+        "does not belong to the document" in (exc.msg or "")
+    )
+
+
+def is_gone(element: WebElement) -> bool:
+    """Whether ``element``'s page has been replaced by another."""
+    try:
+        element.is_enabled()
+    except WebDriverException as exc:
+        if is_swapped_out(exc):
+            return True
+        raise
+    return False
+
+
+class PageWait(WebDriverWait):
+    """An explicit wait that reads "the page changed under the element" as "not yet"."""
+
+    def until(self, method: Callable[[Any], Any], message: str = "") -> Any:
+        def tolerant(driver: Any) -> Any:
+            try:
+                return method(driver)
+            except WebDriverException as exc:
+                if is_swapped_out(exc):
+                    return False
+                raise
+
+        return super().until(tolerant, message)
+
+
 class Console:
     """The admin in the browser: open pages, wait for what they show, take screenshots."""
 
@@ -112,13 +150,7 @@ class Console:
         return self.visible(ready)
 
     def wait(self, seconds: float = WAIT_SECONDS) -> WebDriverWait:
-        # A page that reloads itself can swap an element out between finding and reading it.
-        return WebDriverWait(
-            self.driver,
-            seconds,
-            poll_frequency=0.2,
-            ignored_exceptions=(StaleElementReferenceException,),
-        )
+        return PageWait(self.driver, seconds, poll_frequency=0.2)
 
     def visible(self, css: str, seconds: float = WAIT_SECONDS) -> WebElement:
         try:
@@ -139,7 +171,7 @@ class Console:
         """Click something that loads a new page; wait until the old page is gone."""
         old = self.find("html")
         element.click()
-        self.wait().until(ec.staleness_of(old))
+        self.wait().until(lambda driver: is_gone(old))
         return self.visible(ready)
 
     def until(self, condition: Callable[[Any], Any], message: str) -> Any:

@@ -13,7 +13,8 @@ from dlq.models import Resolution
 from executions.dispatcher import dispatch
 from executions.models import TriggerSource
 from tests.browser.conftest import PASSWORD, Console
-from tests.browser.seeds import failed_letter, seed_weeks
+from tests.browser.seeds import failed_letter
+from tests.support.otc_weeks import computed_weeks
 
 
 def test_sign_in_refuses_a_bad_password_then_lands_on_the_index(
@@ -44,7 +45,7 @@ def test_sign_in_refuses_a_bad_password_then_lands_on_the_index(
 def test_overview_draws_the_market_share_chart(
     signed_in: Console, local_backend: Any, tmp_path: Path
 ) -> None:
-    captures = seed_weeks(tmp_path)
+    captures = computed_weeks(tmp_path)
     dispatch("diag.noop", {}, trigger_source=TriggerSource.API)
     failed_letter()
     console = signed_in

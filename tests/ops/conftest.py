@@ -7,7 +7,6 @@ import io
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +19,7 @@ from django.test import Client
 from executions.backends import get_backend
 from executions.pipelines import register_diagnostic_pipelines
 from otc.models import Capture
-from otc.sample.generator import generate_weeks
-from otc.services import compute_capture, ingest_file, normalize_capture
-
-FIRST_WEEK = date(2025, 10, 6)
+from tests.support.otc_weeks import computed_weeks
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -119,12 +115,4 @@ def run_command() -> Callable[..., Result]:
 @pytest.fixture
 def otc_weeks(db: None, tmp_path: Path) -> Iterator[list[Capture]]:
     """Three consecutive T1 weeks of generated data, ingested and computed."""
-    paths = generate_weeks(tmp_path, tier="T1", start_week=FIRST_WEEK, weeks=3, rows=400, seed=7)
-    captures = []
-    for offset, path in enumerate(paths):
-        week = date.fromordinal(FIRST_WEEK.toordinal() + 7 * offset)
-        result = ingest_file(path, tier="T1", week=week)
-        normalize_capture(result.capture_id)
-        compute_capture(result.capture_id)
-        captures.append(Capture.objects.get(pk=result.capture_id))
-    yield captures
+    yield computed_weeks(tmp_path, weeks=3)

@@ -19,7 +19,8 @@ from executions.dispatcher import dispatch
 from executions.models import Execution, ExecutionStatus
 from otc.models import Capture
 from otc.sample.generator import generate_weeks
-from tests.ops.conftest import FIRST_WEEK, Result
+from tests.ops.conftest import Result
+from tests.support.otc_weeks import FIRST_WEEK
 
 pytestmark = pytest.mark.embedded
 committed = pytest.mark.django_db(transaction=True)

@@ -93,6 +93,8 @@ def test_timeline_has_one_bar_per_step(
     xs = [float(b.get("x")) for b in drawn]
     assert xs == sorted(xs)  # later steps further right on the time axis
     assert all(b.find(f"{SVG}title").text.startswith(b.get("data-step") + ": ") for b in drawn)
+    labels = [t.text or "" for t in svg.iter(f"{SVG}text")]
+    assert any(re.fullmatch(r"from \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", t) for t in labels)
 
 
 def test_timeline_steps_pair_started_and_finished_events_and_children(

@@ -16,7 +16,8 @@ from django.urls import reverse
 from executions.models import Execution, ExecutionStatus
 from otc.models import Capture
 from otc.sample.generator import generate_week, generate_weeks
-from tests.ops.conftest import FIRST_WEEK, make_user
+from tests.ops.conftest import make_user
+from tests.support.otc_weeks import FIRST_WEEK
 
 pytestmark = [pytest.mark.embedded]
 
