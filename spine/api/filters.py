@@ -1,12 +1,4 @@
-"""Filter backends shared by every list endpoint.
-
-DRF's ``OrderingFilter`` silently ignores a sort field it does not know, so a typo
-returns data in an order the client did not ask for. :class:`StrictOrderingFilter`
-answers 400 naming the allowed fields instead. :class:`StrictFilterSet` does the same
-for filter values django-filter would skip (an empty date, ``ats=maybe``), and
-:class:`UTCDateTimeFilter` reads timestamps the way the rest of Market Spine does
-(aware UTC, naive means UTC).
-"""
+"""Filter backends shared by every list endpoint: a bad sort field or filter value is a 400."""
 
 from __future__ import annotations
 

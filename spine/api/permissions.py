@@ -1,17 +1,5 @@
 """Who may do what: reads need a signed-in client (unless public read is on), writes
-need the model permission the view declares for the action.
-
-Views declare write permissions per action, e.g.::
-
-    action_permissions = {
-        "create": ("executions.add_execution",),
-        "cancel": ("executions.cancel_execution",),
-    }
-
-(keys are viewset action names, or HTTP methods for a plain ``APIView``). A read
-action may be listed too, which makes it need those permissions and never public. An
-unsafe method with nothing declared is a programming error and fails loudly rather
-than silently allowing (or denying) everyone.
+need the model permission the view declares for the action (docs/api.md).
 """
 
 from __future__ import annotations

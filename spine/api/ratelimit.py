@@ -1,24 +1,4 @@
-"""Per-client request budgets for the API, counted in the shared cache.
-
-Every API request spends one unit of a budget: ``read`` for safe methods (GET, HEAD,
-OPTIONS), ``write`` for the rest, each with its own rate (``SPINE_RATELIMIT_READ`` /
-``SPINE_RATELIMIT_WRITE``, django-ratelimit rate strings such as ``600/m``). The
-budget belongs to the user when the request authenticated (so a token and a browser
-session of one user share it) and to the client address otherwise.
-
-The check runs inside DRF (see :class:`spine.api.views.SpineAPIMixin`), after token
-authentication: a decorator on ``dispatch`` would run before DRF has authenticated
-and could only key by address. Counting uses django-ratelimit's ``get_usage`` on the
-``default`` cache — Redis when ``REDIS_URL`` is set (one budget across all web
-processes), local memory on the single-process embedded default.
-
-**Fails open.** When the counter store cannot be reached (Redis down), the request is
-let through without rate-limit headers, a warning is logged and
-``spine_ratelimit_store_errors_total`` counts it. Readiness already reports Redis
-down as ``degraded``: the API keeps serving its database-backed reads and writes
-rather than turning a cache outage into a full outage. Set
-``SPINE_RATELIMIT_FAIL_OPEN = False`` in settings to refuse (429) instead.
-"""
+"""Per-client request budgets for the API, counted in the shared cache (docs/api.md#rate-limits)."""
 
 from __future__ import annotations
 

@@ -1,14 +1,4 @@
-"""OpenAPI conventions: every operation documents the standard errors and headers.
-
-:class:`SpineAutoSchema` (``DEFAULT_SCHEMA_CLASS``) adds to each operation of a
-:class:`~spine.api.views.SpineAPIMixin` view the responses every such endpoint can
-give — 401/403 (authentication, permission), 429 (rate limit) and 400 for writes —
-in the standard error shape, plus 406 (Accept), 413/415 for writes (body too large,
-not JSON), 400 for any operation with query parameters and 404 for a page past the end
-of a list, and the ``X-RateLimit-*`` headers on every response.
-Views document only what is specific to them with ``extend_schema`` (params, their
-success response, 404/409...), using :data:`ERROR` for error bodies.
-"""
+"""OpenAPI conventions: every operation documents the standard errors and headers."""
 
 from __future__ import annotations
 

@@ -1,19 +1,4 @@
-"""Base classes for every API endpoint: subclass these, never DRF's directly.
-
-They add, on top of DRF and the ``REST_FRAMEWORK`` defaults (authentication,
-permission policy, pagination, filters, error handler, schema class):
-
-- the request budget (:mod:`spine.api.ratelimit`), spent after authentication and
-  before the permission check, so a client hammering with bad credentials is limited
-  by address and a signed-in client by user; every response of a limited endpoint
-  carries ``X-RateLimit-Limit/Remaining/Reset``, a refusal is 429 with
-  ``Retry-After``;
-- the standard error shape on every failure (through the exception handler).
-
-A new endpoint is a subclass of :class:`SpineGenericViewSet` (with DRF's mixins),
-:class:`SpineReadOnlyViewSet` or :class:`SpineAPIView`, with ``action_permissions``
-for its writes; see ``docs/api.md``.
-"""
+"""Base classes for every API endpoint: subclass these, never DRF's directly (docs/api.md)."""
 
 from __future__ import annotations
 
