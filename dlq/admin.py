@@ -1,11 +1,4 @@
-"""The dead-letter admin: find a failure, read it, replay, resolve or discard it.
-
-Letters are read-only here: every change goes through :mod:`dlq.services` (the same
-functions the API and the ``dlq`` command call), from the bulk actions on the list
-or the buttons on a letter's page, each behind a confirmation page that says what
-will happen to which letter. Only users with ``dlq.replay_deadletter`` see replay;
-resolving and discarding need ``dlq.change_deadletter``.
-"""
+"""The dead-letter admin: find a failure, read it, replay, resolve or discard it (docs/dlq.md)."""
 
 from __future__ import annotations
 

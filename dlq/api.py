@@ -1,11 +1,4 @@
-"""The dead-letter API: list and inspect failures; replay, resolve or discard them.
-
-Views stay thin: reads come from :mod:`dlq.selectors`, every action goes through
-:mod:`dlq.services` (the same functions the admin and the ``dlq`` command call), so
-the API follows the same rules: a replay is a new execution created by the
-Dispatcher, one replay per letter, the retry budget unless ``force``. A refusal is a
-409 naming the reason.
-"""
+"""The dead-letter API: list and inspect failures; replay, resolve or discard them (docs/dlq.md)."""
 
 from __future__ import annotations
 

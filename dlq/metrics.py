@@ -1,12 +1,4 @@
-"""Prometheus metrics for the dead-letter queue (default registry, served at /metrics).
-
-Counters move where the services act (parking in workers, replays and resolutions in
-web processes); with ``PROMETHEUS_MULTIPROC_DIR`` set they are summed across processes
-(:mod:`spine.prometheus`). The open-letters gauge is read from the
-database at scrape time by a collector rather than kept in process memory, because
-letters are parked by workers and resolved by web processes: only the table knows
-the true number.
-"""
+"""Prometheus metrics for the dead-letter queue (docs/dlq.md#retention-and-metrics)."""
 
 from __future__ import annotations
 

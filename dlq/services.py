@@ -1,17 +1,6 @@
 """Writes to the dead-letter queue: park, retry/replay, resolve, discard, purge.
 
-Every path that changes a dead letter — the runner's failure seam, the periodic
-retry task, the admin, the API and the ``dlq`` command — goes through these
-functions, so the rules live in one place:
-
-* a failed execution is parked once (:func:`park` is idempotent per execution);
-* a replay is a NEW execution created by the Dispatcher with ``trigger_source=retry``
-  and ``parent`` = the failed execution; the old execution is never rerun;
-* a letter is replayed at most once: the row is locked for the decision, so two
-  people (or a person and the retry task) clicking at once create one execution;
-* automatic retries follow the pipeline's :class:`~executions.registry.RetryPolicy`
-  (exponential backoff with jitter) until ``max_retries``; then the letter waits for a
-  person, who may replay once more; past that the replay must be forced.
+Every path that changes a dead letter goes through here; the rules are in docs/dlq.md.
 """
 
 from __future__ import annotations
