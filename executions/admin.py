@@ -1,12 +1,5 @@
-"""The executions admin: watch executions, read their history, cancel, re-run, launch.
-
-The ledger is read-only here: no add, change or delete of executions or events (a
-form save would bypass the status machine and rewrite history). State changes go
-through the same code as the API: cancelling through the Dispatcher's ``cancel``,
-re-running and the "Run pipeline" page through ``dispatch`` with
-``trigger_source="admin"``. Each action has a confirmation page and its own
-permission (``executions.cancel_execution``, ``executions.rerun_execution``;
-launching needs ``executions.add_execution``, as in the API).
+"""The executions admin: watch executions, read their history, cancel, re-run, launch
+(docs/operations.md#the-admin).
 """
 
 from __future__ import annotations

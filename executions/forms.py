@@ -1,11 +1,4 @@
-"""Django forms for operators: a pipeline's params as an HTML form, and action forms.
-
-The params form is generated from the pipeline's own params serializer, so the admin's
-"Run pipeline" page never drifts from what the Dispatcher accepts. The form only
-shapes input (widgets, types a browser can send); the serializer stays the judge:
-:meth:`ParamsForm.apply_errors` puts the Dispatcher's ``InvalidParams`` back on the
-fields it names.
-"""
+"""Django forms for operators: a pipeline's params as an HTML form, and action forms."""
 
 from __future__ import annotations
 

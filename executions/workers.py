@@ -1,11 +1,5 @@
-"""Workers and queues, as an operator sees them: who is up, on which lanes, doing what.
-
-:func:`workers_and_queues` reads three sources: Celery's worker inspection and the
-broker's queue lengths (with short timeouts, cached ~10 s, never raising: a broker
-that does not answer is reported as such), the ledger's queued executions per lane,
-and beat's last run per schedule. On the local backend there is no worker to ask:
-executions run in-process. :func:`workers_panel` is the template context of
-``admin/executions/workers_panel.html``.
+"""Workers and queues, as an operator sees them: who is up, on which lanes, doing what
+(docs/console.md#workers-and-queues).
 """
 
 from __future__ import annotations

@@ -1,13 +1,4 @@
-"""Admin building blocks shared by the apps (nothing is registered here).
-
-:class:`ReadOnlyAdmin` is for history that only pipelines and services write: the
-execution ledger, captures and analytics. It refuses add, change and delete, and
-lists big tables without a full ``COUNT(*)`` (:mod:`spine.paginators`).
-
-:class:`ConfirmedActionsMixin` is how an admin changes state on purpose (replaying a
-dead letter, cancelling an execution): a page first lists what will happen to each
-object, and only "Yes" acts.
-"""
+"""Admin building blocks shared by the apps (nothing is registered here; docs/operations.md)."""
 
 from __future__ import annotations
 

@@ -1,15 +1,5 @@
-"""The workers' Redis transport: kombu's, guarded for a channel its connection dropped.
-
-On a lost broker connection Celery 5.7 closes the consumer's connection after kombu
-has already detached its transport (``transport.client`` is None); closing the
-channel then tries to put its unacknowledged messages back through that missing
-connection, the ``AttributeError`` escapes and the worker exits ("Unrecoverable
-error: 'NoneType' object has no attribute 'hostname'"). No kombu or Celery release
-avoids it (kombu 5.7.0 and Celery 5.7.0 are the newest; Celery 5.6 did not close the
-connection there). Here a detached channel leaves those messages where they are, in
-Redis's unacked set (redelivered after the visibility window; the sweeper republishes
-a queued execution long before, and the claim makes any duplicate harmless), and an
-ack or reject on it raises a connection error, which Celery logs and survives.
+"""The workers' Redis transport: kombu's, guarded for a channel its connection dropped
+(why: docs/executions.md#nothing-lost).
 """
 
 from __future__ import annotations

@@ -1,11 +1,4 @@
-"""Logging: JSON lines for servers and workers, readable lines for people at a shell.
-
-``ContextFilter`` copies the request and execution ids from :mod:`spine.context` onto
-every record, so any handler and formatter can use them; ``LOG_FORMAT=console``
-swaps the JSON formatter for a readable one. ``manage.py`` marks its process as a
-command (:func:`use_command_logging`) before the settings load; a command then logs
-``LEVEL logger: message`` lines on stderr at WARNING (``-v 2``: INFO, ``-v 3``: DEBUG).
-"""
+"""Logging: JSON lines for servers and workers, readable lines for people at a shell."""
 
 from __future__ import annotations
 

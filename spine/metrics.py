@@ -1,14 +1,4 @@
-"""Prometheus metrics: the project's own collectors and the restricted ``/metrics`` view.
-
-django-prometheus provides the request, database and cache metrics; the collectors
-defined here belong to the API platform (apps keep theirs in their own ``metrics``
-module). What the view renders, one process's registry or every process's files when
-``PROMETHEUS_MULTIPROC_DIR`` is set, is decided in :mod:`spine.prometheus`.
-
-``/metrics`` is for the monitoring system only: a caller is let in when its address
-is in ``SPINE_METRICS_ALLOWED_IPS`` (addresses or CIDR networks) or when it sends
-``Authorization: Bearer <SPINE_METRICS_TOKEN>``. It is never rate limited.
-"""
+"""Prometheus metrics: the project's own collectors and the restricted ``/metrics`` view."""
 
 from __future__ import annotations
 

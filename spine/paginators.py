@@ -1,13 +1,4 @@
-"""An admin paginator that does not count a big table row by row just to show page links.
-
-``COUNT(*)`` on PostgreSQL reads the whole table (or index). For an unfiltered list of
-a large table the admin only needs roughly how many pages there are, so
-:class:`EstimatedCountPaginator` reads the planner's estimate (``pg_class.reltuples``,
-kept current by autovacuum/ANALYZE) and marks the count as an estimate; the
-pagination template then says "about N". Filtered lists, small tables, SQLite and
-tables never analysed get the exact count. Use it with ``show_full_result_count =
-False`` so the admin does not run a second, unfiltered count.
-"""
+"""An admin paginator that does not count a big table row by row just to show page links."""
 
 from __future__ import annotations
 

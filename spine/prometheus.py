@@ -1,21 +1,5 @@
-"""Prometheus metrics across processes: what ``/metrics`` serves and how it is gathered.
-
-Executions run in Celery worker children and requests in several gunicorn workers, so
-a counter kept in one process's memory is invisible to the process answering the
-scrape. With ``PROMETHEUS_MULTIPROC_DIR`` set (see :mod:`spine.config`),
-prometheus_client writes every counter, histogram and gauge of every process to files
-in that directory, and the scrape sums them with ``MultiProcessCollector``. The
-directory is shared by web and workers and must be emptied when the stack starts (the
-``reset_metrics_dir`` command); files of exited processes are kept, so counters do not
-go backwards, except live gauges, which :func:`mark_dead` removes.
-
-Collectors that compute their samples at scrape time (from the database) are
-registered through :func:`register_scrape_collector`: they join the default registry
-for the single-process case and are added to each multi-process scrape, where the
-default registry is not served.
-
-Without the variable (the embedded default, one process) ``/metrics`` serves the
-default registry, process and platform metrics included, as it always has.
+"""Prometheus metrics across processes: what ``/metrics`` serves and how it is gathered
+(docs/executions.md#several-processes-prometheus_multiproc_dir).
 """
 
 from __future__ import annotations
