@@ -1,15 +1,5 @@
-"""Subcommands of ``python manage.py otc``, one module each, discovered automatically.
-
-A subcommand module in this package defines:
-
-* ``NAME`` — the subcommand word (``otc NAME ...``);
-* ``HELP`` — one line for ``otc --help``;
-* ``add_arguments(parser)`` — its options, on an argparse sub-parser;
-* ``run(command, options)`` — does the work; ``command`` is the Django ``BaseCommand``
-  (use ``command.stdout`` / ``command.style``), ``options`` the parsed options. Raise
-  ``CommandError`` with a clear message for bad input.
-
-Adding a subcommand is adding a file here; nothing else needs to change.
+"""Subcommands of ``python manage.py otc``, one module each, discovered automatically
+(the module contract is in docs/otc.md#commands).
 """
 
 from __future__ import annotations

@@ -1,11 +1,4 @@
-"""``otc fetch``: dispatch ``otc.fetch_week`` for one week and (optionally) follow it.
-
-The execution goes through the Dispatcher like any other (trigger source ``cli``). On
-the embedded local backend it has already run when ``dispatch`` returns; on Celery it
-is queued, and ``--wait`` follows its events (pages, rows, rate) until it ends. Exit
-codes are the operator commands' (:mod:`spine.cli`): 1 when the run did not
-succeed, 2 for bad input (nothing dispatched).
-"""
+"""``otc fetch``: dispatch ``otc.fetch_week`` for one week and (optionally) follow it."""
 
 from __future__ import annotations
 

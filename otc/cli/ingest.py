@@ -1,12 +1,4 @@
-"""``otc ingest <file> --tier T --week DATE [--wait]``: run the full ETL for one file.
-
-Copies the file (any path the operator can read) into the inbox under a unique name
-and dispatches ``otc.full_etl`` (ingest → normalize → compute, with the quality gate)
-for it through the Dispatcher with trigger source ``cli``, like an upload. On the
-embedded local backend it has run when ``dispatch`` returns; on Celery it is queued,
-and ``--wait`` follows its steps until it ends. A run that did not succeed exits 1;
-bad input exits 2 before anything is recorded.
-"""
+"""``otc ingest <file> --tier T --week DATE [--wait]``: run the full ETL for one file."""
 
 from __future__ import annotations
 
