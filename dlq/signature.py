@@ -16,11 +16,12 @@ MESSAGE_LIMIT = 2000
 
 # A class name: optionally dotted, its last part capitalised ("fenced: ..." is not one).
 _CLASS = re.compile(r"^\s*((?:[A-Za-z_]\w*\.)*[A-Z]\w*)\s*(?::|$)")
-# Order matters: the wider shapes first, so a UUID is not eaten as hex and numbers.
+# Order matters: the wider shapes first, so a UUID is not eaten as hex and numbers. A
+# UUID written without hyphens is bare hex below (a long run of digits is a number).
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (
         re.compile(
-            r"\b[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\b"
+            r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
         ),
         "<uuid>",
     ),

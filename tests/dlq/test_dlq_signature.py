@@ -129,3 +129,9 @@ def test_pacer_does_not_wait_when_work_is_slower_than_the_rate() -> None:
 def test_pacer_refuses_a_rate_below_one() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         Pacer(0)
+
+
+def test_a_long_run_of_digits_is_a_number_not_a_uuid() -> None:
+    assert normalise_message(f"id {10**31} ref {'9' * 32}") == "id <n> ref <n>"
+    assert normalise_message("ref 3f2504e04f8911d39a0c0305e82c3301") == "ref <hex>"
+    assert normalise_message("ref 3f2504e0-4f89-11d3-9a0c-0305e82c3301") == "ref <uuid>"
