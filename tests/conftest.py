@@ -8,10 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from executions.backends import get_backend
 from executions.backends.local import LocalBackend
 from executions.backends.stub import StubBackend
+
+# Property tests draw the same examples on every run and every machine: a failure they
+# find is reproducible, and CI never passes or fails by the luck of the draw.
+hypothesis_settings.register_profile("spine", derandomize=True, database=None)
+hypothesis_settings.load_profile("spine")
 
 # Fixtures of the support modules, for every folder: real Celery workers, a Redis of a test's own.
 pytest_plugins = ["tests.support.celery_worker", "tests.support.redis_server"]
