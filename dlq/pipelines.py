@@ -54,6 +54,7 @@ class ReplayBatchParams(PipelineParams):
     lock_key="dlq:replay_batch",
     lock_policy="wait",
     launch_permission="dlq.replay_deadletter",
+    actor_param="requested_by",
     description="Replay dead letters in order, at most SPINE_REPLAY_RATE a minute.",
 )
 def replay_batch_pipeline(ctx: RunContext) -> dict[str, Any]:

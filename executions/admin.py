@@ -592,7 +592,7 @@ class ExecutionAdmin(ConfirmedActionsMixin, ReadOnlyAdmin):
                 raise ValueError(f"it needs the {wanted.launch_permission} permission")
             new = dispatch(
                 obj.pipeline,
-                obj.params,
+                wanted.launched_by(request.user, obj.params),
                 trigger_source=TriggerSource.ADMIN,
                 parent=obj,
                 lane=obj.lane,
@@ -653,7 +653,7 @@ class ExecutionAdmin(ConfirmedActionsMixin, ReadOnlyAdmin):
             try:
                 execution = dispatch(
                     pipeline.name,
-                    form.params(),
+                    pipeline.launched_by(request.user, form.params()),
                     trigger_source=TriggerSource.ADMIN,
                     lane=lane_form.cleaned_data["lane"] or None,
                     request_id=get_request_id(),

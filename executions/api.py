@@ -120,15 +120,17 @@ class ExecutionViewSet(
         submit = ExecutionSubmitSerializer(data=request.data)
         submit.is_valid(raise_exception=True)
         data = submit.validated_data
+        params = data["params"]
         if data["pipeline"] in registry:
             wanted = registry.get(data["pipeline"])
             if not wanted.may_launch(request.user):
                 raise PermissionDenied(
                     f"starting {wanted.name} needs the {wanted.launch_permission} permission"
                 )
+            params = wanted.launched_by(request.user, params)
         execution = dispatch(
             data["pipeline"],
-            data["params"],
+            params,
             trigger_source=TriggerSource.API,
             request_id=get_request_id(),
             lane=data.get("lane"),

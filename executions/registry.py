@@ -111,10 +111,19 @@ class Pipeline:
     # A Django permission needed, besides executions.add_execution, to start this
     # pipeline by hand (the API's submission, the admin's Run pipeline page).
     launch_permission: str | None = None
+    # A param naming who asked for the run: starting by hand fills it with the signed-in
+    # user's name, whatever the request said.
+    actor_param: str | None = None
 
     def may_launch(self, user: Any) -> bool:
         """Whether ``user`` (already allowed to start executions) may start this one."""
         return self.launch_permission is None or user.has_perm(self.launch_permission)
+
+    def launched_by(self, user: Any, params: dict[str, Any]) -> dict[str, Any]:
+        """``params`` as ``user`` starts them by hand (their name in ``actor_param``)."""
+        if self.actor_param is None:
+            return params
+        return {**params, self.actor_param: user.get_username()}
 
     def validate(self, raw: dict[str, Any] | None) -> dict[str, Any]:
         """Validate raw params; return their canonical JSON-safe form."""
@@ -210,6 +219,7 @@ def pipeline(
     retry: RetryPolicy | None = None,
     max_requeues: int = 0,
     launch_permission: str | None = None,
+    actor_param: str | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register the decorated function as the handler of pipeline ``name``."""
 
@@ -227,6 +237,7 @@ def pipeline(
                 retry=retry or RetryPolicy(),
                 max_requeues=max_requeues,
                 launch_permission=launch_permission,
+                actor_param=actor_param,
             )
         )
         return handler

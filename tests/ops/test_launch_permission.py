@@ -57,3 +57,13 @@ def test_admin_run_page_hides_and_refuses_guarded_pipelines(stub_backend: Any) -
     assert response.status_code == 403
     assert "needs the dlq.replay_deadletter permission" in response.content.decode()
     assert Execution.objects.count() == 0
+
+
+def test_a_hand_started_replay_batch_records_who_started_it(stub_backend: Any) -> None:
+    client = token_client(make_user("replayer", *LAUNCHER, "dlq.replay_deadletter"))
+    body = {"pipeline": "dlq.replay_batch", "params": {"ids": [1], "requested_by": "someone"}}
+    response = client.post("/api/v1/executions/", body, format="json")
+    assert response.status_code == 202, response.content
+    assert Execution.objects.get().params["requested_by"] == "replayer"
+    assert registry.get("dlq.replay_batch").actor_param == "requested_by"
+    assert registry.get("otc.full_etl").launched_by(object(), {"a": 1}) == {"a": 1}
