@@ -127,7 +127,9 @@ class ExecutionViewSet(
                 raise PermissionDenied(
                     f"starting {wanted.name} needs the {wanted.launch_permission} permission"
                 )
-            params = wanted.launched_by(request.user, params)
+            if wanted.actor_param is not None:
+                wanted.validate(params)  # what was sent is checked before the name is set
+                params = wanted.launched_by(request.user, params)
         execution = dispatch(
             data["pipeline"],
             params,

@@ -67,3 +67,11 @@ def test_a_hand_started_replay_batch_records_who_started_it(stub_backend: Any) -
     assert Execution.objects.get().params["requested_by"] == "replayer"
     assert registry.get("dlq.replay_batch").actor_param == "requested_by"
     assert registry.get("otc.full_etl").launched_by(object(), {"a": 1}) == {"a": 1}
+
+
+def test_what_was_sent_as_the_actor_is_still_validated(stub_backend: Any) -> None:
+    client = token_client(make_user("replayer", *LAUNCHER, "dlq.replay_deadletter"))
+    body = {"pipeline": "dlq.replay_batch", "params": {"ids": [1], "requested_by": "x" * 151}}
+    response = client.post("/api/v1/executions/", body, format="json")
+    assert_error(response, 400, "invalid_params")
+    assert Execution.objects.count() == 0
