@@ -24,6 +24,7 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_PATH = BASE_DIR / "var" / "spine.sqlite3"
 DEFAULT_INBOX_DIR = BASE_DIR / "var" / "inbox"
+DEFAULT_ARCHIVE_DIR = BASE_DIR / "var" / "archive"
 DEFAULT_UPLOAD_MAX_BYTES = 256 * 1024 * 1024
 DEV_SECRET_KEY = "spine-development-key-not-for-production"  # noqa: S105
 EXECUTION_BACKENDS = ("local", "celery", "stub")
@@ -294,17 +295,18 @@ def parse_multiproc_dir(environ: Mapping[str, str]) -> Path | None:
     return path
 
 
-def parse_inbox_dir(environ: Mapping[str, str]) -> Path:
-    """``SPINE_INBOX_DIR`` as an absolute path (a relative one is under the project)."""
-    raw = environ.get("SPINE_INBOX_DIR", "")
+def parse_project_dir(environ: Mapping[str, str], name: str, default: Path) -> Path:
+    """Directory variable ``name`` as an absolute path (a relative one is under the
+    project); ``default`` when unset."""
+    raw = environ.get(name, "")
     if "\x00" in raw:
-        refuse("SPINE_INBOX_DIR", raw, "contains a NUL byte")
+        refuse(name, raw, "contains a NUL byte")
     if not raw.strip():
-        return DEFAULT_INBOX_DIR
+        return default
     path = Path(raw.strip()).expanduser()
     path = path if path.is_absolute() else BASE_DIR / path
     if path.exists() and not path.is_dir():
-        refuse("SPINE_INBOX_DIR", raw, "exists and is not a directory")
+        refuse(name, raw, "exists and is not a directory")
     return path
 
 
@@ -344,6 +346,7 @@ class SpineConfig:
     time_limit_grace_seconds: int = 30
     prometheus_multiproc_dir: Path | None = None
     inbox_dir: Path = DEFAULT_INBOX_DIR
+    archive_dir: Path = DEFAULT_ARCHIVE_DIR
     upload_max_bytes: int = DEFAULT_UPLOAD_MAX_BYTES
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -411,7 +414,8 @@ def load_config(environ: Mapping[str, str]) -> SpineConfig:
         dlq_retention_days=env_int(environ, "SPINE_DLQ_RETENTION_DAYS", 30, minimum=1),
         replay_rate=env_int(environ, "SPINE_REPLAY_RATE", 60, minimum=1, maximum=100_000),
         prometheus_multiproc_dir=parse_multiproc_dir(environ),
-        inbox_dir=parse_inbox_dir(environ),
+        inbox_dir=parse_project_dir(environ, "SPINE_INBOX_DIR", DEFAULT_INBOX_DIR),
+        archive_dir=parse_project_dir(environ, "SPINE_ARCHIVE_DIR", DEFAULT_ARCHIVE_DIR),
         upload_max_bytes=env_int(
             environ, "SPINE_UPLOAD_MAX_BYTES", DEFAULT_UPLOAD_MAX_BYTES, minimum=1, maximum=2**40
         ),

@@ -119,6 +119,11 @@ STATIC_ROOT = BASE_DIR / "var" / "static"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    # The raw archive: every capture's original bytes, compressed, named by checksum.
+    "archive": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(CONFIG.archive_dir)},
+    },
 }
 
 # Servers and workers log JSON (LOG_LEVEL, LOG_FORMAT); a management command logs
