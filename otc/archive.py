@@ -204,7 +204,9 @@ def iter_chunks(checksum: str) -> Iterator[bytes]:
     size = 0
     try:
         with raw:
-            reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+            reader = zstandard.ZstdDecompressor().stream_reader(
+                raw, read_size=_CHUNK, read_across_frames=True
+            )
             while chunk := reader.read(_CHUNK):
                 digest.update(chunk)
                 size += len(chunk)

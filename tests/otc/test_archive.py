@@ -152,7 +152,10 @@ def test_concurrent_stores_of_the_same_bytes(archive_kind: str) -> None:
     assert archive.verify(results[0].checksum) == len(data)
 
 
-@pytest.mark.parametrize("fault", ["flip-byte", "truncate", "other-bytes", "empty", "not-zstd"])
+@pytest.mark.parametrize(
+    "fault",
+    ["flip-byte", "truncate", "other-bytes", "empty", "not-zstd", "trailing-junk", "twice"],
+)
 def test_corrupted_object_is_detected_on_every_read(archive_kind: str, fault: str) -> None:
     data = _generated()
     stored = archive.store(io.BytesIO(data))
@@ -163,6 +166,8 @@ def test_corrupted_object_is_detected_on_every_read(archive_kind: str, fault: st
         "other-bytes": zstandard.ZstdCompressor().compress(data.replace(b"ATS", b"ATZ")),
         "empty": b"",
         "not-zstd": data[:500],
+        "trailing-junk": compressed + b"junk after the frame",
+        "twice": compressed + compressed,  # two valid frames: the bytes twice over
     }[fault]
     _replace_object(stored.name, broken)
     for read in (
