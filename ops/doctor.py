@@ -20,6 +20,7 @@ from dlq.models import DeadLetter
 from executions.models import Execution, ExecutionStatus
 from executions.selectors import pipeline_list, stale_queued_count
 from ops.schedules import SCHEDULES, installed
+from otc.health import check_archive
 from spine import health
 from spine.celery import app
 from spine.time import format_iso, utc_now
@@ -212,6 +213,7 @@ def run_checks() -> list[Check]:
         reason = "database unreachable" if not database_ok else "migrations not applied"
         checks += [Check(name, "skipped", reason) for name in ("beat schedule", "ledger")]
     checks += _timed("disk", check_disk)
+    checks += _timed("archive", lambda: _from_health("archive", check_archive))
     checks += _timed("pipelines", check_pipelines)
     return checks
 

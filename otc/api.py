@@ -13,9 +13,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from otc import selectors
+from otc.api_lines import CaptureLinesSerializer, LinesQuery, render_lines
 from otc.filters import CaptureFilter
 from otc.models import Capture, SymbolWeekSummary, VenueMarketShare
 from otc.pagination import OneQueryPagination, PageSource
+from otc.selectors.lines import capture_lines
 from otc.serializers import (
     CaptureDetailSerializer,
     CaptureSerializer,
@@ -482,6 +484,30 @@ class OtcCaptureViewSet(SpineReadOnlyViewSet):
         capture = self.get_object()
         page = self.paginate_queryset(selectors.rejects(capture.pk))
         return self.get_paginated_response(RejectSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="A capture's raw lines",
+        description="Lines of the file as received, from the raw archive (the whole "
+        "object is verified against the capture's checksum first). Line numbers are the "
+        "file's: the header is line 1. `text` is the line without its line ending (LF or "
+        "CR LF), decoded as UTF-8 (undecodable bytes become U+FFFD). A `start` past the "
+        "end gives no lines.",
+        parameters=[LinesQuery],
+        responses={
+            200: CaptureLinesSerializer,
+            400: error_response("`start` or `count` is out of range (details name it)."),
+            404: error_response("No capture with this id."),
+            409: error_response("The archive holds no bytes for this capture."),
+            500: error_response("The capture's archive object failed verification."),
+            503: error_response("The archive's storage could not be reached."),
+        },
+    )
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def lines(self, request: Request, pk: str | None = None) -> Response:
+        params = _query(request, LinesQuery)
+        capture = self.get_object()
+        page = capture_lines(capture, params["start"], params["count"])
+        return Response(CaptureLinesSerializer(render_lines(page)).data)
 
 
 __all__ = [

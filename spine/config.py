@@ -310,6 +310,100 @@ def parse_project_dir(environ: Mapping[str, str], name: str, default: Path) -> P
     return path
 
 
+_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_PREFIX_RE = re.compile(r"[A-Za-z0-9!_.*'()/-]*")
+_REGION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+_ARCHIVE_URL_FORM = "use s3://bucket or s3://bucket/prefix"
+
+
+@dataclass(frozen=True)
+class ArchiveS3:
+    """The raw archive on S3-compatible storage (``SPINE_ARCHIVE_URL=s3://...``)."""
+
+    bucket: str
+    prefix: str = ""
+    endpoint_url: str | None = None
+    region: str | None = None
+    access_key: str | None = field(default=None, repr=False)
+    secret_key: str | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+
+    def storage_options(self) -> dict[str, Any]:
+        """``STORAGES["archive"]["OPTIONS"]`` for django-storages' S3Storage."""
+        options: dict[str, Any] = {
+            "bucket_name": self.bucket,
+            "location": self.prefix,
+            "file_overwrite": True,
+            "default_acl": None,
+            "querystring_auth": False,
+        }
+        if self.endpoint_url:
+            options["endpoint_url"] = self.endpoint_url
+            # MinIO, Ceph and local servers answer path-style requests out of the box.
+            options["addressing_style"] = "path"
+        if self.region:
+            options["region_name"] = self.region
+        if self.access_key:
+            options["access_key"] = self.access_key
+            options["secret_key"] = self.secret_key
+        return options
+
+
+def parse_archive_s3(environ: Mapping[str, str]) -> ArchiveS3 | None:
+    """``SPINE_ARCHIVE_URL`` (with ``SPINE_ARCHIVE_ENDPOINT_URL`` and the AWS_*
+    credentials) when set; ``None`` keeps the archive on the filesystem. Secrets are
+    checked for presence only and never echoed."""
+    raw = environ.get("SPINE_ARCHIVE_URL", "").strip()
+    endpoint = env_http_url(environ, "SPINE_ARCHIVE_ENDPOINT_URL", "") or None
+    if not raw:
+        if endpoint:
+            raise ConfigError(
+                "SPINE_ARCHIVE_ENDPOINT_URL",
+                "SPINE_ARCHIVE_ENDPOINT_URL is set but SPINE_ARCHIVE_URL is not "
+                f"({_ARCHIVE_URL_FORM})",
+            )
+        return None
+    name = "SPINE_ARCHIVE_URL"
+    try:
+        parts = urlsplit(raw)
+    except ValueError:
+        refuse(name, masked_url(raw), f"is not an archive URL ({_ARCHIVE_URL_FORM})")
+    if parts.scheme.lower() != "s3":
+        refuse(name, masked_url(raw), f"is not an s3:// URL ({_ARCHIVE_URL_FORM})")
+    if "@" in parts.netloc or parts.query or parts.fragment:
+        refuse(
+            name,
+            masked_url(raw),
+            "carries credentials, a query or a fragment (use s3://bucket/prefix; "
+            "credentials go in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+        )
+    bucket = parts.netloc
+    if not _BUCKET_RE.fullmatch(bucket) or ".." in bucket:
+        refuse(
+            name,
+            raw,
+            "names no valid bucket (3 to 63 lower-case letters, digits, dots and hyphens)",
+        )
+    prefix = parts.path.strip("/")
+    if not _PREFIX_RE.fullmatch(prefix) or "//" in prefix:
+        refuse(name, raw, "has a prefix with characters S3 keys should not hold")
+    key_id = environ.get("AWS_ACCESS_KEY_ID", "").strip() or None
+    secret = environ.get("AWS_SECRET_ACCESS_KEY", "").strip() or None
+    if (key_id is None) != (secret is None):
+        missing = "AWS_SECRET_ACCESS_KEY" if secret is None else "AWS_ACCESS_KEY_ID"
+        present = "AWS_ACCESS_KEY_ID" if secret is None else "AWS_SECRET_ACCESS_KEY"
+        raise ConfigError(
+            missing, f"{present} is set but {missing} is not (set both, or neither for roles)"
+        )
+    region = environ.get("AWS_DEFAULT_REGION", "").strip() or None
+    if region is not None and not _REGION_RE.fullmatch(region):
+        refuse("AWS_DEFAULT_REGION", region, "is not a region name (use e.g. us-east-1)")
+    return ArchiveS3(bucket, prefix, endpoint, region, key_id, secret)
+
+
 @dataclass(frozen=True)
 class SpineConfig:
     """Everything the settings module needs, parsed and validated."""
@@ -347,6 +441,7 @@ class SpineConfig:
     prometheus_multiproc_dir: Path | None = None
     inbox_dir: Path = DEFAULT_INBOX_DIR
     archive_dir: Path = DEFAULT_ARCHIVE_DIR
+    archive_s3: ArchiveS3 | None = None
     upload_max_bytes: int = DEFAULT_UPLOAD_MAX_BYTES
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -416,6 +511,7 @@ def load_config(environ: Mapping[str, str]) -> SpineConfig:
         prometheus_multiproc_dir=parse_multiproc_dir(environ),
         inbox_dir=parse_project_dir(environ, "SPINE_INBOX_DIR", DEFAULT_INBOX_DIR),
         archive_dir=parse_project_dir(environ, "SPINE_ARCHIVE_DIR", DEFAULT_ARCHIVE_DIR),
+        archive_s3=parse_archive_s3(environ),
         upload_max_bytes=env_int(
             environ, "SPINE_UPLOAD_MAX_BYTES", DEFAULT_UPLOAD_MAX_BYTES, minimum=1, maximum=2**40
         ),

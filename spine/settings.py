@@ -120,10 +120,18 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
     # The raw archive: every capture's original bytes, compressed, named by checksum.
-    "archive": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(CONFIG.archive_dir)},
-    },
+    # On S3-compatible storage with SPINE_ARCHIVE_URL=s3://bucket/prefix (docs/otc.md).
+    "archive": (
+        {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": CONFIG.archive_s3.storage_options(),
+        }
+        if CONFIG.archive_s3
+        else {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(CONFIG.archive_dir)},
+        }
+    ),
 }
 
 # Servers and workers log JSON (LOG_LEVEL, LOG_FORMAT); a management command logs

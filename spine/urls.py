@@ -6,6 +6,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from ops.overview import overview_view
 from otc.admin_intake import ingest_file_view
+from otc.admin_lines import capture_lines_view
 from spine import health
 from spine.metrics import metrics_view
 
@@ -16,6 +17,11 @@ urlpatterns = [
         name="admin-operations-overview",
     ),
     path("admin/otc/ingest/", admin.site.admin_view(ingest_file_view), name="admin-otc-ingest"),
+    path(
+        "admin/otc/capture/<int:capture_id>/lines/",
+        admin.site.admin_view(capture_lines_view),
+        name="admin-otc-capture-lines",
+    ),
     path("admin/", admin.site.urls),
     path("api/", include("spine.api.urls")),
     # Probes and scrapes: never rate limited, never authenticated, JSON 405 for POSTs.

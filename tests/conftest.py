@@ -20,7 +20,11 @@ hypothesis_settings.register_profile("spine", derandomize=True, database=None)
 hypothesis_settings.load_profile("spine")
 
 # Fixtures of the support modules, for every folder: real Celery workers, a Redis of a test's own.
-pytest_plugins = ["tests.support.celery_worker", "tests.support.redis_server"]
+pytest_plugins = [
+    "tests.support.celery_worker",
+    "tests.support.redis_server",
+    "tests.support.s3_server",
+]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 FINRA_DIR = PROJECT_ROOT.parent / "shared" / "finra"
@@ -46,6 +50,19 @@ def inbox(settings: Any, tmp_path: Path) -> Path:
     writes there are named to pipelines by their path relative to it."""
     settings.SPINE_INBOX_DIR = tmp_path
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def archive_dir(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Each test's own raw archive directory, so no test writes into var/archive (a new
+    STORAGES dict: Django's setting_changed receiver drops the cached storage)."""
+    path = tmp_path_factory.mktemp("archive")
+    archive = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(path)},
+    }
+    settings.STORAGES = {**settings.STORAGES, "archive": archive}
+    return path
 
 
 @pytest.fixture

@@ -45,6 +45,9 @@ BAD_INPUT = [
     (["otc", "weeks", "--tier", "T9"], "unknown tier 'T9'"),
     (["otc", "fetch", "--tier", "T1", "--week", "someday"], "week: Date has wrong format"),
     (["otc", "explode"], "invalid choice: 'explode'"),
+    (["otc", "lines", "999999"], "no capture with id 999999"),
+    (["otc", "lines", "1", "--start", "0"], "--start: must be from 1 to"),
+    (["otc", "lines", "1", "--count", "many"], "--count: 'many' is not a whole number"),
     (["reset_metrics_dir", "extra"], "unrecognized arguments: extra"),
     (["setup_schedules", "--bogus"], "unrecognized arguments: --bogus"),
 ]

@@ -118,6 +118,9 @@ def start_celery_worker(
     hostname = f"spine-test-{uuid.uuid4().hex[:8]}@localhost"
     log_path = log_dir / f"{hostname.split('@')[0]}.log"
     full_env = worker_env(db_url, env)
+    if "SPINE_ARCHIVE_DIR" not in (env or {}):
+        # Never var/archive: the worker's raw archive is beside its log unless given.
+        full_env["SPINE_ARCHIVE_DIR"] = str(log_dir / "archive")
     command = [
         sys.executable,
         "-m",
@@ -220,15 +223,22 @@ def workers(
     celery_database_url: str,
     celery_worker_env: dict[str, str],
     inbox: Path,
+    archive_dir: Path,
     tmp_path: Path,
 ) -> Iterator[WorkerFactory]:
     """Start real workers on demand: ``workers(**extra_env)`` returns a new one on the
-    module's environment and the test's inbox. Every worker started is killed at teardown."""
+    module's environment, the test's inbox and raw archive. Every worker started is
+    killed at teardown."""
     backend_settings.EXECUTION_BACKEND = "celery"
     started: list[CeleryWorker] = []
 
     def start(**extra_env: str) -> CeleryWorker:
-        env = {**celery_worker_env, "SPINE_INBOX_DIR": str(inbox), **extra_env}
+        env = {
+            **celery_worker_env,
+            "SPINE_INBOX_DIR": str(inbox),
+            "SPINE_ARCHIVE_DIR": str(archive_dir),
+            **extra_env,
+        }
         worker = start_celery_worker(celery_database_url, tmp_path, env=env)
         started.append(worker)
         return worker
