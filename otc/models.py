@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from django.db import models
@@ -362,6 +363,17 @@ class AvgTradeSize(models.Func):
         if p1 or p2:
             raise ValueError("AvgTradeSize takes the row's own columns only")
         return f"(CASE WHEN {trades} > 0 THEN ({scaled}) * 0.0001 END)", []
+
+    def get_db_converters(self, connection: Any) -> list[Any]:
+        # SQLite hands back a float, which Django quantizes for columns only.
+        return [*super().get_db_converters(connection), _four_places]
+
+
+def _four_places(value: Decimal | None, expression: Any, connection: Any) -> Decimal | None:
+    return None if value is None else value.quantize(_FOUR_PLACES)
+
+
+_FOUR_PLACES = Decimal("0.0001")
 
 
 class VenueVolumeQuerySet(LineKeyedQuerySet):

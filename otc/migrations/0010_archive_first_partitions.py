@@ -95,11 +95,11 @@ def _forward(old_apps: Any, new_apps: Any, schema_editor: Any) -> None:
     execute = schema_editor.execute
     execute(
         "INSERT INTO otc_issue (symbol, name) SELECT DISTINCT symbol, issue_name"
-        " FROM otc_venuevolume ON CONFLICT (symbol, name) DO NOTHING"
+        " FROM otc_venuevolume WHERE true ON CONFLICT (symbol, name) DO NOTHING"
     )
     execute(
         "INSERT INTO otc_participant (mpid, name) SELECT DISTINCT mpid, venue_name"
-        " FROM otc_venuevolume ON CONFLICT (mpid, name) DO NOTHING"
+        " FROM otc_venuevolume WHERE true ON CONFLICT (mpid, name) DO NOTHING"
     )
     execute("ALTER TABLE otc_venuevolume RENAME TO otc_venuevolume_v1")
     partitions.create_parent()
