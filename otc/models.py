@@ -337,9 +337,7 @@ class Participant(models.Model):
 
     class Meta:
         ordering = ["mpid", "id"]
-        constraints = [
-            models.UniqueConstraint(fields=["mpid", "name"], name="otc_participant_key")
-        ]
+        constraints = [models.UniqueConstraint(fields=["mpid", "name"], name="otc_participant_key")]
 
     def __str__(self) -> str:
         return f"{self.mpid} {self.name}"

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-from datetime import date
 import tempfile
+from datetime import date
 from typing import Any
 
 from django.db import migrations, models

@@ -82,9 +82,9 @@ class _Dimension:
         for start in range(0, len(pairs), _LOOKUP_BATCH):
             batch = pairs[start : start + _LOOKUP_BATCH]
             keys = ", ".join(["(%s, %s)"] * len(batch))
+            sql = f"SELECT id, {self.key}, name FROM {self.table} WHERE ({self.key}, name) IN"
             for ident, key, name in fetch_all(
-                f"SELECT id, {self.key}, name FROM {self.table} WHERE ({self.key}, name) IN ({keys})",
-                [value for pair in batch for value in pair],
+                f"{sql} ({keys})", [value for pair in batch for value in pair]
             ):
                 self.ids[(key, name)] = ident
 

@@ -138,7 +138,8 @@ def staged_exists(capture_id: int) -> bool:
             [table],
         )
         return bool(found)
-    return bool(fetch_all("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = %s", [table]))
+    sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = %s"
+    return bool(fetch_all(sql, [table]))
 
 
 def publish(capture_id: int, week: date) -> None:

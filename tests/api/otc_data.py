@@ -100,7 +100,7 @@ def unload() -> None:
         VenueMarketShare,
         VenueVolume,
         Reject,
-        ):
+    ):
         model.objects.all().delete()
     Capture.objects.update(superseded_by=None)
     Capture.objects.all().delete()

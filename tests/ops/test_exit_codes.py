@@ -45,6 +45,8 @@ BAD_INPUT = [
     (["otc", "weeks", "--tier", "T9"], "unknown tier 'T9'"),
     (["otc", "fetch", "--tier", "T1", "--week", "someday"], "week: Date has wrong format"),
     (["otc", "explode"], "invalid choice: 'explode'"),
+    (["otc", "partitions", "detach", "--before", "someday"], "--before: "),
+    (["otc", "partitions", "detach"], "the following arguments are required: --before"),
     (["reset_metrics_dir", "extra"], "unrecognized arguments: extra"),
     (["setup_schedules", "--bogus"], "unrecognized arguments: --bogus"),
 ]

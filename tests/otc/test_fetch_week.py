@@ -16,8 +16,8 @@ from django.db import transaction
 
 from executions.models import ExecutionStatus
 from executions.registry import InvalidParams, registry
-from otc.finra import FinraClientConfig
 from otc import selectors as otc_selectors
+from otc.finra import FinraClientConfig
 from otc.models import Capture, QualityReport, Reject, VenueVolume
 from otc.parser import HEADER
 from otc.services.reconcile import METRICS_KEY, WARNING_PREFIX
@@ -93,9 +93,7 @@ def test_multi_page_week_matches_the_file_ingest(
         "tierIdentifier=T1 weekStartDate=2025-12-01"
     )
     assert capture.execution_id == execution.pk
-    assert [line.line_no for line in otc_selectors.raw_rows(capture.pk)] == list(
-        range(2, ROWS + 2)
-    )
+    assert [line.line_no for line in otc_selectors.raw_rows(capture.pk)] == list(range(2, ROWS + 2))
     progress = events(execution, "fetch_progress")
     assert [(p["pages"], p["rows"]) for p in progress] == [
         (page, min(page * PAGE_SIZE, ROWS)) for page in range(1, 8)

@@ -10,9 +10,8 @@ import pytest
 
 from otc import archive
 from otc.models import Capture, CaptureState, Reject, SymbolWeekSummary, VenueVolume
-from otc.services import partitions
 from otc.parser import MAX_REJECT_RAW_CHARS, FileFormatError
-from otc.services import compute_capture, ingest_file, ingest_lines, normalize_capture
+from otc.services import compute_capture, ingest_file, ingest_lines, normalize_capture, partitions
 from tests.otc.etl_support import (
     HEADER_LINE,
     WEEK,
