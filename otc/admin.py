@@ -13,6 +13,7 @@ from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
 from otc.models import (
+    LINE_KEY_BITS,
     Capture,
     LineKeyedQuerySet,
     QualityReport,
@@ -592,6 +593,18 @@ class VenueVolumeAdmin(SymbolSearchMixin, ConsoleColumnsMixin, ReadOnlyAdmin):
     search_help_text = "Symbol (e.g. AAPL), its beginning, or words of the issue name."
     # Newest capture first, then by line: the line key's order.
     ordering = ("-id",)
+
+    def get_object(
+        self, request: HttpRequest, object_id: str, from_field: str | None = None
+    ) -> VenueVolume | None:
+        # The line key names the capture; its week prunes the read to one partition.
+        try:
+            key = int(object_id)
+            week = Capture.objects.values_list("week", flat=True).get(pk=key >> LINE_KEY_BITS)
+        except (ValueError, OverflowError, Capture.DoesNotExist):
+            return None
+        queryset = self.get_queryset(request).filter(week=week, capture_id=key >> LINE_KEY_BITS)
+        return queryset.filter(pk=key).first()
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [

@@ -145,14 +145,14 @@ def staged_exists(capture_id: int) -> bool:
 def publish(capture_id: int, week: date) -> None:
     """Make the staged rows the capture's normalized rows, in the caller's transaction.
 
-    PostgreSQL: a BRIN index on the line key (a few pages: admin lookups by id), a
-    CHECK constraint matching the partition bounds, then ``ATTACH PARTITION``, which
-    the CHECK lets skip its validation scan. SQLite: the rows move into the table.
+    PostgreSQL: a CHECK constraint matching the partition bounds, then ``ATTACH
+    PARTITION``, which the CHECK lets skip its validation scan. No index: the
+    analytics read a capture's partition whole, and a row is found by its week and
+    capture (one partition, in line order). SQLite: the rows move into the table.
     """
     table = staged_table(capture_id)
     if vendor() == "postgresql":
         day = week.isoformat()
-        execute(f"CREATE INDEX {table}_id ON {table} USING brin (id)")
         execute(
             f"ALTER TABLE {table} ADD CONSTRAINT {table}_bounds "
             f"CHECK (week = DATE '{day}' AND capture_id = {int(capture_id)})"
