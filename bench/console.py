@@ -167,7 +167,6 @@ def pages() -> list[tuple[str, str]]:
         "capture",
         "qualityreport",
         "reject",
-        "rawrow",
         "venuevolume",
         "symbolweeksummary",
         "venuemarketshare",
@@ -252,7 +251,7 @@ def main() -> None:
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
     from dlq.models import DeadLetter
     from executions.models import Execution, ExecutionEvent
-    from otc.models import Capture, RawRow, SymbolWeekSummary, VenueVolume
+    from otc.models import Capture, SymbolWeekSummary, VenueVolume
 
     tiers = [t.strip() for t in args.tiers.split(",") if t.strip()]
     if args.reload:
@@ -270,7 +269,6 @@ def main() -> None:
             cursor.execute("ANALYZE")
     counts = {
         "captures": Capture.objects.count(),
-        "raw rows": RawRow.objects.count(),
         "venue volumes": VenueVolume.objects.count(),
         "symbol summaries": SymbolWeekSummary.objects.count(),
         "executions": Execution.objects.count(),

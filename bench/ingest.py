@@ -57,7 +57,8 @@ OTC_TABLES = (
     "otc_venuemarketshare",
     "otc_venuevolume",
     "otc_reject",
-    "otc_rawrow",
+    "otc_issue",
+    "otc_participant",
     "otc_venue",
     "otc_capture",
 )

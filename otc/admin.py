@@ -13,10 +13,10 @@ from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
 from otc.models import (
+    LINE_KEY_BITS,
     Capture,
     LineKeyedQuerySet,
     QualityReport,
-    RawRow,
     Reject,
     SymbolRolling,
     SymbolWeekSummary,
@@ -224,7 +224,7 @@ class CaptureAdmin(ReadOnlyAdmin):
         "ingested_display",
     )
     list_display_links = ("id", "week")
-    list_filter = ("tier", "ats", "state", "quality_grade", WeekFilter)
+    list_filter = ("tier", "ats", "state", "quality_grade", "archive_status", WeekFilter)
     search_fields = ("source", "checksum")
     search_help_text = "Source file name or checksum (or their beginning)."
     date_hierarchy = "week"
@@ -241,6 +241,7 @@ class CaptureAdmin(ReadOnlyAdmin):
                     "failure",
                     "source",
                     "checksum",
+                    "archive_status",
                     "rows_display",
                     "rejects_display",
                     "grade_display",
@@ -323,7 +324,7 @@ class CaptureAdmin(ReadOnlyAdmin):
 
     @admin.display(description="rows", ordering="row_count")
     def rows_display(self, obj: Capture) -> SafeString:
-        url = _list_url("rawrow", capture=obj.pk)
+        url = _list_url("venuevolume", capture=obj.pk)
         return format_html('<a href="{}">{}</a>', url, f"{obj.row_count:,}")
 
     @admin.display(description="rejects", ordering="reject_count")
@@ -377,7 +378,6 @@ class CaptureAdmin(ReadOnlyAdmin):
     @admin.display(description="rows of this capture")
     def browse_display(self, obj: Capture) -> SafeString:
         links = [
-            ("rawrow", "raw rows"),
             ("reject", "rejects"),
             ("venuevolume", "normalized volume"),
             ("symbolweeksummary", "symbol summaries"),
@@ -407,44 +407,6 @@ class RejectAdmin(ReadOnlyAdmin):
     @admin.display(description="raw line")
     def raw_display(self, obj: Reject) -> SafeString:
         return format_html("<code>{}</code>", Truncator(obj.raw).chars(120))
-
-
-@admin.register(RawRow)
-class RawRowAdmin(ReadOnlyAdmin):
-    list_display = (
-        "capture_display",
-        "line_no",
-        "symbol",
-        "mpid",
-        "share_quantity_display",
-        "trade_count_display",
-        "last_update_date",
-        "reject_reason",
-    )
-    list_filter = (CaptureFilter,)
-    ordering = ("-id",)  # newest capture first, then by line: the primary key's order
-    search_help_text = "Exact symbol."
-
-    search_fields = ("symbol",)
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet, search_term: str
-    ) -> tuple[QuerySet, bool]:
-        # Raw symbols are as received (not upper-cased), so match them as typed.
-        term = search_term.strip()
-        return (queryset.filter(symbol=term) if term else queryset), False
-
-    @admin.display(description="capture", ordering="capture")
-    def capture_display(self, obj: RawRow) -> SafeString | str:
-        return capture_link(obj.capture_id)
-
-    @admin.display(description="shares")
-    def share_quantity_display(self, obj: RawRow) -> str:
-        return spine_int(obj.share_quantity)
-
-    @admin.display(description="trades")
-    def trade_count_display(self, obj: RawRow) -> str:
-        return spine_int(obj.trade_count)
 
 
 # --- quality ------------------------------------------------------------------------------------
@@ -611,23 +573,81 @@ class VenueMarketShareAdmin(MpidSearchMixin, ConsoleColumnsMixin, ReadOnlyAdmin)
 
 @admin.register(VenueVolume)
 class VenueVolumeAdmin(SymbolSearchMixin, ConsoleColumnsMixin, ReadOnlyAdmin):
+    """Normalized rows as before the dimensions: names, MPID, tier and the average trade
+    size come from the model's annotations (``VenueVolumeManager``)."""
+
     list_display = (
-        "symbol",
-        "mpid",
+        "symbol_display",
+        "mpid_display",
         "venue_display",
-        "tier",
+        "tier_display",
         "week",
         "ats_display",
         "share_volume_display",
         "trade_count_display",
-        "avg_trade_size",
+        "avg_trade_size_display",
         "capture_display",
     )
-    list_filter = ("tier", "ats", WeekFilter, CaptureFilter)
-    search_fields = ("symbol",)
+    list_filter = ("capture__tier", "capture__ats", WeekFilter, CaptureFilter)
+    search_fields = ("issue__symbol",)
     search_help_text = "Symbol (e.g. AAPL), its beginning, or words of the issue name."
-    # Backwards along the (capture, symbol, mpid) unique index: newest capture first.
-    ordering = ("-capture", "-symbol", "-mpid")
+    # Newest capture first, then by line: the line key's order.
+    ordering = ("-id",)
+
+    def get_object(
+        self, request: HttpRequest, object_id: str, from_field: str | None = None
+    ) -> VenueVolume | None:
+        # The line key names the capture; its week prunes the read to one partition.
+        try:
+            key = int(object_id)
+            week = Capture.objects.values_list("week", flat=True).get(pk=key >> LINE_KEY_BITS)
+        except (ValueError, OverflowError, Capture.DoesNotExist):
+            return None
+        queryset = self.get_queryset(request).filter(week=week, capture_id=key >> LINE_KEY_BITS)
+        return queryset.filter(pk=key).first()
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [
+            "capture",
+            "week",
+            "line_no",
+            "symbol_display",
+            "issue_name_display",
+            "mpid_display",
+            "venue_display",
+            "tier_display",
+            "ats_display",
+            "share_volume_display",
+            "trade_count_display",
+            "avg_trade_size_display",
+        ]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return self.get_readonly_fields(request, obj)
+
+    @admin.display(description="symbol", ordering="symbol")
+    def symbol_display(self, obj: VenueVolume) -> str:
+        return obj.symbol  # type: ignore[attr-defined]
+
+    @admin.display(description="issue name")
+    def issue_name_display(self, obj: VenueVolume) -> str:
+        return obj.issue_name  # type: ignore[attr-defined]
+
+    @admin.display(description="MPID", ordering="mpid")
+    def mpid_display(self, obj: VenueVolume) -> str:
+        return obj.mpid  # type: ignore[attr-defined]
+
+    @admin.display(description="tier", ordering="tier")
+    def tier_display(self, obj: VenueVolume) -> str:
+        return obj.tier  # type: ignore[attr-defined]
+
+    @admin.display(description="ATS", ordering="ats")
+    def ats_display(self, obj: Any) -> str:
+        return "ATS" if obj.ats else "non-ATS"
+
+    @admin.display(description="avg trade size")
+    def avg_trade_size_display(self, obj: VenueVolume) -> Any:
+        return obj.avg_trade_size  # type: ignore[attr-defined]
 
     @admin.display(description="capture", ordering="capture")
     def capture_display(self, obj: VenueVolume) -> SafeString | str:
@@ -635,7 +655,7 @@ class VenueVolumeAdmin(SymbolSearchMixin, ConsoleColumnsMixin, ReadOnlyAdmin):
 
     @admin.display(description="venue")
     def venue_display(self, obj: VenueVolume) -> str:
-        return Truncator(obj.venue_name).chars(28)
+        return Truncator(obj.venue_name).chars(28)  # type: ignore[attr-defined]
 
     @admin.display(description="shares", ordering="share_volume")
     def share_volume_display(self, obj: VenueVolume) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from django.db import models
@@ -102,6 +103,13 @@ class CaptureQuerySet(models.QuerySet):
         return self.filter(tier=tier, week=week, ats=ats)
 
 
+class ArchiveStatus(models.TextChoices):
+    """Whether the archive holds a capture's original bytes under its checksum."""
+
+    ARCHIVED = "archived", "Archived"
+    UNREPRODUCIBLE = "unreproducible", "Not reproducible (migrated)"
+
+
 class Grade(models.TextChoices):
     A = "A", "A"
     B = "B", "B"
@@ -116,11 +124,9 @@ class Grade(models.TextChoices):
 #: only the services write these rows, inside the transaction that creates or locks
 #: their capture, and captures are never deleted outside the ORM (which cascades).
 _BULK_FK: dict[str, Any] = {"db_index": False, "db_constraint": False}
-#: Raw and normalized rows are keyed by the line they came from, packed in one
-#: bigint: capture id x 2**32 + line number. The primary key is then the natural key,
-#: so one index gives uniqueness, a capture's rows as one key range in line order,
-#: and lookups by id; a separate (capture, line) index would cost a second index
-#: entry per bulk row.
+#: Normalized rows are keyed by the line they came from, packed in one bigint:
+#: capture id x 2**32 + line number, so a capture's rows are one key range in line
+#: order and a row names its raw line in the archive.
 LINE_KEY_BITS = 32
 _PCT = {"max_digits": 9, "decimal_places": 4}  # 0.0000 – 100.0000 (%), HHI up to 10,000
 _AVG = {"max_digits": 24, "decimal_places": 4}  # averages of share volumes and trades
@@ -179,6 +185,13 @@ class Capture(models.Model):
     normalized_at = models.DateTimeField(null=True, blank=True)
     computed_at = models.DateTimeField(null=True, blank=True)
     quality_grade = models.CharField(max_length=1, choices=Grade.choices, blank=True, default="")
+    archive_status = models.CharField(
+        max_length=16,
+        choices=ArchiveStatus.choices,
+        default=ArchiveStatus.ARCHIVED,
+        help_text="Unreproducible: a capture migrated from raw rows whose bytes did not "
+        "hash to its checksum again; its raw lines are not in the archive.",
+    )
 
     objects = CaptureQuerySet.as_manager()
 
@@ -253,41 +266,6 @@ class LineKeyedQuerySet(models.QuerySet):
         return self.filter(pk__gte=lowest, pk__lt=bound)
 
 
-class RawRow(models.Model):
-    """One data line exactly as received, with the parser's reading of it.
-
-    Text columns are ``text`` (no length check in the database) and bounded by the
-    parser instead: a valid row's fields are within ``otc.parser.FIELD_LIMITS``, and a
-    rejected row keeps at most ``MAX_REJECT_RAW_CHARS`` of its line, control characters
-    escaped, so any line can be stored and rejected with a reason rather than failing
-    the file.
-    """
-
-    id = line_key_field()
-    capture = models.ForeignKey(
-        Capture, on_delete=models.CASCADE, related_name="raw_rows", **_BULK_FK
-    )
-    line_no = models.PositiveIntegerField()
-    raw = models.TextField()
-    tier_description = models.TextField(blank=True)
-    symbol = models.TextField(blank=True)
-    issue_name = models.TextField(blank=True)
-    venue_name = models.TextField(blank=True)
-    mpid = models.TextField(blank=True)
-    share_quantity = models.BigIntegerField(null=True, blank=True)
-    trade_count = models.BigIntegerField(null=True, blank=True)
-    last_update_date = models.DateField(null=True, blank=True)
-    reject_reason = models.TextField(null=True, blank=True)
-
-    objects = LineKeyedQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["id"]  # capture, then line
-
-    def __str__(self) -> str:
-        return f"capture {self.capture_id} line {self.line_no}"
-
-
 class RejectKind(models.TextChoices):
     INVALID = "invalid", "Invalid row"
     DUPLICATE = "duplicate", "Duplicate symbol+MPID"
@@ -329,39 +307,127 @@ class _WeekKeyed(models.Model):
         abstract = True
 
 
-class VenueVolume(_WeekKeyed):
-    """Normalized volume: one row per (capture, symbol, MPID), with the id of the raw
-    row it came from (``line_key``)."""
+class Issue(models.Model):
+    """The symbol dimension: a symbol with an issue name as FINRA reported it.
+
+    A symbol whose name changes gets a second row, so every normalized row keeps the
+    name its own capture reported; the rows never change once written.
+    """
+
+    id = models.AutoField(primary_key=True)
+    symbol = models.TextField()
+    name = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["symbol", "id"]
+        constraints = [models.UniqueConstraint(fields=["symbol", "name"], name="otc_issue_key")]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {self.name}"
+
+
+class Participant(models.Model):
+    """The venue dimension: an MPID with a participant name as FINRA reported it (a
+    renamed venue gets a second row). ``Venue`` keeps each MPID's latest name and the
+    weeks it was seen, for the captures that passed the quality gate."""
+
+    id = models.AutoField(primary_key=True)
+    mpid = models.TextField()
+    name = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["mpid", "id"]
+        constraints = [models.UniqueConstraint(fields=["mpid", "name"], name="otc_participant_key")]
+
+    def __str__(self) -> str:
+        return f"{self.mpid} {self.name}"
+
+
+class AvgTradeSize(models.Func):
+    """Shares per trade, 4 places half up, NULL without trades: exact on both dialects
+    (PostgreSQL divides in ``numeric``, so no bigint intermediate can overflow)."""
+
+    output_field = models.DecimalField(**_AVG)
+
+    def __init__(self) -> None:
+        super().__init__(models.F("share_volume"), models.F("trade_count"))
+
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+        (shares, p1), (trades, p2) = (compiler.compile(e) for e in self.get_source_expressions())
+        if connection.vendor == "postgresql":
+            scaled = f"div(2 * CAST({shares} AS NUMERIC) * 10000 + {trades}, 2 * {trades})"
+        else:
+            scaled = f"((2 * {shares} * 10000 + {trades}) / (2 * {trades}))"
+        if p1 or p2:
+            raise ValueError("AvgTradeSize takes the row's own columns only")
+        return f"(CASE WHEN {trades} > 0 THEN ({scaled}) * 0.0001 END)", []
+
+    def get_db_converters(self, connection: Any) -> list[Any]:
+        # SQLite hands back a float, which Django quantizes for columns only.
+        return [*super().get_db_converters(connection), _four_places]
+
+
+def _four_places(value: Decimal | None, expression: Any, connection: Any) -> Decimal | None:
+    return None if value is None else value.quantize(_FOUR_PLACES)
+
+
+_FOUR_PLACES = Decimal("0.0001")
+
+
+class VenueVolumeQuerySet(LineKeyedQuerySet):
+    pass
+
+
+class VenueVolumeManager(models.Manager.from_queryset(VenueVolumeQuerySet)):  # type: ignore[misc]
+    """Every read sees the row as it was before the dimensions: symbol, issue and venue
+    names, MPID, tier and ATS flag by join, the average trade size computed."""
+
+    def get_queryset(self) -> models.QuerySet:
+        return (
+            super()
+            .get_queryset()
+            .annotate(
+                symbol=models.F("issue__symbol"),
+                issue_name=models.F("issue__name"),
+                mpid=models.F("participant__mpid"),
+                venue_name=models.F("participant__name"),
+                tier=models.F("capture__tier"),
+                ats=models.F("capture__ats"),
+                avg_trade_size=AvgTradeSize(),
+            )
+        )
+
+
+class VenueVolume(models.Model):
+    """Normalized volume: one row per (capture, symbol, MPID), compact — what varies
+    per row, the dimensions by integer id, and the line it came from (``line_key``).
+
+    On PostgreSQL the table is range-partitioned by (week, capture), one partition per
+    capture (``otc.services.partitions``); on SQLite it is one plain table.
+    """
 
     id = line_key_field()
     capture = models.ForeignKey(
         Capture, on_delete=models.CASCADE, related_name="venue_volumes", **_BULK_FK
     )
+    week = models.DateField()
     line_no = models.PositiveIntegerField(help_text="The raw line this row came from.")
-    symbol = models.TextField()
-    issue_name = models.TextField(blank=True)
-    mpid = models.TextField()
-    venue_name = models.TextField(blank=True)
+    issue = models.ForeignKey(Issue, on_delete=models.DO_NOTHING, related_name="+", **_BULK_FK)
+    participant = models.ForeignKey(
+        Participant, on_delete=models.DO_NOTHING, related_name="+", **_BULK_FK
+    )
     share_volume = models.BigIntegerField()
     trade_count = models.BigIntegerField()
-    avg_trade_size = models.DecimalField(
-        **_AVG, null=True, blank=True, help_text="Shares per trade; empty when no trades."
-    )
 
-    objects = LineKeyedQuerySet.as_manager()
+    objects = VenueVolumeManager()
 
     class Meta:
-        ordering = ["capture", "symbol", "mpid"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["capture", "symbol", "mpid"], name="otc_venuevolume_key"
-            ),
-        ]
-        # No index but the key: this is the widest table and the bulk path writes it; symbol
-        # and venue lookups across weeks go to the (much smaller) analytics tables.
+        ordering = ["id"]  # capture, then line
+        # No index: a capture's rows are one partition (PostgreSQL) read whole by the
+        # analytics; the parser keeps the first line of each symbol+MPID.
 
     def __str__(self) -> str:
-        return f"{self.symbol}@{self.mpid} {self.week}: {self.share_volume}"
+        return f"capture {self.capture_id} line {self.line_no}"
 
 
 class Venue(models.Model):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import NamedTuple
 
 from django.db.models import Count, F, FilteredRelation, Q, QuerySet
 
-from otc.models import PENDING_STATES, Capture, QualityReport, RawRow, Reject
+from otc import archive
+from otc.models import PENDING_STATES, Capture, QualityReport, Reject
 from otc.parser import parse_tier
 from otc.weeks import week_start
 from spine.time import parse_date
@@ -109,9 +111,23 @@ def available_weeks(
     return list(qs.order_by("-week").values_list("week", flat=True).distinct())
 
 
-def raw_rows(capture_id: int) -> QuerySet[RawRow]:
-    """A capture's data lines as received, in file order."""
-    return RawRow.objects.of_capture(capture_id).order_by("pk")
+class RawLine(NamedTuple):
+    """One line of a capture's original file: its number (the header is 1) and text."""
+
+    line_no: int
+    raw: str
+
+
+def raw_rows(capture_id: int) -> list[RawLine]:
+    """A capture's data lines as received, in file order, read from the archive (line
+    endings and lines of only spaces or tabs left out, as the parser skips them)."""
+    checksum = Capture.objects.values_list("checksum", flat=True).get(pk=capture_id)
+    found = []
+    for number, line in enumerate(archive.iter_lines(checksum), start=1):
+        text = line.decode("utf-8", errors="replace").rstrip("\r\n")
+        if number > 1 and text.strip(" \t"):
+            found.append(RawLine(number, text))
+    return found
 
 
 def rejects(capture_id: int) -> QuerySet[Reject]:

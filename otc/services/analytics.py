@@ -8,8 +8,8 @@ from otc.models import (
     SymbolWeekSummary,
     Venue,
     VenueMarketShare,
-    VenueVolume,
 )
+from otc.services.partitions import capture_rows_sql
 from otc.services.sql import execute, int_sum, round_div, round_div_scaled, unscale
 
 __all__ = [
@@ -70,8 +70,7 @@ def compute_symbol_summaries(capture: Capture) -> int:
                                        CAST(SUM(share_volume) OVER by_symbol AS BIGINT)
                                            AS sym_total,
                                        MAX(share_volume) OVER by_symbol AS sym_top
-                                  FROM {VenueVolume._meta.db_table}
-                                 WHERE capture_id = %(capture)s
+                                  FROM {capture_rows_sql()}
                                 WINDOW by_symbol AS (PARTITION BY symbol)) totals) shares
                  GROUP BY symbol) agg
           LEFT JOIN {VenueMarketShare._meta.db_table} vms
@@ -101,8 +100,7 @@ def compute_venue_shares(capture: Capture) -> int:
                                {int_sum("trade_count")} AS trades,
                                COUNT(*) AS symbols,
                                SUM(CASE WHEN share_volume = 0 THEN 1 ELSE 0 END) AS zero_rows
-                          FROM {VenueVolume._meta.db_table}
-                         WHERE capture_id = %(capture)s
+                          FROM {capture_rows_sql()}
                          GROUP BY mpid) per_venue) totals
         """,
         _key_params(capture),

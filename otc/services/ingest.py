@@ -1,29 +1,24 @@
-"""Ingest: FINRA weekly bytes → a Capture with its raw rows and rejects, atomically."""
+"""Ingest: FINRA weekly bytes → the archive, then parsed from it into a Capture with its
+staged normalized rows and rejects, atomically."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+import tempfile
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
-from django.db import connection, transaction
+from django.db import transaction
 
 from executions.fencing import fence
+from otc import archive
 from otc.inbox import open_regular
-from otc.models import (
-    Capture,
-    CaptureState,
-    RawRow,
-    Reject,
-    RejectKind,
-    capture_key_range,
-    line_key,
-)
-from otc.parser import ParsedRow, WeeklyFileParser, parse_tier
-from otc.services.sql import execute, vendor
+from otc.models import Capture, CaptureState
+from otc.parser import FileFormatError, parse_tier
+from otc.services.load import LoadResult, load_capture
 from otc.weeks import reporting_week
 from spine.time import utc_now
 
@@ -39,24 +34,8 @@ __all__ = [
     "resolve_key",
 ]
 
-_RAW_COLUMNS = (
-    "id",
-    "capture_id",
-    "line_no",
-    "raw",
-    "tier_description",
-    "symbol",
-    "issue_name",
-    "venue_name",
-    "mpid",
-    "share_quantity",
-    "trade_count",
-    "last_update_date",
-    "reject_reason",
-)
-_RAW_TYPES = ("int8", "int8", "int4", *["text"] * 6, "int8", "int8", "date", "text")
-#: Rows per ``executemany`` on SQLite: large enough to amortise, small enough to stay flat.
-_BATCH_ROWS = 5_000
+#: Lines spooled in memory up to this size before the archive compresses them.
+_SPOOL_BYTES = 16 << 20
 _HASH_CHUNK = 1 << 20
 
 
@@ -135,22 +114,18 @@ def ingest_handle(
     ats: bool = False,
     execution: Execution | None = None,
 ) -> IngestResult:
-    """Ingest an open binary FINRA file (seekable), recorded with ``source``.
+    """Ingest an open binary FINRA file, recorded with ``source``.
 
-    A cheap checksum pass first: a file identical to the current capture is a no-op
-    without parsing. The streamed checksum is still the one that counts, in case the
-    file changes between the two reads.
+    The bytes go to the archive first (compressed, under their SHA-256); bytes the
+    current capture (or a newer pending one) already holds are a no-op without parsing.
+    Otherwise they are parsed back from the archive, so the rows are exactly what it
+    keeps.
     """
     code, monday = resolve_key(tier, week)
-    current = Capture.objects.current().of_key(code, monday, ats).first()
-    candidates = _holders(code, monday, ats, current)
-    if candidates:
-        checksum = _handle_checksum(handle)
-        same = next((c for c in candidates if c.checksum == checksum), None)
-        if same is not None:
-            return _unchanged(same, current)
-        handle.seek(0)
-    return ingest_lines(handle, source=source, tier=code, week=monday, ats=ats, execution=execution)
+    stored = archive.store(handle)
+    return _ingest_archived(
+        stored, source=source, tier=code, week=monday, ats=ats, execution=execution
+    )
 
 
 def _handle_checksum(handle: BinaryIO) -> str:
@@ -173,41 +148,61 @@ def ingest_lines(
 
     Identical content to the current capture of (tier, week, ats) is a no-op that says
     so; different content becomes a new staged capture, which supersedes the current
-    one (kept queryable) only once its compute passes the quality gate. Raises
-    ``FileFormatError`` (nothing written) for file-level problems; row-level problems
-    become ``Reject`` rows.
+    one (kept queryable) only once its compute passes the quality gate. The lines are
+    archived first and parsed from the archive. Raises ``FileFormatError`` (nothing
+    written) for file-level problems; row-level problems become ``Reject`` rows.
     """
     code, monday = resolve_key(tier, week)
-    digest = hashlib.sha256()
+    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
+        for line in lines:
+            spool.write(line)
+        spool.seek(0)
+        stored = archive.store(spool)
+    return _ingest_archived(
+        stored, source=source, tier=code, week=monday, ats=ats, execution=execution
+    )
+
+
+def _ingest_archived(
+    stored: archive.ArchivedFile,
+    *,
+    source: str,
+    tier: str,
+    week: date,
+    ats: bool,
+    execution: Execution | None,
+) -> IngestResult:
+    """Record archived bytes as a new capture of (tier, week, ats), parsed from the
+    archive, unless a capture of that key already holds them."""
+    checksum = stored.checksum
     try:
         with transaction.atomic():
-            current = (
-                Capture.objects.select_for_update().current().of_key(code, monday, ats).first()
-            )
+            current = Capture.objects.select_for_update().current().of_key(tier, week, ats).first()
+            same = _same_bytes(tier, week, ats, checksum, current)
+            if same is not None:
+                raise _Unchanged(same, current)
             capture = Capture.objects.create(
-                tier=code,
-                week=monday,
+                tier=tier,
+                week=week,
                 ats=ats,
                 source=source,
                 ingested_at=utc_now(),
                 execution=execution,
             )
-            parser = WeeklyFileParser(_hashing(lines, digest), expected_tier=code)
-            _store_raw_rows(capture.pk, parser)
-            checksum = digest.hexdigest()
-            same = _same_bytes(code, monday, ats, checksum, current)
-            if same is not None:
-                raise _Unchanged(same, current)
-            rejects = _store_rejects(capture.pk) if parser.rejects else 0
-            _finish(capture, parser, checksum, rejects)
+            loaded, _ = load_capture(capture, archive.iter_lines(checksum))
+            _finish(capture, loaded, checksum)
             fence()
     except _Unchanged as unchanged:
         return _unchanged(unchanged.capture, unchanged.current)
+    except FileFormatError:
+        if stored.created:  # unusable bytes: no capture will ever read them
+            archive.archive_storage().delete(stored.name)
+        raise
     return IngestResult(
         status="created",
         capture_id=capture.pk,
-        tier=code,
-        week=monday,
+        tier=tier,
+        week=week,
         ats=ats,
         checksum=capture.checksum,
         rows=capture.row_count,
@@ -251,76 +246,17 @@ def _unchanged(capture: Capture, current: Capture | None) -> IngestResult:
     )
 
 
-def _hashing(lines: Iterable[bytes], digest: Any) -> Iterator[bytes]:
-    update = digest.update
-    for line in lines:
-        update(line)
-        yield line
+def _finish(capture: Capture, loaded: LoadResult, checksum: str) -> None:
+    """Record counts and warnings; the capture stays staged until compute promotes it.
 
-
-def _store_raw_rows(capture_id: int, rows: Iterable[ParsedRow]) -> None:
-    """Stream every parsed data row into ``RawRow``; the dialect picks the bulk path."""
-    if vendor() == "postgresql":
-        _copy_rows(capture_id, rows)
-    else:
-        _insert_rows(capture_id, rows)
-
-
-def _copy_rows(capture_id: int, rows: Iterable[ParsedRow]) -> None:
-    """PostgreSQL: psycopg 3 binary ``COPY`` on Django's own connection, so the rows
-    are part of Django's transaction. Binary saves the server parsing text numbers."""
-    columns = ", ".join(_RAW_COLUMNS)
-    sql = f"COPY {RawRow._meta.db_table} ({columns}) FROM STDIN WITH (FORMAT BINARY)"
-    base = line_key(capture_id, 0)
-    with connection.connection.cursor() as cursor, cursor.copy(sql) as copy:
-        copy.set_types(_RAW_TYPES)
-        write_row = copy.write_row
-        for row in rows:
-            write_row((base + row[0], capture_id, *row))
-
-
-def _insert_rows(capture_id: int, rows: Iterable[ParsedRow]) -> None:
-    """SQLite: ``executemany`` in fixed-size batches."""
-    placeholders = ", ".join(["%s"] * len(_RAW_COLUMNS))
-    sql = f"INSERT INTO {RawRow._meta.db_table} ({', '.join(_RAW_COLUMNS)}) VALUES ({placeholders})"
-    base = line_key(capture_id, 0)
-    batch: list[tuple[Any, ...]] = []
-    with connection.cursor() as cursor:
-        for row in rows:
-            batch.append((base + row[0], capture_id, *row))
-            if len(batch) >= _BATCH_ROWS:
-                cursor.executemany(sql, batch)
-                batch.clear()
-        if batch:
-            cursor.executemany(sql, batch)
-
-
-def _store_rejects(capture_id: int) -> int:
-    """Copy the parser's rejects (reason and raw line) into ``Reject`` in one statement.
-
-    Duplicate symbol+MPID rows are valid rows on their own; normalization finds them.
+    ``reject_count`` counts the parser's rejects here; normalize adds the duplicates.
     """
-    raw, reject = RawRow._meta.db_table, Reject._meta.db_table
-    lowest, bound = capture_key_range(capture_id)
-    return execute(
-        f"""
-        INSERT INTO {reject} (capture_id, line_no, raw, reason, kind)
-        SELECT capture_id, line_no, raw, reject_reason, %(kind)s
-          FROM {raw}
-         WHERE id >= %(lowest)s AND id < %(bound)s AND reject_reason IS NOT NULL
-        """,
-        {"lowest": lowest, "bound": bound, "kind": RejectKind.INVALID},
-    )
-
-
-def _finish(capture: Capture, parser: WeeklyFileParser, checksum: str, rejects: int) -> None:
-    """Record counts and warnings; the capture stays staged until compute promotes it."""
-    dates = sorted(parser.last_update_dates)
+    dates = sorted(loaded.last_update_dates)
     capture.checksum = checksum
-    capture.row_count = parser.rows_read
-    capture.reject_count = rejects
+    capture.row_count = loaded.rows_read
+    capture.reject_count = loaded.invalid
     capture.last_update_dates = [day.isoformat() for day in dates]
-    capture.warnings = _warnings(capture.week, parser, dates)
+    capture.warnings = _warnings(capture.week, loaded.blank_lines, dates)
     capture.ingested_at = utc_now()
     capture.save(
         update_fields=[
@@ -334,7 +270,7 @@ def _finish(capture: Capture, parser: WeeklyFileParser, checksum: str, rejects: 
     )
 
 
-def _warnings(week: date, parser: WeeklyFileParser, dates: list[date]) -> list[str]:
+def _warnings(week: date, blank_lines: int, dates: list[date]) -> list[str]:
     warnings = []
     if len(dates) > 1:
         listed = ", ".join(day.isoformat() for day in dates)
@@ -344,6 +280,6 @@ def _warnings(week: date, parser: WeeklyFileParser, dates: list[date]) -> list[s
             f"lastUpdateDate {dates[0].isoformat()} is before the reporting week "
             f"{week.isoformat()}: check the week given for this capture"
         )
-    if parser.blank_lines:
-        warnings.append(f"{parser.blank_lines} blank line(s) skipped")
+    if blank_lines:
+        warnings.append(f"{blank_lines} blank line(s) skipped")
     return warnings

@@ -1,33 +1,28 @@
-"""Normalize: a capture's valid raw rows → ``VenueVolume``; duplicates → ``Reject``."""
+"""Normalize: a capture's staged rows checked and published as its ``VenueVolume``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from executions.fencing import fence
+from otc import archive
 from otc.models import (
     PENDING_STATES,
     Capture,
     CaptureState,
-    RawRow,
+    Issue,
     Reject,
     RejectKind,
     VenueVolume,
-    capture_key_range,
 )
+from otc.services import partitions
 from otc.services.errors import VolumeOutOfRange
 from otc.services.lifecycle import record_failure
-from otc.services.sql import (
-    MAX_CAPTURE_VOLUME,
-    execute,
-    fetch_all,
-    round_div,
-    safe_sum,
-    tune_bulk_transaction,
-)
+from otc.services.load import load_capture
+from otc.services.sql import MAX_CAPTURE_VOLUME, fetch_all, safe_sum, tune_bulk_transaction
 from spine.time import utc_now
 
 __all__ = ["NormalizeResult", "normalize_capture"]
@@ -50,8 +45,9 @@ class NormalizeResult:
 
 
 def normalize_capture(capture_id: int, *, force: bool = False) -> NormalizeResult:
-    """Write the capture's normalized rows once; a second call is a no-op unless
-    ``force`` (which rewrites them, e.g. after a normalization rule changed)."""
+    """Publish the capture's normalized rows once; a second call is a no-op unless
+    ``force`` (which parses the archived bytes again, e.g. after a normalization rule
+    changed)."""
     try:
         return _normalize(capture_id, force=force)
     except Exception as exc:
@@ -63,17 +59,20 @@ def _normalize(capture_id: int, *, force: bool) -> NormalizeResult:
     with transaction.atomic():
         capture = Capture.objects.select_for_update().get(pk=capture_id)
         if capture.normalized_at is not None and not force:
-            rows = VenueVolume.objects.filter(capture_id=capture_id).count()
+            rows = VenueVolume.objects.filter(capture_id=capture_id, week=capture.week).count()
             return NormalizeResult("already_normalized", capture_id, rows)
-        check_volume_bounds(capture)
         tune_bulk_transaction()
-        VenueVolume.objects.filter(capture_id=capture_id).delete()
-        Reject.objects.filter(capture_id=capture_id, kind=RejectKind.DUPLICATE).delete()
-        invalid = Reject.objects.filter(capture_id=capture_id).count()
-        rows = _insert_venue_volume(capture)
-        duplicates = 0
-        if rows < capture.row_count - invalid:
-            duplicates = _reject_duplicates(capture_id)
+        if force or not partitions.staged_exists(capture_id):
+            # Rebuilt from the archive: after a forced re-run, or for rows detached.
+            partitions.drop_rows(capture_id)
+            Reject.objects.filter(capture_id=capture_id).delete()
+            load_capture(capture, archive.iter_lines(capture.checksum))
+        check_volume_bounds(capture)
+        rejects = Reject.objects.filter(capture_id=capture_id)
+        invalid = rejects.filter(kind=RejectKind.INVALID).count()
+        duplicates = rejects.filter(kind=RejectKind.DUPLICATE).count()
+        rows = capture.row_count - invalid - duplicates
+        partitions.publish(capture_id, capture.week)
         changes: dict[str, Any] = {"normalized_at": utc_now(), "reject_count": invalid + duplicates}
         if capture.state in PENDING_STATES:
             changes.update(state=CaptureState.STAGED, failure="")
@@ -84,91 +83,25 @@ def _normalize(capture_id: int, *, force: bool) -> NormalizeResult:
 
 def check_volume_bounds(capture: Capture) -> None:
     """Refuse a capture whose accepted rows total more shares or trades than the
-    analytics compute exactly (see ``otc.services.sql``), naming the largest symbol."""
-    lowest, bound = capture_key_range(capture.pk)
-    where = f"""
-          FROM {RawRow._meta.db_table}
-         WHERE id >= %(lowest)s AND id < %(bound)s AND reject_reason IS NULL"""
-    params = {"lowest": lowest, "bound": bound}
+    analytics compute exactly (see ``otc.services.sql``), naming the largest symbol.
+    Reads the capture's staged rows."""
+    table = partitions.staged_table(capture.pk)
     ((shares, trades),) = fetch_all(
-        f"SELECT {safe_sum('share_quantity')}, {safe_sum('trade_count')} {where}", params
+        f"SELECT {safe_sum('share_volume')}, {safe_sum('trade_count')} FROM {table}"
     )
     for total, column, unit in (
-        (shares, "share_quantity", "shares"),
+        (shares, "share_volume", "shares"),
         (trades, "trade_count", "trades"),
     ):
         if total is None or total <= MAX_CAPTURE_VOLUME:
             continue
         ((symbol, largest),) = fetch_all(
-            f"SELECT symbol, {safe_sum(column)} AS total {where}"
-            " GROUP BY symbol ORDER BY total DESC, symbol LIMIT 1",
-            params,
+            f"SELECT i.symbol, {safe_sum('v.' + column)} AS total FROM {table} v"
+            f" JOIN {Issue._meta.db_table} i ON i.id = v.issue_id"
+            " GROUP BY i.symbol ORDER BY total DESC, i.symbol LIMIT 1"
         )
         raise VolumeOutOfRange(
             f"capture {capture.pk} totals {float(total):.3g} {unit}, more than the "
             f"{MAX_CAPTURE_VOLUME:,} per capture Market Spine computes exactly "
             f"(largest: {symbol} with {float(largest):.3g} {unit})"
         )
-
-
-def _insert_venue_volume(capture: Capture) -> int:
-    """Insert the parser-accepted rows; the first line of a symbol+MPID wins.
-
-    Optimistic: a plain ``INSERT ... SELECT`` in a savepoint, which the unique key
-    refuses if the file repeats a symbol+MPID. Only then is it redone with
-    ``ON CONFLICT DO NOTHING`` in line order (speculative insertion costs about twice
-    as much per row, so the usual, duplicate-free file does not pay for it).
-    """
-    try:
-        with transaction.atomic():
-            return execute(_INSERT_VV.format(order="", on_conflict=""), _params(capture))
-    except IntegrityError:
-        on_conflict = "ON CONFLICT (capture_id, symbol, mpid) DO NOTHING"
-        sql = _INSERT_VV.format(order="ORDER BY r.id", on_conflict=on_conflict)
-        return execute(sql, _params(capture))
-
-
-def _params(capture: Capture) -> dict[str, Any]:
-    lowest, bound = capture_key_range(capture.pk)
-    return {
-        "lowest": lowest,
-        "bound": bound,
-        "week": capture.week,
-        "tier": capture.tier,
-        "ats": capture.ats,
-    }
-
-
-_INSERT_VV = f"""
-    INSERT INTO {VenueVolume._meta.db_table}
-           (id, capture_id, line_no, week, tier, ats, symbol, issue_name, mpid, venue_name,
-            share_volume, trade_count, avg_trade_size)
-    SELECT r.id, r.capture_id, r.line_no, %(week)s, %(tier)s, %(ats)s, r.symbol, r.issue_name,
-           r.mpid, r.venue_name, r.share_quantity, r.trade_count,
-           {round_div("r.share_quantity", "r.trade_count")}
-      FROM {RawRow._meta.db_table} r
-     WHERE r.id >= %(lowest)s AND r.id < %(bound)s AND r.reject_reason IS NULL
-     {{order}}
-    {{on_conflict}}
-"""
-
-
-def _reject_duplicates(capture_id: int) -> int:
-    """Reject valid lines whose symbol+MPID was kept from an earlier line."""
-    vv, raw, reject = VenueVolume._meta.db_table, RawRow._meta.db_table, Reject._meta.db_table
-    lowest, bound = capture_key_range(capture_id)
-    return execute(
-        f"""
-        INSERT INTO {reject} (capture_id, line_no, raw, reason, kind)
-        SELECT r.capture_id, r.line_no, r.raw,
-               'duplicate symbol+MPID: ' || r.symbol || '/' || r.mpid
-               || ' repeats line ' || CAST(v.line_no AS TEXT),
-               %(kind)s
-          FROM {raw} r
-          JOIN {vv} v
-            ON v.capture_id = r.capture_id AND v.symbol = r.symbol AND v.mpid = r.mpid
-         WHERE r.id >= %(lowest)s AND r.id < %(bound)s AND r.reject_reason IS NULL
-           AND v.id <> r.id
-        """,
-        {"lowest": lowest, "bound": bound, "kind": RejectKind.DUPLICATE},
-    )

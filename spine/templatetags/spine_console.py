@@ -25,7 +25,6 @@ INDEX_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "otc.capture",
             "otc.qualityreport",
             "otc.reject",
-            "otc.rawrow",
             "otc.venuevolume",
             "otc.symbolweeksummary",
             "otc.venuemarketshare",

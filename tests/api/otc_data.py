@@ -21,7 +21,6 @@ from pathlib import Path
 from otc.models import (
     Capture,
     QualityReport,
-    RawRow,
     Reject,
     SymbolRolling,
     SymbolWeekSummary,
@@ -101,7 +100,6 @@ def unload() -> None:
         VenueMarketShare,
         VenueVolume,
         Reject,
-        RawRow,
     ):
         model.objects.all().delete()
     Capture.objects.update(superseded_by=None)

@@ -20,8 +20,8 @@ from executions.registry import Pipeline, PipelineParams, registry
 from executions.run_context import RunContext
 from executions.runner import run_pipeline
 from executions.services import record_event
-from otc.models import Capture, RawRow, VenueVolume
-from otc.services import compute_capture, ingest_file, normalize_capture
+from otc.models import Capture, VenueVolume
+from otc.services import compute_capture, ingest_file, normalize_capture, partitions
 from tests.executions.helpers import event_types
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -195,7 +195,8 @@ def test_the_fence_holds_the_execution_row_until_the_commit(stub_backend: StubBa
 def test_a_stale_ingest_leaves_no_capture(stub_backend: StubBackend, real_otc_file: Path) -> None:
     with fencing.bind(stale_context()), pytest.raises(RunFenced, match="no longer this run's"):
         ingest_file(real_otc_file, tier="OTC", week=WEEK, ats=True)
-    assert not Capture.objects.exists() and not RawRow.objects.exists()
+    assert not Capture.objects.exists() and not VenueVolume.objects.exists()
+    assert not partitions.staged_exists(1)  # nothing staged either
 
 
 def test_a_stale_normalize_and_compute_write_nothing(

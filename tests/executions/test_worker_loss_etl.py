@@ -18,7 +18,7 @@ from django.db.models import Count
 
 from executions.dispatcher import dispatch
 from executions.models import Execution, ExecutionStatus
-from otc.models import Capture, RawRow, Reject, SymbolWeekSummary, VenueVolume
+from otc.models import Capture, Reject, SymbolWeekSummary, VenueVolume
 from otc.sample.generator import generate_week
 from spine.time import utc_now
 from tests.executions.fakes import EVENT
@@ -78,7 +78,7 @@ def assert_one_current_capture_with_every_row_once() -> Capture:
     assert current.count() == 1, list(current.values("pk", "status"))
     capture = current.get()
     assert Capture.objects.filter(tier="T1", week=WEEK).count() == 1, "no second capture"
-    assert RawRow.objects.filter(capture=capture).count() == ROWS
+    assert capture.row_count == ROWS
     rejects = Reject.objects.filter(capture=capture).count()
     volumes = VenueVolume.objects.filter(capture=capture)
     assert volumes.count() == ROWS - rejects

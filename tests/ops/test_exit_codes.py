@@ -48,6 +48,8 @@ BAD_INPUT = [
     (["otc", "lines", "999999"], "no capture with id 999999"),
     (["otc", "lines", "1", "--start", "0"], "--start: must be from 1 to"),
     (["otc", "lines", "1", "--count", "many"], "--count: 'many' is not a whole number"),
+    (["otc", "partitions", "detach", "--before", "someday"], "--before: "),
+    (["otc", "partitions", "detach"], "the following arguments are required: --before"),
     (["reset_metrics_dir", "extra"], "unrecognized arguments: extra"),
     (["setup_schedules", "--bogus"], "unrecognized arguments: --bogus"),
 ]

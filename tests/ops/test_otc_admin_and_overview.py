@@ -22,7 +22,6 @@ SVG = "{http://www.w3.org/2000/svg}"
 OTC_LISTS = [
     "capture",
     "reject",
-    "rawrow",
     "qualityreport",
     "symbolweeksummary",
     "venuemarketshare",

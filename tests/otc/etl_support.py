@@ -14,7 +14,6 @@ from typing import Any
 from otc.models import (
     Capture,
     QualityReport,
-    RawRow,
     Reject,
     SymbolRolling,
     SymbolWeekSummary,
@@ -92,7 +91,7 @@ def run_etl(
 
 def stored_counts() -> dict[str, int]:
     """How many rows each OTC table holds."""
-    models = (Capture, RawRow, Reject, VenueVolume, SymbolWeekSummary, VenueMarketShare)
+    models = (Capture, Reject, VenueVolume, SymbolWeekSummary, VenueMarketShare)
     return {model.__name__: model.objects.count() for model in models}
 
 

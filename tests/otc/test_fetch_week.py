@@ -16,8 +16,9 @@ from django.db import transaction
 
 from executions.models import ExecutionStatus
 from executions.registry import InvalidParams, registry
+from otc import selectors as otc_selectors
 from otc.finra import FinraClientConfig
-from otc.models import Capture, QualityReport, RawRow, Reject, VenueVolume
+from otc.models import Capture, QualityReport, Reject, VenueVolume
 from otc.parser import HEADER
 from otc.services.reconcile import METRICS_KEY, WARNING_PREFIX
 from tests.otc import finra_server as fake
@@ -92,9 +93,7 @@ def test_multi_page_week_matches_the_file_ingest(
         "tierIdentifier=T1 weekStartDate=2025-12-01"
     )
     assert capture.execution_id == execution.pk
-    assert list(RawRow.objects.filter(capture=capture).values_list("line_no", flat=True)) == list(
-        range(2, ROWS + 2)
-    )
+    assert [line.line_no for line in otc_selectors.raw_rows(capture.pk)] == list(range(2, ROWS + 2))
     progress = events(execution, "fetch_progress")
     assert [(p["pages"], p["rows"]) for p in progress] == [
         (page, min(page * PAGE_SIZE, ROWS)) for page in range(1, 8)

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from otc.models import Capture, CaptureState, RawRow, Reject, SymbolWeekSummary, VenueVolume
+from otc import archive
+from otc.models import Capture, CaptureState, Reject, SymbolWeekSummary, VenueVolume
 from otc.parser import MAX_REJECT_RAW_CHARS, FileFormatError
-from otc.services import compute_capture, ingest_file, ingest_lines, normalize_capture
+from otc.services import compute_capture, ingest_file, ingest_lines, normalize_capture, partitions
 from tests.otc.etl_support import (
     HEADER_LINE,
     WEEK,
@@ -45,19 +46,28 @@ def test_real_file_is_stored_as_received(real_otc_file: Path) -> None:
     assert capture.source == str(real_otc_file)
     assert capture.last_update_dates == ["2025-12-15"]
     assert capture.warnings == []
-    assert RawRow.objects.filter(capture=capture).count() == 5328
-    first = RawRow.objects.get(capture=capture, line_no=2)
-    assert first.raw == (
-        "OTC|AABB|Asia Broadband Inc Common Stock|OTCN OTC LINK NQB IDQS"
-        "|OTCN|6753871|171|2025-12-15"
-    )
-    assert (first.symbol, first.mpid, first.share_quantity, first.trade_count) == (
+    # The archive holds the bytes as received, and the rows are parsed from it.
+    assert b"".join(archive.iter_chunks(result.checksum)) == real_otc_file.read_bytes()
+    assert archive.read_lines(result.checksum, 2, 1) == [
+        (
+            2,
+            b"OTC|AABB|Asia Broadband Inc Common Stock|OTCN OTC LINK NQB IDQS"
+            b"|OTCN|6753871|171|2025-12-15\n",
+        )
+    ]
+    assert partitions.staged_exists(capture.pk) and not VenueVolume.objects.exists()
+    normalize_capture(capture.pk)
+    assert VenueVolume.objects.filter(capture=capture).count() == 5328
+    first = VenueVolume.objects.get(capture=capture, line_no=2)
+    assert (first.symbol, first.mpid, first.share_volume, first.trade_count) == (
         "AABB",
         "OTCN",
         6753871,
         171,
     )
-    assert first.last_update_date == date(2025, 12, 15)
+    assert first.issue_name == "Asia Broadband Inc Common Stock"
+    assert first.venue_name == "OTCN OTC LINK NQB IDQS"
+    assert first.pk == (capture.pk << 32) + 2
 
 
 # --- re-ingest and supersession -------------------------------------------------------
@@ -73,7 +83,7 @@ def test_identical_file_is_a_no_op_that_says_so(tmp_path: Path) -> None:
     assert again.as_dict()["status"] == "unchanged"
     assert again.state == CaptureState.CURRENT
     assert Capture.objects.count() == 1
-    assert RawRow.objects.count() == 3
+    assert VenueVolume.objects.count() == 3
 
 
 def test_identical_lines_are_a_no_op_after_streaming(tmp_path: Path) -> None:
@@ -83,7 +93,7 @@ def test_identical_lines_are_a_no_op_after_streaming(tmp_path: Path) -> None:
 
     assert (again.status, again.capture_id) == ("unchanged", first["capture_id"])
     assert Capture.objects.count() == 1
-    assert RawRow.objects.count() == 3  # the streamed copy was rolled back
+    assert VenueVolume.objects.count() == 3  # nothing parsed a second time
 
 
 def test_identical_bytes_of_a_staged_capture_resume_it(tmp_path: Path) -> None:
@@ -99,7 +109,8 @@ def test_identical_bytes_of_a_staged_capture_resume_it(tmp_path: Path) -> None:
             staged.capture_id,
             "staged",
         )
-    assert (Capture.objects.count(), RawRow.objects.count()) == (1, 3)
+    assert Capture.objects.count() == 1
+    assert partitions.staged_exists(staged.capture_id)
 
 
 def test_new_capture_is_staged_until_compute_promotes_it(tmp_path: Path) -> None:
@@ -125,7 +136,7 @@ def test_new_capture_is_staged_until_compute_promotes_it(tmp_path: Path) -> None
     assert previous.superseded_at == current.promoted_at
     assert current.promoted_at > current.ingested_at
     assert current.superseded_at is None
-    assert RawRow.objects.filter(capture=previous).count() == 3
+    assert VenueVolume.objects.filter(capture=previous).count() == 3  # still queryable
 
 
 def test_ats_and_non_ats_are_separate_captures(tmp_path: Path) -> None:
@@ -178,7 +189,7 @@ def test_row_errors_become_rejects_with_line_and_reason(tmp_path: Path) -> None:
     assert Reject.objects.get(line_no=9).raw == lines[7]
     assert Reject.objects.get(line_no=9).kind == "duplicate"
     assert Reject.objects.get(line_no=3).kind == "invalid"
-    assert RawRow.objects.count() == 9  # every line kept as received
+    assert len(archive.read_lines(Capture.objects.get().checksum, 1, 20)) == 10  # as received
 
     kept = VenueVolume.objects.order_by("mpid").values_list("symbol", "mpid", "share_volume")
     assert list(kept) == [("GOOD", "OTCN", 100), ("GOOD", "OTCX", 50)]
@@ -240,7 +251,9 @@ def test_a_1_mb_symbol_is_a_reject_and_the_rest_of_the_file_is_computed(tmp_path
     assert ("YYYY", "OTCN") in stored["volumes"] and len(stored["volumes"]) == 304
     raw = Reject.objects.get(line_no=5).raw
     assert raw.startswith("OTC|XXXX") and len(raw) < MAX_REJECT_RAW_CHARS + 50
-    assert len(RawRow.objects.get(capture_id=result["capture_id"], line_no=5).raw) == len(raw)
+    checksum = Capture.objects.get(pk=result["capture_id"]).checksum
+    ((_, line),) = archive.read_lines(checksum, 5, 1)
+    assert len(line) > MB and line.startswith(raw[:100].encode())  # the archive keeps it whole
     assert SymbolWeekSummary.objects.filter(capture_id=result["capture_id"]).count() == 303
 
 

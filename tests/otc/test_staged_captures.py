@@ -18,6 +18,7 @@ from rest_framework.test import APIClient
 import otc.services.compute
 import otc.services.lifecycle
 import otc.services.normalize
+import otc.services.partitions
 from executions.dispatcher import dispatch
 from executions.models import Execution, ExecutionStatus
 from otc import selectors
@@ -160,7 +161,7 @@ def test_every_bad_file_leaves_the_good_week_serving_unchanged(
         raise RuntimeError("disk on fire")
 
     crashes: dict[str, tuple[Any, str, Callable[[], None]]] = {
-        "normalize crash": (otc.services.normalize, "_insert_venue_volume", lambda: None),
+        "normalize crash": (otc.services.partitions, "publish", lambda: None),
         # After the promotion in the same transaction: it must be rolled back.
         "compute crash": (otc.services.compute, "compute_rolling", lambda: None),
     }
