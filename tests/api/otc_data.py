@@ -68,7 +68,7 @@ def load(real_file: Path) -> OtcData:
     real = run_etl(real_file, tier="OTC", week=REAL_WEEK)["capture_id"]
     with tempfile.TemporaryDirectory(prefix="otc-api-") as tmp:
         paths = generate_weeks(
-            tmp, tier="T1", start_week=T1_START, weeks=T1_WEEKS, rows=T1_ROWS, seed=11
+            tmp, tier="T1", start_week=T1_START, weeks=T1_WEEKS, rows=T1_ROWS, seed=11, ats=False
         )
         t1 = [
             run_etl(path, tier="T1", week=T1_START + timedelta(weeks=n))["capture_id"]

@@ -36,7 +36,7 @@ REAP_AFTER_SECONDS = 3  # the worker side of FAST_SETTINGS
 @pytest.fixture(scope="module")
 def week_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("etl") / "t1-20251215.txt"
-    generate_week(path, tier="T1", week=WEEK, rows=ROWS, seed=13)
+    generate_week(path, tier="T1", week=WEEK, rows=ROWS, seed=13, ats=False)
     return path
 
 

@@ -183,7 +183,7 @@ def test_executions_sweep_hands_pending_work_over(
 
 @pytest.fixture
 def week_files(tmp_path: Path) -> Path:
-    generate_weeks(tmp_path, tier="T1", start_week=FIRST_WEEK, weeks=2, rows=300, seed=3)
+    generate_weeks(tmp_path, tier="T1", start_week=FIRST_WEEK, weeks=2, rows=300, seed=3, ats=False)
     return tmp_path
 
 

@@ -300,7 +300,7 @@ def test_run_the_full_etl_from_the_admin(
     from otc.sample.generator import generate_week
 
     path = tmp_path / "week.psv"
-    generate_week(path, tier="T1", week=date(2025, 10, 8), rows=200, seed=5)
+    generate_week(path, tier="T1", week=date(2025, 10, 8), rows=200, seed=5, ats=False)
     form = {
         "pipeline": "otc.full_etl",
         "params-path": path.name,

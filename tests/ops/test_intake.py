@@ -34,7 +34,7 @@ def inbox_files(inbox: Path, under: str) -> list[Path]:
 def week_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A generated T1 week outside the inbox (an operator's own file)."""
     path = tmp_path_factory.mktemp("operator") / "finra week.psv"
-    generate_week(path, tier="T1", week=FIRST_WEEK, rows=200, seed=11)
+    generate_week(path, tier="T1", week=FIRST_WEEK, rows=200, seed=11, ats=False)
     return path
 
 
@@ -167,7 +167,7 @@ def test_backfill_copies_a_directory_outside_the_inbox(
     run_command: Any, local_backend: Any, inbox: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     weeks = tmp_path_factory.mktemp("weeks")
-    generate_weeks(weeks, tier="T1", start_week=FIRST_WEEK, weeks=2, rows=200, seed=5)
+    generate_weeks(weeks, tier="T1", start_week=FIRST_WEEK, weeks=2, rows=200, seed=5, ats=False)
     (weeks / "unrelated.txt").write_text("not copied")
     result = run_command(
         "backfill",

@@ -51,7 +51,7 @@ def test_postgresql_and_sqlite_agree(
     start = date(2025, 9, 1)
     files = generate_weeks(
         tmp_path / "gen", tier="T2", start_week=start, weeks=7, rows=400, seed=11,
-        malformed_ratio=0.02,
+        malformed_ratio=0.02, ats=False,
     )  # fmt: skip
     edge = write_file(
         tmp_path,

@@ -155,14 +155,14 @@ def test_a_symlink_swapped_in_after_resolution_is_not_followed(
 def test_a_shell_ingest_of_a_directory_or_fifo_says_what_it_is(tmp_path: Path) -> None:
     """Not "no such file": the path exists, it is just not a file."""
     with pytest.raises(IsADirectoryError, match=f"{tmp_path} is a directory, not a file"):
-        ingest_file(tmp_path, tier="OTC", week="2025-12-15")
+        ingest_file(tmp_path, tier="OTC", week="2025-12-15", ats=False)
     os.mkfifo(tmp_path / "pipe")
     with pytest.raises(OSError, match="is not a regular file"):
-        finishes(lambda: ingest_file(tmp_path / "pipe", tier="OTC", week="2025-12-15"))
+        finishes(lambda: ingest_file(tmp_path / "pipe", tier="OTC", week="2025-12-15", ats=False))
     with pytest.raises(OSError, match=r"/dev/null is not a regular file \(a device\)"):
-        ingest_file("/dev/null", tier="OTC", week="2025-12-15")
+        ingest_file("/dev/null", tier="OTC", week="2025-12-15", ats=False)
     with pytest.raises(FileNotFoundError, match="no such file: "):
-        ingest_file(tmp_path / "nope.psv", tier="OTC", week="2025-12-15")
+        ingest_file(tmp_path / "nope.psv", tier="OTC", week="2025-12-15", ats=False)
 
 
 # --- writing into the inbox -------------------------------------------------------------------

@@ -180,7 +180,9 @@ def test_quality_gate_f_fails_compute_with_the_reasons(tmp_path: Path) -> None:
 
 
 def test_backfill_dispatches_one_child_per_week_on_the_backfill_lane(tmp_path: Path) -> None:
-    generate_weeks(tmp_path, tier="T1", start_week=date(2025, 11, 3), weeks=3, rows=300, seed=7)
+    generate_weeks(
+        tmp_path, tier="T1", start_week=date(2025, 11, 3), weeks=3, rows=300, seed=7, ats=False
+    )
     (tmp_path / "finra_t1_20251110.psv").unlink()
 
     parent = run("otc.backfill", tier="T1", start="2025-11-05", end="2025-11-23", directory=".")

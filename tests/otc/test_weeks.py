@@ -222,5 +222,5 @@ def test_manage_py_otc_ingest_prints_one_line_and_exits_2(tmp_path: Path) -> Non
 def test_ingest_refuses_out_of_range_weeks_before_writing(tmp_path: Path, week: str) -> None:
     path = write_file(tmp_path, [row("AABB", "OTCN", 1, 1)])
     with pytest.raises(ValueError, match="FINRA's first reporting week|is in the future"):
-        ingest_file(path, tier="OTC", week=week)
+        ingest_file(path, tier="OTC", week=week, ats=False)
     assert_nothing_stored()
