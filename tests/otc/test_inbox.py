@@ -204,7 +204,7 @@ def run(pipeline: str, **params: Any) -> Execution:
 def test_a_directory_or_fifo_in_the_inbox_fails_the_run_clearly(inbox: Path) -> None:
     (inbox / "week.psv").mkdir()
     os.mkfifo(inbox / "pipe.psv")
-    params = {"tier": "OTC", "week": "2025-12-15"}
+    params = {"tier": "OTC", "week": "2025-12-15", "ats": True}
     as_dir = finishes(lambda: run("otc.ingest_file", path="week.psv", **params))
     as_fifo = finishes(lambda: run("otc.full_etl", path="pipe.psv", **params))
     assert as_dir.status == ExecutionStatus.FAILED
@@ -218,17 +218,24 @@ def test_a_directory_or_fifo_in_the_inbox_fails_the_run_clearly(inbox: Path) -> 
 @pytest.mark.usefixtures("local_backend")
 def test_backfill_children_name_inbox_paths_and_skip_links_out(inbox: Path, outside: Path) -> None:
     (inbox / "weeks").mkdir()
-    (inbox / "weeks" / "finra_otc_20251103.psv").write_bytes(
+    (inbox / "weeks" / "finra_otc_ats_20251103.psv").write_bytes(
         file_bytes([row("AAAA", "OTCN", 10, 1)])
     )
-    (inbox / "weeks" / "finra_otc_20251110.psv").symlink_to(outside / "secret.psv")
+    (inbox / "weeks" / "finra_otc_ats_20251110.psv").symlink_to(outside / "secret.psv")
     parent = run(
-        "otc.backfill", tier="OTC", start="2025-11-03", end="2025-11-10", directory="weeks"
+        "otc.backfill",
+        tier="OTC",
+        start="2025-11-03",
+        end="2025-11-10",
+        directory="weeks",
+        ats=True,
     )
     assert parent.status == ExecutionStatus.SUCCEEDED, parent.error
     assert parent.result["missing_weeks"] == ["2025-11-10"]
     child = Execution.objects.get(parent=parent)
-    assert child.params["path"] == "weeks/finra_otc_20251103.psv"
+    assert child.params["path"] == "weeks/finra_otc_ats_20251103.psv"
     assert child.status == ExecutionStatus.SUCCEEDED, child.error
-    missing = run("otc.backfill", tier="OTC", start="2025-11-03", end="2025-11-03", directory="no")
+    missing = run(
+        "otc.backfill", tier="OTC", start="2025-11-03", end="2025-11-03", directory="no", ats=True
+    )
     assert missing.error == "FileNotFoundError: no such directory in the inbox: no"

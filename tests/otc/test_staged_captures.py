@@ -276,10 +276,12 @@ def test_full_etl_re_run_resumes_a_failed_capture(
 ) -> None:
     settings.EXECUTION_BACKEND = "local"
     good = write_file(tmp_path, good_lines(), "good.psv")
-    first = run("otc.full_etl", {"path": good.name, "tier": "OTC", "week": WEEK.isoformat()})
+    first = run(
+        "otc.full_etl", {"path": good.name, "tier": "OTC", "week": WEEK.isoformat(), "ats": False}
+    )
     assert first.status == ExecutionStatus.SUCCEEDED, first.error
     corrected = write_file(tmp_path, good_lines(3), "corrected.psv")
-    params = {"path": corrected.name, "tier": "OTC", "week": WEEK.isoformat()}
+    params = {"path": corrected.name, "tier": "OTC", "week": WEEK.isoformat(), "ats": False}
 
     def boom(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("worker lost its disk")
