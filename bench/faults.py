@@ -386,7 +386,12 @@ class Bench:
     def dispatch_etl(self, week: date) -> Any:
         from executions.dispatcher import dispatch
 
-        params = {"path": self.etl_file().name, "tier": TIER, "week": week.isoformat(), "ats": False}
+        params = {
+            "path": self.etl_file().name,
+            "tier": TIER,
+            "week": week.isoformat(),
+            "ats": False,
+        }
         return dispatch("otc.full_etl", params, trigger_source="cli")
 
     def wait(self, predicate: Any, timeout: float) -> bool:
