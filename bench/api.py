@@ -81,7 +81,7 @@ def load(weeks: int, rows: int) -> dict[str, Any]:
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
     start = last_monday() - timedelta(weeks=weeks - 1)
-    universe = SymbolUniverse.for_rows(TIER, rows, SEED)
+    universe = SymbolUniverse.for_rows(TIER, rows, SEED, ats=False)
     generate_s = etl_s = 0.0
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="spine-bench-api-") as tmp:
@@ -90,10 +90,16 @@ def load(weeks: int, rows: int) -> dict[str, Any]:
             path = Path(tmp) / f"finra_t1_{week:%Y%m%d}.psv"
             t0 = time.perf_counter()
             generate_week(
-                path, tier=TIER, week=week, rows=rows, seed=SEED, symbol_universe=universe
+                path,
+                tier=TIER,
+                week=week,
+                rows=rows,
+                seed=SEED,
+                symbol_universe=universe,
+                ats=False,
             )
             t1 = time.perf_counter()
-            capture_id = ingest_file(path, tier=TIER, week=week).capture_id
+            capture_id = ingest_file(path, tier=TIER, week=week, ats=False).capture_id
             normalize_capture(capture_id)
             compute_capture(capture_id)
             t2 = time.perf_counter()

@@ -82,10 +82,11 @@ def load_otc(weeks: int, rows: int, tiers: list[str]) -> float:
                 rows=rows,
                 seed=11 + index,
                 malformed_ratio=0.001,
+                ats=False,
             )
             for offset, path in enumerate(paths):
                 week = FIRST_WEEK + timedelta(weeks=offset)
-                result = ingest_file(path, tier=tier, week=week)
+                result = ingest_file(path, tier=tier, week=week, ats=False)
                 normalize_capture(result.capture_id)
                 compute_capture(result.capture_id)
                 path.unlink()

@@ -374,14 +374,24 @@ class Bench:
             self._file = self.work / "week.psv"
             log(f"generating a {self.args.rows:,}-row week")
             generate_week(
-                self._file, tier=TIER, week=FIRST_WEEK["kill"], rows=self.args.rows, seed=SEED
+                self._file,
+                tier=TIER,
+                week=FIRST_WEEK["kill"],
+                rows=self.args.rows,
+                seed=SEED,
+                ats=False,
             )
         return self._file
 
     def dispatch_etl(self, week: date) -> Any:
         from executions.dispatcher import dispatch
 
-        params = {"path": self.etl_file().name, "tier": TIER, "week": week.isoformat()}
+        params = {
+            "path": self.etl_file().name,
+            "tier": TIER,
+            "week": week.isoformat(),
+            "ats": False,
+        }
         return dispatch("otc.full_etl", params, trigger_source="cli")
 
     def wait(self, predicate: Any, timeout: float) -> bool:

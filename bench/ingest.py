@@ -176,7 +176,7 @@ def child_main(path: Path) -> None:
     from otc.services import compute_capture, ingest_file, normalize_capture
 
     started, cpu_started = time.perf_counter(), time.process_time()
-    ingested = ingest_file(path, tier=TIER, week=WEEK)
+    ingested = ingest_file(path, tier=TIER, week=WEEK, ats=False)
     after_ingest, ingest_cpu = time.perf_counter(), time.process_time() - cpu_started
     normalize_capture(ingested.capture_id)
     after_normalize = time.perf_counter()
@@ -202,7 +202,7 @@ def measure(url: str, rows: int, repeat: int, directory: Path) -> dict[str, Any]
     from otc.sample.generator import generate_week
 
     path = directory / f"finra_{TIER.lower()}_{rows}.psv"
-    generate_week(path, tier=TIER, week=WEEK, rows=rows, seed=SEED)
+    generate_week(path, tier=TIER, week=WEEK, rows=rows, seed=SEED, ats=False)
     copies, runs = [], []
     for _ in range(repeat):
         copies.append(bare_copy(url, path))

@@ -132,7 +132,7 @@ def main() -> None:
     ensure_database(url)
     with tempfile.TemporaryDirectory(prefix="spine-floor-") as tmp:
         path = Path(tmp) / f"finra_{TIER.lower()}_{args.rows}.psv"
-        generate_week(path, tier=TIER, week=WEEK, rows=args.rows, seed=SEED)
+        generate_week(path, tier=TIER, week=WEEK, rows=args.rows, seed=SEED, ats=False)
         runs = [measure_once(url, path) for _ in range(args.repeat)]
     median = {step: statistics.median(run[step] for run in runs) for step in STEPS}
     copy = median["bare COPY"]

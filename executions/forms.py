@@ -66,6 +66,15 @@ def _form_field(field: serializers.Field) -> tuple[forms.Field, bool]:
     if field.default is not serializers.empty:
         default = field.default() if callable(field.default) else field.default
         common["initial"] = default
+    if isinstance(field, serializers.BooleanField) and required:
+        # A boolean with no default is a choice to make: nothing preselected, and an
+        # unanswered one goes to the serializer (as null) for its own message.
+        return forms.TypedChoiceField(
+            **{**common, "required": False},
+            choices=[("", "—"), ("true", "Yes (true)"), ("false", "No (false)")],
+            coerce=lambda value: value == "true",
+            empty_value=None,
+        ), False
     if isinstance(field, serializers.BooleanField):
         return forms.BooleanField(**{**common, "required": False}), True
     if isinstance(field, serializers.MultipleChoiceField):

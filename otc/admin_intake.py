@@ -16,6 +16,7 @@ from executions.admin import execution_label, execution_url, status_badge
 from executions.models import Execution, TriggerSource
 from executions.registry import InvalidParams
 from otc.inbox import UploadTooLarge
+from otc.params import ATS_REQUIRED
 from otc.services.intake import submit_file
 from otc.uploads import upload_too_large
 from spine.admin import execution_link
@@ -34,11 +35,17 @@ class IngestFileForm(forms.Form):
         help_text="Any date in the reporting week (stored as its Monday).",
     )
     ats = forms.TypedChoiceField(
-        label="ATS volume?",
-        choices=[("", "—"), ("true", "Yes: ATS volume"), ("false", "No: non-ATS OTC volume")],
+        label="Which summary",
+        choices=[
+            ("", "—"),
+            ("true", "ATS summary (alternative trading systems)"),
+            ("false", "non-ATS (OTC) summary (member firms outside an ATS)"),
+        ],
         coerce=lambda value: value == "true",
         empty_value=None,
-        help_text="Nothing in the file says which summary it is: say it here.",
+        error_messages={"required": ATS_REQUIRED},
+        help_text="FINRA publishes ATS and non-ATS volume as separate files and nothing in "
+        "a file's columns says which it is: choose it here.",
     )
 
 

@@ -16,7 +16,7 @@ from executions.api import EXECUTION_LOCATION
 from executions.models import TriggerSource
 from executions.serializers import ExecutionDetailSerializer
 from otc.inbox import UploadTooLarge
-from otc.params import TierField, WeekField
+from otc.params import ATS_REQUIRED, TierField, WeekField
 from otc.services.intake import INTAKE_PIPELINES, submit_file
 from otc.uploads import upload_too_large
 from spine.api.errors import SpineAPIError
@@ -29,9 +29,14 @@ _ENVELOPE_BYTES = 1 << 20
 
 
 class RequiredBooleanField(serializers.BooleanField):
-    """A boolean a form must send: an absent field is an error, not false."""
+    """A boolean a form must send: an absent or empty field is an error, not false."""
 
     default_empty_html = serializers.empty
+
+    def to_internal_value(self, data: Any) -> bool:
+        if data == "":
+            self.fail("required")
+        return super().to_internal_value(data)
 
 
 class FileUploadSerializer(serializers.Serializer):
@@ -41,7 +46,9 @@ class FileUploadSerializer(serializers.Serializer):
     tier = TierField(help_text="T1, T2 or OTC (OTCE accepted).")
     week = WeekField(help_text="Any date in the reporting week; stored as its Monday.")
     ats = RequiredBooleanField(
-        help_text="Required: true if the file holds ATS volume, false for non-ATS OTC volume."
+        help_text="Required: true if the file is FINRA's ATS summary, false if it is the "
+        "non-ATS (OTC) summary. Nothing in a file's columns says which.",
+        error_messages={"required": ATS_REQUIRED, "null": ATS_REQUIRED},
     )
     pipeline = serializers.ChoiceField(
         choices=INTAKE_PIPELINES,

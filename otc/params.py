@@ -19,9 +19,17 @@ __all__ = [
     "TierField",
     "WeekField",
     "WeekParams",
+    "ATS_REQUIRED",
     "ats_field",
+    "file_ats_field",
     "tier_field",
 ]
+
+#: The error when a file's summary is not given: the file cannot say it itself.
+ATS_REQUIRED = (
+    "say which FINRA summary the file is: true for the ATS summary, false for the "
+    "non-ATS (OTC) summary (nothing in a file's columns says which)"
+)
 
 
 class TierField(serializers.CharField):
@@ -83,6 +91,15 @@ def ats_field() -> serializers.BooleanField:
     )
 
 
+def file_ats_field() -> serializers.BooleanField:
+    """``ats`` of a params naming files: required, no default (see :data:`ATS_REQUIRED`)."""
+    return serializers.BooleanField(
+        help_text="Required: true if the file is FINRA's ATS summary, false if it is the "
+        "non-ATS (OTC) summary. Nothing in a file's columns says which.",
+        error_messages={"required": ATS_REQUIRED, "null": ATS_REQUIRED},
+    )
+
+
 class WeekParams(PipelineParams):
     """One capture key: tier, reporting week and ATS flag."""
 
@@ -108,6 +125,9 @@ class CaptureStepParams(WeekParams):
 
 
 class IngestFileParams(WeekParams):
+    """A file of the inbox and its capture key; which summary it is must be said."""
+
+    ats = file_ats_field()
     path = InboxPathField(
         help_text=(
             "The FINRA download file, relative to the inbox (SPINE_INBOX_DIR); "

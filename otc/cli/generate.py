@@ -9,6 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from otc.cli._summary import KIND, add_summary_arguments
 from otc.parser import parse_tier
 from otc.sample.generator import generate_weeks
 from otc.weeks import FIRST_WEEK, current_week, reporting_week, week_start, weeks_between
@@ -16,7 +17,10 @@ from spine import cli
 from spine.time import parse_date
 
 NAME = "generate"
-HELP = "Write N weekly FINRA-format files (one per week, named by tier and week)."
+HELP = (
+    "Write N weekly FINRA-format files of the ATS or the non-ATS summary (one per week, "
+    "named by tier, summary and week)."
+)
 
 #: The newest generated week defaults to this many weeks ago (FINRA's publication lag).
 _DEFAULT_LAG_WEEKS = 4
@@ -62,6 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
     parser.add_argument("--tier", type=_tier, default="T1", help="T1, T2 or OTC (T1)")
     parser.add_argument("--out", type=Path, required=True, help="output directory")
+    add_summary_arguments(parser, "write")
     parser.add_argument(
         "--start",
         type=_week,
@@ -109,6 +114,7 @@ def run(command: BaseCommand, options: dict[str, Any]) -> None:
             weeks=weeks,
             rows=options["rows"],
             seed=options["seed"],
+            ats=options["ats"],
             malformed_ratio=options["malformed"],
         )
     except ValueError as exc:
@@ -119,7 +125,8 @@ def run(command: BaseCommand, options: dict[str, Any]) -> None:
         command.stdout.write(str(path))
     command.stdout.write(
         command.style.SUCCESS(
-            f"wrote {len(paths)} {options['tier']} week(s) of {options['rows']} rows "
+            f"wrote {len(paths)} {options['tier']} {KIND[options['ats']]} week(s) of "
+            f"{options['rows']} rows "
             f"to {options['out']}"
         )
     )

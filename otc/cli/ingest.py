@@ -1,4 +1,5 @@
-"""``otc ingest <file> --tier T --week DATE [--wait]``: run the full ETL for one file."""
+"""``otc ingest <file> --tier T --week DATE --ats|--non-ats [--wait]``: run the full ETL
+for one file."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from executions import cli as execution_cli
 from executions.models import ExecutionStatus, TriggerSource
 from executions.registry import InvalidParams
+from otc.cli._summary import KIND, add_summary_arguments
 from otc.cli.fetch import describe
 from otc.services.intake import submit_local_file
 from spine import cli
@@ -25,9 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", type=Path, help="a FINRA weekly download file (pipe-delimited)")
     parser.add_argument("--tier", required=True, help="T1, T2 or OTC (OTCE accepted)")
     parser.add_argument("--week", required=True, help="any date in the reporting week (YYYY-MM-DD)")
-    parser.add_argument(
-        "--ats", action="store_true", help="the file holds ATS volume (default: non-ATS)"
-    )
+    add_summary_arguments(parser, "the file is")
     parser.add_argument(
         "--wait", action="store_true", help="follow a queued execution until it ends"
     )
@@ -54,7 +54,7 @@ def run(command: BaseCommand, options: dict[str, Any]) -> None:
     quiet = options["json"]
     if not quiet:
         p = execution.params
-        kind = "ATS" if p["ats"] else "non-ATS"
+        kind = KIND[p["ats"]]
         command.stdout.write(f"{PIPELINE} {p['tier']} {kind} week {p['week']}: {execution.pk}")
     if options["wait"] or execution.is_terminal:
         report = None if quiet else execution_cli.event_lines(command.stdout.write, describe)

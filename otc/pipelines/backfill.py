@@ -11,12 +11,13 @@ from executions.dispatcher import dispatch
 from executions.registry import RERUN_SAFE_REQUEUES, PipelineParams, pipeline
 from executions.run_context import RunContext
 from otc import inbox
-from otc.params import InboxPathField, WeekField, ats_field, tier_field
+from otc.params import InboxPathField, WeekField, file_ats_field, tier_field
 from otc.weeks import iter_weeks, weeks_between
 
 __all__ = [
     "DEFAULT_PATTERN",
     "MAX_BACKFILL_WEEKS",
+    "SUMMARY_NAMES",
     "BackfillParams",
     "backfill_files",
     "backfill_pipeline",
@@ -26,31 +27,34 @@ __all__ = [
 #: The most weeks one backfill may span (ten years).
 MAX_BACKFILL_WEEKS = 520
 #: Default file name pattern in a backfill directory, as ``otc generate`` writes them.
-DEFAULT_PATTERN = "finra_{tier}_{week}.psv"
+DEFAULT_PATTERN = "finra_{tier}_{summary}_{week}.psv"
+#: ``{summary}`` in a pattern: which summary the files are, as ``otc generate`` names them.
+SUMMARY_NAMES = {True: "ats", False: "non_ats"}
 
 
 class BackfillParams(PipelineParams):
     tier = tier_field()
     start = WeekField(help_text="First week (any date in it), from 2014-01-06.")
     end = WeekField(help_text="Last week (any date in it), inclusive; not after the current week.")
-    ats = ats_field()
+    ats = file_ats_field()
     directory = InboxPathField(
         help_text="Directory holding one file per week, relative to the inbox ('.' for the inbox)."
     )
     pattern = serializers.CharField(
         max_length=200,
         default=DEFAULT_PATTERN,
-        help_text="File name per week; {tier} is the lower-case tier, {week} is YYYYMMDD.",
+        help_text="File name per week; {tier} is the lower-case tier, {summary} is ats or "
+        "non_ats, {week} is YYYYMMDD.",
     )
 
     def validate_pattern(self, value: str) -> str:
         if "{week}" not in value:
             raise serializers.ValidationError("the pattern must contain {week}")
         try:
-            value.format(tier="t1", week="20250101")
+            value.format(tier="t1", summary="ats", week="20250101")
         except (KeyError, IndexError, ValueError) as exc:
             raise serializers.ValidationError(
-                f"only {{tier}} and {{week}} may be used: {exc}"
+                f"only {{tier}}, {{summary}} and {{week}} may be used: {exc}"
             ) from None
         return value
 
@@ -69,7 +73,9 @@ class BackfillParams(PipelineParams):
 
 def week_file_name(params: dict[str, Any], week: date) -> str:
     """The file name a backfill looks for in its directory for ``week``."""
-    return str(params["pattern"]).format(tier=params["tier"].lower(), week=f"{week:%Y%m%d}")
+    return str(params["pattern"]).format(
+        tier=params["tier"].lower(), summary=SUMMARY_NAMES[params["ats"]], week=f"{week:%Y%m%d}"
+    )
 
 
 def backfill_files(params: dict[str, Any]) -> tuple[list[tuple[date, str]], list[date]]:

@@ -11,7 +11,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 
 from otc import inbox
-from otc.sample.generator import generate_week, generate_weeks
+from otc.sample.generator import generate_week, generate_weeks, week_file_name
 
 __all__ = ["ADMIN_USER", "DEMO_DIR", "DemoPlan", "deliver_late", "ensure_superuser", "plan_weeks"]
 
@@ -30,28 +30,37 @@ class DemoPlan:
 
 
 def plan_weeks(
-    *, tier: str, newest: date, weeks: int, rows: int, seed: int, out: Path | None, late: bool
+    *,
+    tier: str,
+    ats: bool,
+    newest: date,
+    weeks: int,
+    rows: int,
+    seed: int,
+    out: Path | None,
+    late: bool,
 ) -> DemoPlan:
-    """Generate ``weeks`` weeks ending at ``newest``; with ``late`` (and more than one
-    week) the newest file is left unwritten, to "arrive" after its run has failed."""
+    """Generate ``weeks`` weeks of the ATS or the non-ATS summary ending at ``newest``
+    (their names say which); with ``late`` (and more than one week) the newest file is
+    left unwritten, to "arrive" after its run has failed."""
     first = newest - timedelta(weeks=weeks - 1)
     directory = (out or inbox.inbox_dir() / DEMO_DIR).expanduser()
     late = late and weeks > 1
     on_time = weeks - 1 if late else weeks
     paths = generate_weeks(
-        directory, tier=tier, start_week=first, weeks=on_time, rows=rows, seed=seed
+        directory, tier=tier, start_week=first, weeks=on_time, rows=rows, seed=seed, ats=ats
     )
     plan = [(first + timedelta(weeks=i), p.resolve()) for i, p in enumerate(paths)]
     late_week = None
     if late:
-        late_week = (newest, (directory / f"finra_{tier.lower()}_{newest:%Y%m%d}.psv").resolve())
+        late_week = (newest, (directory / week_file_name(tier, newest, ats=ats)).resolve())
         late_week[1].unlink(missing_ok=True)
     return DemoPlan(out=directory, on_time=plan, late=late_week)
 
 
-def deliver_late(path: Path, *, tier: str, week: date, rows: int, seed: int) -> str:
+def deliver_late(path: Path, *, tier: str, ats: bool, week: date, rows: int, seed: int) -> str:
     """Write the late week's file now and place it in the inbox; its inbox path."""
-    generate_week(path, tier=tier, week=week, rows=rows, seed=seed)
+    generate_week(path, tier=tier, week=week, rows=rows, seed=seed, ats=ats)
     return to_inbox(path)
 
 

@@ -7,7 +7,7 @@ import os
 from bisect import bisect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from functools import cache
 from itertools import accumulate
@@ -25,6 +25,8 @@ __all__ = [
     "SymbolUniverse",
     "generate_week",
     "generate_weeks",
+    "summary_name",
+    "week_file_name",
     "week_monday",
 ]
 
@@ -40,54 +42,72 @@ MALFORMED_KINDS: tuple[str, ...] = (
 #: Kinds the parser rejects by itself; duplicates only show up in set-based checks.
 PARSER_REJECTED_KINDS: tuple[str, ...] = MALFORMED_KINDS[:-1]
 
-# Venues in popularity order (most active first); popularity follows a Zipf law.
-_NMS_VENUES: tuple[tuple[str, str], ...] = (
-    ("CDRG", "CITADEL SECURITIES LLC"),
-    ("VIRT", "VIRTU AMERICAS LLC"),
+# Venues in popularity order (most active first); popularity follows a Zipf law. The
+# ATS summary lists alternative trading systems, the non-ATS summary the member firms
+# that trade off-exchange outside an ATS (wholesalers, broker-dealers): FINRA publishes
+# them as separate files, so a generated file holds one kind only.
+_NMS_ATS_VENUES: tuple[tuple[str, str], ...] = (
+    ("INCR", "INTELLIGENT CROSS LLC"),
     ("UBSA", "UBS ATS"),
-    ("JNST", "JANE STREET CAPITAL, LLC"),
-    ("SGMA", "SIGMA X2"),
-    ("JPMX", "JPM-X"),
-    ("MSPL", "MS POOL (ATS-4)"),
     ("EBXL", "LEVEL ATS"),
-    ("INCR", "INTELLIGENTCROSS"),
-    ("HRTF", "HRT FINANCIAL LP"),
-    ("TWOS", "TWO SIGMA SECURITIES, LLC"),
-    ("GSCO", "GOLDMAN SACHS & CO. LLC"),
+    ("SGMT", "SIGMA X2"),
+    ("JPMX", "JPM-X"),
     ("MLIX", "INSTINCT X"),
-    ("BIDS", "BIDS TRADING L.P."),
-    ("CROS", "CROSSFINDER"),
-    ("DBAX", "SUPERX ATS"),
+    ("MSPL", "MS POOL (ATS-4)"),
+    ("BIDS", "BIDS ATS"),
     ("IATS", "IBKR ATS"),
+    ("CGXS", "ONECHRONOS"),
+    ("LATS", "THE BARCLAYS ATS"),
+    ("ICBX", "CBX"),
     ("KCGM", "VIRTU MATCHIT ATS"),
-    ("LQNT", "LIQUIDNET ATS"),
+    ("JPBX", "JPB-X"),
     ("XSTM", "CROSSSTREAM"),
-    ("NYFX", "NYFIX MILLENNIUM"),
-    ("PDQX", "PDQ ATS"),
-    ("BCDX", "BARCLAYS LX"),
-    ("HDSN", "HUDSON RIVER EXECUTION LLC"),
-    ("NRTH", "NORTHLIGHT CROSS ATS"),
-    ("MRDN", "MERIDIAN ALTERNATIVE TRADING SYSTEM"),
-    ("BLST", "BLUESTONE MARKETS LLC"),
-    ("PLRS", "POLARIS BLOCK ATS"),
-    ("KSTR", 'KESTREL "K" CROSSING'),
-    ("WOLV", "WOLVERINE EXECUTION SERVICES, LLC"),
-    ("CSTL", "CASTLE ROCK (DARK) POOL"),
-    ("SMMT", "SUMMIT $1 BLOCK ATS"),
+    ("MSTX", "MS TRAJECTORY CROSS (ATS-1)"),
+    ("MSRP", "MS RPOOL (ATS-6)"),
+    ("LMNX", "LUMINEX ATS"),
+    ("STFX", "STIFEL X ATS"),
 )
-_OTC_VENUES: tuple[tuple[str, str], ...] = (
+_NMS_NON_ATS_VENUES: tuple[tuple[str, str], ...] = (
+    ("CDRG", "CITADEL SECURITIES LLC"),
+    ("NITE", "VIRTU AMERICAS LLC"),
+    ("JNST", "JANE STREET CAPITAL, LLC"),
+    ("ETMM", "G1 EXECUTION SERVICES, LLC"),
+    ("HRTF", "HRT FINANCIAL LP"),
+    ("SOHO", "TWO SIGMA SECURITIES, LLC"),
+    ("UBSS", "UBS SECURITIES LLC"),
+    ("GSCO", "GOLDMAN SACHS & CO. LLC"),
+    ("MSCO", "MORGAN STANLEY & CO. LLC"),
+    ("JPMS", "J.P. MORGAN SECURITIES LLC"),
+    ("INTL", "STONEX FINANCIAL INC."),
+    ("CANT", "CANTOR FITZGERALD & CO."),
+    ("MAXM", "MAXIM GROUP LLC"),
+)
+#: The ATSs of FINRA's real OTC-equities ATS file (``shared/finra``).
+_OTC_ATS_VENUES: tuple[tuple[str, str], ...] = (
     ("OTCN", "OTC LINK NQB IDQS"),
     ("OTCX", "OTC LINK ECN ATS"),
     ("ARCA", "GLOBAL OTC"),
     ("PPEX", "NORTH CAPITAL PRIVATE SECURITIES CORPORATION"),
     ("PROS", "TZERO SECURITIES LLC"),
     ("ALTS", "LODAS SECURITIES ALTERNATIVE TRADING SYSTEM"),
-    ("BLKS", "BLOCKSQUARE ATS"),
     ("SMKT", "SECURITIZE MARKETS ATS"),
     ("STEN", "STARTENGINE SECONDARY"),
     ("SWCL", "INX SECURITIES, LLC"),
-    ("NRTH", "NORTHLIGHT CROSS ATS"),
 )
+_OTC_NON_ATS_VENUES: tuple[tuple[str, str], ...] = (
+    ("NITE", "VIRTU AMERICAS LLC"),
+    ("CDRG", "CITADEL SECURITIES LLC"),
+    ("ETMM", "G1 EXECUTION SERVICES, LLC"),
+    ("INTL", "STONEX FINANCIAL INC."),
+    ("JNST", "JANE STREET CAPITAL, LLC"),
+    ("CANT", "CANTOR FITZGERALD & CO."),
+)
+#: Venues of each tier's (ATS, non-ATS) summaries.
+_VENUES: dict[str, dict[bool, tuple[tuple[str, str], ...]]] = {
+    "T1": {True: _NMS_ATS_VENUES, False: _NMS_NON_ATS_VENUES},
+    "T2": {True: _NMS_ATS_VENUES, False: _NMS_NON_ATS_VENUES},
+    "OTC": {True: _OTC_ATS_VENUES, False: _OTC_NON_ATS_VENUES},
+}
 
 _STEMS = (
     "Apex", "Atlas", "Aurora", "Beacon", "Blue Ridge", "Cascade", "Cedar", "Crescent",
@@ -114,6 +134,7 @@ _ETF_THEMES = (
 )  # fmt: skip
 _SUFFIX_KINDS = {"W": "Warrants", "U": "Units", "R": "Rights"}
 
+_KIND = {True: "ATS", False: "non-ATS"}
 _Write = Callable[[str], object]
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _EPOCH_MONDAY = date(2000, 1, 3)
@@ -129,8 +150,7 @@ class _TierProfile:
     """Everything that makes one tier's files look like that tier."""
 
     code: str
-    venues: tuple[tuple[str, str], ...]
-    max_venues: int
+    max_venues: int  # at most this many venues per symbol; 0: every venue of the summary
     zipf_exponent: float
     log_median_volume: float
     volume_sigma: float
@@ -140,13 +160,13 @@ class _TierProfile:
     publication_lag_days: int
     length_cdf: tuple[float, ...]  # cumulative probability of wanting 1..4 letters
     suffixes: str  # fifth letters for 5-letter symbols, repeated to weight them
+    venues: tuple[tuple[str, str], ...] = ()  # set per summary by ``_profile``
 
 
 _PROFILES: dict[str, _TierProfile] = {
     "T1": _TierProfile(
         code="T1",
-        venues=_NMS_VENUES,
-        max_venues=len(_NMS_VENUES),
+        max_venues=0,
         zipf_exponent=0.8,
         log_median_volume=log(1_500_000),
         volume_sigma=1.2,
@@ -159,8 +179,7 @@ _PROFILES: dict[str, _TierProfile] = {
     ),
     "T2": _TierProfile(
         code="T2",
-        venues=_NMS_VENUES,
-        max_venues=len(_NMS_VENUES),
+        max_venues=0,
         zipf_exponent=1.0,
         log_median_volume=log(150_000),
         volume_sigma=1.6,
@@ -173,7 +192,6 @@ _PROFILES: dict[str, _TierProfile] = {
     ),
     "OTC": _TierProfile(
         code="OTC",
-        venues=_OTC_VENUES,
         max_venues=3,
         zipf_exponent=1.3,
         log_median_volume=log(8_000),
@@ -188,6 +206,25 @@ _PROFILES: dict[str, _TierProfile] = {
 }
 
 
+@cache
+def _profile(tier: str, ats: bool) -> _TierProfile:
+    """The tier's profile with the venues of its ATS or its non-ATS summary."""
+    base = _PROFILES[tier]
+    venues = _VENUES[tier][ats]
+    top = min(base.max_venues or len(venues), len(venues))
+    return replace(base, venues=venues, max_venues=top)
+
+
+def summary_name(ats: bool) -> str:
+    """``ats`` or ``non_ats``: which summary a generated file is, as its name says."""
+    return "ats" if ats else "non_ats"
+
+
+def week_file_name(tier: str, week: date, *, ats: bool) -> str:
+    """``finra_<tier>_<ats|non_ats>_<YYYYMMDD of the Monday>.psv``."""
+    return f"finra_{parse_tier(tier).lower()}_{summary_name(ats)}_{week_monday(week):%Y%m%d}.psv"
+
+
 @dataclass(slots=True)
 class GeneratedWeek:
     """What was written, so tests can check that ingest conserves rows and volume.
@@ -199,6 +236,7 @@ class GeneratedWeek:
 
     path: Path | None
     tier: str
+    ats: bool
     week: date
     last_update_date: date
     rows: int
@@ -224,11 +262,12 @@ class SymbolUniverse:
     whether and how much its symbol trades.
     """
 
-    def __init__(self, tier: str, size: int, seed: int) -> None:
+    def __init__(self, tier: str, size: int, seed: int, *, ats: bool) -> None:
         if size < 1:
             raise ValueError(f"a symbol universe needs at least one slot, got {size}")
         self.tier = parse_tier(tier)
-        self.profile = _PROFILES[self.tier]
+        self.ats = ats
+        self.profile = _profile(self.tier, ats)
         self.size = size
         self.seed = seed
         self.base_length = 4 if size <= 26**4 // 2 else 5
@@ -237,11 +276,12 @@ class SymbolUniverse:
             raise ValueError(f"at most {self.space} symbols fit in 5 letters, got {size}")
 
     @classmethod
-    def for_rows(cls, tier: str, rows: int, seed: int) -> SymbolUniverse:
+    def for_rows(cls, tier: str, rows: int, seed: int, *, ats: bool) -> SymbolUniverse:
         """A universe sized so that a week of ``rows`` rows draws on most of it."""
-        profile = _PROFILES[parse_tier(tier)]
+        profile = _profile(parse_tier(tier), ats)
         per_slot = _expected_venues(profile) * _LISTED_FRACTION * (1 - profile.skip_probability)
-        return cls(tier, min(26**5, max(_MIN_SLOTS, ceil(_SIZE_MARGIN * rows / per_slot))), seed)
+        size = min(26**5, max(_MIN_SLOTS, ceil(_SIZE_MARGIN * rows / per_slot)))
+        return cls(tier, size, seed, ats=ats)
 
     def week_slots(self, week_no: int) -> Iterator[tuple[int, float, int, int, bool]]:
         """Per slot: ``(rank, liquidity, bits, venues, skipped)`` for one week.
@@ -335,29 +375,37 @@ def generate_week(
     week: date,
     rows: int,
     seed: int,
+    ats: bool,
     malformed_ratio: float = 0.0,
     symbol_universe: SymbolUniverse | None = None,
 ) -> GeneratedWeek:
     """Write one week's file of exactly ``rows`` data rows and report what it holds.
 
-    ``week`` may be any day of the reporting week; the file describes its Monday. The
-    same arguments always give the same bytes. ``malformed_ratio`` replaces about that
-    share of rows with malformed ones (see ``MALFORMED_KINDS``); every other row stays
-    identical to the clean file for the same seed. A path is written atomically.
+    ``ats`` says which summary: ATS volume (venues are ATSs) or non-ATS OTC volume
+    (venues are member firms). ``week`` may be any day of the reporting week; the file
+    describes its Monday. The same arguments always give the same bytes.
+    ``malformed_ratio`` replaces about that share of rows with malformed ones (see
+    ``MALFORMED_KINDS``); every other row stays identical to the clean file for the same
+    seed. A path is written atomically.
     """
     code = parse_tier(tier)
     if rows < 1:
         raise ValueError(f"rows must be at least 1, got {rows}")
     if not 0.0 <= malformed_ratio <= 1.0:
         raise ValueError(f"malformed_ratio must be between 0 and 1, got {malformed_ratio}")
-    universe = symbol_universe or SymbolUniverse.for_rows(code, rows, seed)
+    universe = symbol_universe or SymbolUniverse.for_rows(code, rows, seed, ats=ats)
     if universe.tier != code:
         raise ValueError(f"symbol universe is for tier {universe.tier}, not {code}")
+    if universe.ats != ats:
+        raise ValueError(
+            f"symbol universe is for the {_KIND[universe.ats]} summary, not the {_KIND[ats]}"
+        )
     monday = week_monday(week)
     is_path = isinstance(path_or_stream, str | os.PathLike)
     result = GeneratedWeek(
         path=Path(path_or_stream) if is_path else None,  # type: ignore[arg-type]
         tier=code,
+        ats=ats,
         week=monday,
         last_update_date=monday + timedelta(days=_PROFILES[code].publication_lag_days),
         rows=rows,
@@ -378,27 +426,32 @@ def generate_weeks(
     weeks: int,
     rows: int,
     seed: int,
+    ats: bool,
     malformed_ratio: float = 0.0,
 ) -> list[Path]:
-    """Write ``weeks`` consecutive weekly files that share one symbol universe.
+    """Write ``weeks`` consecutive weekly files of one summary that share one symbol
+    universe.
 
-    Files are named ``finra_<tier>_<YYYYMMDD of the Monday>.psv``. Sharing the universe
-    is what makes symbols persist, appear and disappear across weeks as in FINRA data.
+    Files are named by :func:`week_file_name` (``finra_t1_ats_20251215.psv``,
+    ``finra_otc_non_ats_20251215.psv``): nothing in a file's columns says which summary
+    it is, so its name does. Sharing the universe is what makes symbols persist, appear
+    and disappear across weeks as in FINRA data.
     """
     code = parse_tier(tier)
     directory = Path(out_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    universe = SymbolUniverse.for_rows(code, rows, seed)
+    universe = SymbolUniverse.for_rows(code, rows, seed, ats=ats)
     paths = []
     for offset in range(weeks):
         monday = week_monday(start_week) + timedelta(weeks=offset)
-        path = directory / f"finra_{code.lower()}_{monday:%Y%m%d}.psv"
+        path = directory / week_file_name(code, monday, ats=ats)
         generate_week(
             path,
             tier=code,
             week=monday,
             rows=rows,
             seed=seed,
+            ats=ats,
             malformed_ratio=malformed_ratio,
             symbol_universe=universe,
         )

@@ -90,7 +90,7 @@ def ingest_file(
     *,
     tier: str,
     week: date | str,
-    ats: bool = False,
+    ats: bool,
     execution: Execution | None = None,
 ) -> IngestResult:
     """Ingest a downloaded FINRA weekly file the caller may read (a shell's own file).
@@ -111,7 +111,7 @@ def ingest_handle(
     source: str,
     tier: str,
     week: date | str,
-    ats: bool = False,
+    ats: bool,
     execution: Execution | None = None,
 ) -> IngestResult:
     """Ingest an open binary FINRA file, recorded with ``source``.
@@ -141,7 +141,7 @@ def ingest_lines(
     source: str,
     tier: str,
     week: date | str,
-    ats: bool = False,
+    ats: bool,
     execution: Execution | None = None,
 ) -> IngestResult:
     """Ingest download-format ``bytes`` lines (header first) as a capture.

@@ -1,6 +1,6 @@
 """OTC data for the API tests, loaded once per module through the OTC services.
 
-* the real FINRA OTC file (week of 2025-12-15), as FINRA sent it;
+* the real FINRA OTC file (week of 2025-12-15, the ATS summary), as FINRA sent it;
 * eight generated T1 weeks (small), for ranges, venue histories and rolling windows;
 * a hand-made T2 week ingested twice — the second file is a correction — with the
   instant between the two kept, so ``as_of`` can reproduce the first answer. The T2
@@ -64,10 +64,10 @@ def _t2_lines(version: int, shared_symbol: str) -> list[str]:
 
 def load(real_file: Path) -> OtcData:
     """Load every dataset above through ingest → normalize → compute."""
-    real = run_etl(real_file, tier="OTC", week=REAL_WEEK)["capture_id"]
+    real = run_etl(real_file, tier="OTC", week=REAL_WEEK, ats=True)["capture_id"]
     with tempfile.TemporaryDirectory(prefix="otc-api-") as tmp:
         paths = generate_weeks(
-            tmp, tier="T1", start_week=T1_START, weeks=T1_WEEKS, rows=T1_ROWS, seed=11
+            tmp, tier="T1", start_week=T1_START, weeks=T1_WEEKS, rows=T1_ROWS, seed=11, ats=False
         )
         t1 = [
             run_etl(path, tier="T1", week=T1_START + timedelta(weeks=n))["capture_id"]

@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from dlq.models import DeadLetter
 from executions.models import Execution, ExecutionEvent, ExecutionStatus
 from otc.models import Capture
+from otc.params import ATS_REQUIRED
 from tests.api.conftest import assert_error, make_user, token_client
 from tests.otc.etl_support import file_bytes, row
 
@@ -36,7 +37,7 @@ def submit(client: APIClient, pipeline: str, **params: Any) -> Any:
 
 
 def week_params() -> dict[str, Any]:
-    return {"tier": "OTC", "week": "2025-12-15"}
+    return {"tier": "OTC", "week": "2025-12-15", "ats": True}
 
 
 def every_stored_text() -> str:
@@ -99,9 +100,31 @@ def test_backfill_directory_outside_the_inbox_is_refused(
             start="2025-11-03",
             end="2025-11-10",
             directory=directory,
+            ats=True,
         )
         assert_error(response, 400, "invalid_params")
     assert not Execution.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "params"),
+    [
+        ("otc.full_etl", {"path": "week.psv", "tier": "OTC", "week": "2025-12-15"}),
+        ("otc.ingest_file", {"path": "week.psv", "tier": "OTC", "week": "2025-12-15"}),
+        (
+            "otc.backfill",
+            {"tier": "OTC", "start": "2025-12-01", "end": "2025-12-15", "directory": "."},
+        ),
+    ],
+)
+def test_a_file_run_without_its_summary_is_400_naming_ats(
+    operator_client: APIClient, inbox: Path, pipeline: str, params: dict[str, Any]
+) -> None:
+    (inbox / "week.psv").write_bytes(file_bytes([row("AAAA", "OTCN", 1, 1)]))
+    error = assert_error(submit(operator_client, pipeline, **params), 400, "invalid_params")
+    assert error["details"]["params"] == {"ats": [ATS_REQUIRED]}
+    assert "true for the ATS summary, false for the non-ATS (OTC) summary" in ATS_REQUIRED
+    assert not Execution.objects.exists() and not Capture.objects.exists()
 
 
 def test_a_file_in_the_inbox_is_accepted_by_its_relative_path(
@@ -226,6 +249,16 @@ def test_upload_with_a_missing_or_bad_field_is_400_and_nothing_is_kept(
     error = assert_error(upload(operator_client, good_week, **fields), 400, "validation_error")
     assert field in error["details"]
     assert inbox_files(inbox) == [] and not Execution.objects.exists()
+
+
+@pytest.mark.parametrize("ats", [None, ""])
+def test_an_upload_without_its_summary_is_400_naming_ats(
+    operator_client: APIClient, inbox: Path, good_week: bytes, ats: str | None
+) -> None:
+    error = assert_error(upload(operator_client, good_week, ats=ats), 400, "validation_error")
+    assert error["details"] == {"ats": [ATS_REQUIRED]}
+    assert inbox_files(inbox) == [] and not Execution.objects.exists()
+    assert not Capture.objects.exists()
 
 
 def test_an_empty_upload_is_400(operator_client: APIClient, inbox: Path) -> None:

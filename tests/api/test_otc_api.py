@@ -90,11 +90,11 @@ def t1_venue(otc: OtcData) -> str:
 
 ENDPOINTS = [
     "weeks/",
-    "symbols/?tier=OTC",
+    "symbols/?tier=OTC&ats=true",
     "symbols/AABB/weekly/",
-    "symbols/AABB/venues/",
-    "symbols/AABB/rolling/",
-    "venues/?tier=OTC",
+    "symbols/AABB/venues/?ats=true",
+    "symbols/AABB/rolling/?ats=true",
+    "venues/?tier=OTC&ats=true",
     "venues/OTCN/",
     "quality/",
     "captures/",
@@ -136,19 +136,21 @@ def test_weeks_held_per_tier_with_capture_and_grade(api: APIClient, otc: OtcData
     assert [r["week"] for r in body["results"]] == sorted(
         (r["week"] for r in body["results"]), reverse=True
     )
-    otc_week = get(api, "weeks/", tier="OTCE")["results"]
+    otc_week = get(api, "weeks/", tier="OTCE", ats="true")["results"]
     assert len(otc_week) == 1
     real = otc_week[0]
     capture = Capture.objects.get(pk=otc.real_capture)
     assert real["week"] == "2025-12-15"
     assert real["capture"] == otc.real_capture
     assert real["grade"] == capture.quality_grade and real["grade"] in "ABCD"
-    assert real["rows"] == 5328 and real["rejects"] == 0 and real["ats"] is False
+    assert real["rows"] == 5328 and real["rejects"] == 0 and real["ats"] is True
     t1 = get(api, "weeks/", tier="t1")["results"]
     assert [r["week"] for r in t1] == [
         (T1_LAST - timedelta(weeks=n)).isoformat() for n in range(T1_WEEKS)
     ]
-    assert get(api, "weeks/", ats="true")["count"] == 0
+    # ATS and non-ATS are kept apart: the real week is the one ATS week held.
+    assert [r["capture"] for r in get(api, "weeks/", ats="true")["results"]] == [otc.real_capture]
+    assert get(api, "weeks/", ats="false")["count"] == T1_WEEKS + 1
 
 
 def test_weeks_as_of_answers_with_the_capture_known_then(api: APIClient, otc: OtcData) -> None:
@@ -177,7 +179,7 @@ def test_weeks_bad_params(api: APIClient, params: dict[str, str], field: str) ->
 
 
 def test_symbols_of_the_real_week(api: APIClient, otc: OtcData) -> None:
-    body = get(api, "symbols/", tier="OTC", week="2025-12-15", page_size=500)
+    body = get(api, "symbols/", tier="OTC", ats="true", week="2025-12-15", page_size=500)
     assert body["count"] == REAL_SYMBOLS
     volumes = [r["total_volume"] for r in body["results"]]
     assert all(isinstance(v, int) for v in volumes)
@@ -191,7 +193,9 @@ def test_symbols_of_the_real_week(api: APIClient, otc: OtcData) -> None:
 
 def test_symbol_summary_numbers_are_the_hand_computed_ones(api: APIClient) -> None:
     # AABB in FINRA's file: OTCN 6,753,871 shares / 171 trades, OTCX 40,313 / 3.
-    (aabb,) = get(api, "symbols/", tier="OTC", week="2025-12-17", search="AABB")["results"]
+    (aabb,) = get(api, "symbols/", tier="OTC", ats="true", week="2025-12-17", search="AABB")[
+        "results"
+    ]
     total = 6_753_871 + 40_313
     assert aabb["week"] == "2025-12-15"  # any date in the week → its Monday
     assert aabb["total_volume"] == total
@@ -204,11 +208,11 @@ def test_symbol_summary_numbers_are_the_hand_computed_ones(api: APIClient) -> No
     assert aabb["hhi"] == str((top * top + other * other).quantize(Q4, ROUND_HALF_UP))
     assert aabb["concentration"] == "concentrated"
     assert aabb["issue_name"] == "Asia Broadband Inc Common Stock"
-    assert aabb["tier"] == "OTC" and aabb["ats"] is False
+    assert aabb["tier"] == "OTC" and aabb["ats"] is True
 
 
 def test_symbols_default_to_the_latest_week_held(api: APIClient, otc: OtcData) -> None:
-    body = get(api, "symbols/", tier="OTC", page_size=1)
+    body = get(api, "symbols/", tier="OTC", ats="true", page_size=1)
     assert body["count"] == REAL_SYMBOLS
     assert body["results"][0]["week"] == REAL_WEEK.isoformat()
     t1 = get(api, "symbols/", tier="T1", page_size=1)
@@ -216,40 +220,68 @@ def test_symbols_default_to_the_latest_week_held(api: APIClient, otc: OtcData) -
 
 
 def test_symbols_search_by_issue_name(api: APIClient) -> None:
-    body = get(api, "symbols/", tier="OTC", week="2025-12-15", search="asia broadband")
+    body = get(api, "symbols/", tier="OTC", ats="true", week="2025-12-15", search="asia broadband")
     assert [r["symbol"] for r in body["results"]] == ["AABB"]
 
 
 def test_symbols_ordering_and_pagination(api: APIClient, otc: OtcData) -> None:
-    first = get(api, "symbols/", tier="OTC", week="2025-12-15", ordering="-hhi,symbol")
+    first = get(api, "symbols/", tier="OTC", ats="true", week="2025-12-15", ordering="-hhi,symbol")
     hhis = [Decimal(r["hhi"]) for r in first["results"] if r["hhi"] is not None]
     assert hhis == sorted(hhis, reverse=True)
-    by_symbol = get(api, "symbols/", tier="OTC", week="2025-12-15", ordering="symbol", page_size=7)
+    by_symbol = get(
+        api, "symbols/", tier="OTC", ats="true", week="2025-12-15", ordering="symbol", page_size=7
+    )
     assert len(by_symbol["results"]) == 7 and by_symbol["count"] == REAL_SYMBOLS
     assert "page=2" in by_symbol["next"] and by_symbol["previous"] is None
     page2 = get(
-        api, "symbols/", tier="OTC", week="2025-12-15", ordering="symbol", page_size=7, page=2
+        api,
+        "symbols/",
+        tier="OTC",
+        ats="true",
+        week="2025-12-15",
+        ordering="symbol",
+        page_size=7,
+        page=2,
     )
     symbols = [r["symbol"] for r in by_symbol["results"] + page2["results"]]
     assert symbols == sorted(symbols) and len(set(symbols)) == 14
     # Ties on venue_count are broken by symbol, so pages never overlap.
-    a = get(api, "symbols/", tier="OTC", week="2025-12-15", ordering="venue_count", page_size=50)
+    a = get(
+        api,
+        "symbols/",
+        tier="OTC",
+        ats="true",
+        week="2025-12-15",
+        ordering="venue_count",
+        page_size=50,
+    )
     b = get(
-        api, "symbols/", tier="OTC", week="2025-12-15", ordering="venue_count", page_size=50, page=2
+        api,
+        "symbols/",
+        tier="OTC",
+        ats="true",
+        week="2025-12-15",
+        ordering="venue_count",
+        page_size=50,
+        page=2,
     )
     assert not {r["symbol"] for r in a["results"]} & {r["symbol"] for r in b["results"]}
-    past_end = api.get(f"{API}/symbols/", {"tier": "OTC", "week": "2025-12-15", "page": 999})
+    past_end = api.get(
+        f"{API}/symbols/", {"tier": "OTC", "ats": "true", "week": "2025-12-15", "page": 999}
+    )
     assert_error(past_end, 404, "not_found")
     for page in (0, "x"):  # not a page number at all: a 400 naming the parameter
-        response = api.get(f"{API}/symbols/", {"tier": "OTC", "week": "2025-12-15", "page": page})
+        response = api.get(
+            f"{API}/symbols/", {"tier": "OTC", "ats": "true", "week": "2025-12-15", "page": page}
+        )
         assert "page" in assert_error(response, 400, "validation_error")["details"]
-    last = get(api, "symbols/", tier="OTC", week="2025-12-15", page_size=500, page=7)
+    last = get(api, "symbols/", tier="OTC", ats="true", week="2025-12-15", page_size=500, page=7)
     assert last["count"] == REAL_SYMBOLS and len(last["results"]) == REAL_SYMBOLS - 6 * 500
     assert last["next"] is None and "page=6" in last["previous"]
 
 
 def test_symbols_unknown_sort_field_names_the_allowed(api: APIClient) -> None:
-    response = api.get(f"{API}/symbols/", {"tier": "OTC", "ordering": "-price"})
+    response = api.get(f"{API}/symbols/", {"tier": "OTC", "ats": "true", "ordering": "-price"})
     error = assert_error(response, 400, "validation_error")
     message = error["details"]["ordering"][0]
     assert "price" in message
@@ -273,7 +305,9 @@ def test_symbols_bad_params(api: APIClient, params: dict[str, str], field: str) 
 
 
 def test_symbols_with_nothing_held_is_404(api: APIClient) -> None:
-    error = assert_error(api.get(f"{API}/symbols/", {"ats": "true"}), 404, "not_found")
+    error = assert_error(
+        api.get(f"{API}/symbols/", {"ats": "true", "tier": "T1"}), 404, "not_found"
+    )
     assert error["details"]["ats"] == "True"
 
 
@@ -330,7 +364,7 @@ def test_symbol_weekly_errors(api: APIClient, otc: OtcData) -> None:
 
 
 def test_symbol_venue_breakdown_of_the_real_week(api: APIClient, otc: OtcData) -> None:
-    body = get(api, "symbols/AABB/venues/", week="2025-12-15")
+    body = get(api, "symbols/AABB/venues/", week="2025-12-15", ats="true")
     assert body["symbol"] == "AABB" and body["tier"] == "OTC" and body["week"] == "2025-12-15"
     assert body["capture"] == otc.real_capture
     assert body["total_volume"] == 6_794_184 and body["total_trades"] == 174
@@ -341,7 +375,7 @@ def test_symbol_venue_breakdown_of_the_real_week(api: APIClient, otc: OtcData) -
     assert body["venues"][0]["share"] == pct(6_753_871, 6_794_184)
     assert abs(sum(Decimal(v["share"]) for v in body["venues"]) - 100) <= Decimal("0.0002")
     # Defaults to the symbol's latest week.
-    assert get(api, "symbols/AABB/venues/")["week"] == "2025-12-15"
+    assert get(api, "symbols/AABB/venues/", ats="true")["week"] == "2025-12-15"
 
 
 def test_symbol_venue_shares_sum_to_100_for_every_t1_symbol_sampled(
@@ -431,7 +465,7 @@ def test_symbol_rolling_errors_and_as_of(api: APIClient, otc: OtcData) -> None:
 
 
 def test_venues_of_the_real_week(api: APIClient, otc: OtcData) -> None:
-    body = get(api, "venues/", tier="OTC", week="2025-12-15")
+    body = get(api, "venues/", tier="OTC", ats="true", week="2025-12-15")
     assert body["count"] == 9
     rows = body["results"]
     assert [r["rank"] for r in rows] == sorted(r["rank"] for r in rows)
@@ -464,13 +498,13 @@ def test_venues_have_rolling_trends(api: APIClient, otc: OtcData) -> None:
     ],
 )
 def test_venues_sort(api: APIClient, sort: str, key: str, reverse: bool) -> None:
-    rows = get(api, "venues/", tier="OTC", week="2025-12-15", sort=sort)["results"]
+    rows = get(api, "venues/", tier="OTC", ats="true", week="2025-12-15", sort=sort)["results"]
     values = [Decimal(str(r[key])) for r in rows]
     assert values == sorted(values, reverse=reverse)
 
 
 def test_venues_unknown_sort_names_the_allowed(api: APIClient) -> None:
-    response = api.get(f"{API}/venues/", {"tier": "OTC", "sort": "name"})
+    response = api.get(f"{API}/venues/", {"tier": "OTC", "ats": "true", "sort": "name"})
     error = assert_error(response, 400, "validation_error")
     message = error["details"]["sort"][0]
     assert "name" in message
@@ -481,23 +515,23 @@ def test_venues_unknown_sort_names_the_allowed(api: APIClient) -> None:
 @pytest.mark.parametrize(
     "query",
     [
-        "symbols/?tier=OTC&week=2025-12-15",
-        "symbols/?tier=OTC&week=2025-12-15&ordering=-hhi,venue_count&page_size=7&page=3",
-        "symbols/?tier=OTC&week=2025-12-15&ordering=top_venue_share&page_size=500&page=7",
-        "symbols/?tier=OTC&week=2025-12-15&page=last&page_size=100",
-        "symbols/?tier=OTC&week=2025-12-15&page=999",
-        "symbols/?tier=OTC&week=2025-12-15&page=x",
-        "symbols/?tier=OTC&week=2025-12-15&ordering=-price",
+        "symbols/?tier=OTC&ats=true&week=2025-12-15",
+        "symbols/?tier=OTC&ats=true&week=2025-12-15&ordering=-hhi,venue_count&page_size=7&page=3",
+        "symbols/?tier=OTC&ats=true&week=2025-12-15&ordering=top_venue_share&page_size=500&page=7",
+        "symbols/?tier=OTC&ats=true&week=2025-12-15&page=last&page_size=100",
+        "symbols/?tier=OTC&ats=true&week=2025-12-15&page=999",
+        "symbols/?tier=OTC&ats=true&week=2025-12-15&page=x",
+        "symbols/?tier=OTC&ats=true&week=2025-12-15&ordering=-price",
         "symbols/?tier=T1&ordering=symbol",
         f"symbols/?tier=T2&week={CORRECTED_WEEK}",
         "symbols/?tier=T1&week=2001-01-01",
         "symbols/?tier=T1&ats=true",
-        "venues/?tier=OTC&week=2025-12-15",
-        "venues/?tier=OTC&week=2025-12-15&sort=-share&page_size=2&page=2",
+        "venues/?tier=OTC&ats=true&week=2025-12-15",
+        "venues/?tier=OTC&ats=true&week=2025-12-15&sort=-share&page_size=2&page=2",
         "venues/?tier=T1&sort=-volume",
         f"venues/?tier=T1&week={T1_LAST}&sort=symbol_count",
         "venues/?tier=T1&sort=name",
-        "venues/?tier=OTC&page=0",
+        "venues/?tier=OTC&ats=true&page=0",
     ],
 )
 def test_week_lists_answer_as_the_queryset_path(
@@ -563,7 +597,7 @@ def test_venue_history_errors(api: APIClient, otc: OtcData) -> None:
 
 
 def test_quality_report_of_the_real_week(api: APIClient, otc: OtcData) -> None:
-    (report,) = get(api, "quality/", tier="OTC", week="2025-12-19")["results"]
+    (report,) = get(api, "quality/", tier="OTC", ats="true", week="2025-12-19")["results"]
     assert report["week"] == "2025-12-15" and report["capture"] == otc.real_capture
     assert report["grade"] in "ABCD" and report["failures"] == []
     assert report["metrics"]["total_volume"] == REAL_TOTAL
@@ -573,7 +607,8 @@ def test_quality_report_of_the_real_week(api: APIClient, otc: OtcData) -> None:
 
 def test_quality_lists_filters_and_as_of(api: APIClient, otc: OtcData) -> None:
     body = get(api, "quality/")
-    assert body["count"] == 1 + T1_WEEKS + 1
+    assert body["count"] == T1_WEEKS + 1  # the non-ATS weeks; the real file is ATS
+    assert get(api, "quality/", ats="true")["count"] == 1
     t1 = get(api, "quality/", tier="T1")["results"]
     assert t1[0]["week"] == T1_LAST.isoformat() and t1[1]["prior_capture"] is not None
     grade = t1[0]["grade"]
@@ -597,7 +632,7 @@ def test_captures_list_and_filters(api: APIClient, otc: OtcData) -> None:
     assert get(api, "captures/", tier="T2", current="false")["count"] == 1
     then = get(api, "captures/", tier="T2", as_of=format_iso(otc.before_correction))
     assert [c["id"] for c in then["results"]] == [otc.t2_original]
-    assert get(api, "captures/", tier="OTCE")["results"][0]["id"] == otc.real_capture
+    assert get(api, "captures/", tier="OTCE", ats="true")["results"][0]["id"] == otc.real_capture
     assert_error(api.get(f"{API}/captures/", {"tier": "T9"}), 400, "validation_error")
     assert_error(api.get(f"{API}/captures/", {"week": "soon"}), 400, "validation_error")
     assert_error(api.get(f"{API}/captures/", {"ordering": "source"}), 400, "validation_error")
@@ -663,9 +698,9 @@ def test_fast_rows_render_exactly_as_drf_does(otc: OtcData) -> None:
     week = {"week": T1_LAST, "tier": "T1", "ats": False}
     cases = [
         (SymbolSummarySerializer, list(selectors.symbol_summaries(**week)[:200])),
-        (SymbolSummarySerializer, list(selectors.symbol_summaries(tier="OTC")[:200])),
+        (SymbolSummarySerializer, list(selectors.symbol_summaries(tier="OTC", ats=True)[:200])),
         (VenueShareSerializer, list(selectors.venue_shares_with_rolling(**week))),
-        (VenueShareSerializer, list(selectors.venue_shares_with_rolling(tier="OTC"))),
+        (VenueShareSerializer, list(selectors.venue_shares_with_rolling(tier="OTC", ats=True))),
         (SymbolVenueSerializer, selectors.symbol_venues(symbol="AABB", week=REAL_WEEK)),
         # As the views read them: dicts of the rendered columns.
         (SymbolSummarySerializer, list(selectors.symbol_summaries(**week).values(*SYMBOL_ROW))),

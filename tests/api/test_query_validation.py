@@ -34,9 +34,9 @@ def _otc_lists(otc: OtcData) -> list[str]:
     queryset path."""
     return [
         "/api/v1/otc/weeks/",
-        "/api/v1/otc/symbols/?tier=OTC",
+        "/api/v1/otc/symbols/?tier=OTC&ats=true",
         "/api/v1/otc/symbols/",
-        "/api/v1/otc/venues/?tier=OTC",
+        "/api/v1/otc/venues/?tier=OTC&ats=true",
         "/api/v1/otc/venues/",
         "/api/v1/otc/quality/",
         "/api/v1/otc/captures/",
@@ -172,7 +172,8 @@ def test_open_dead_letters_have_a_null_resolution_as_the_schema_says(letters: AP
 def test_the_real_week_still_answers_its_first_page(otc: OtcData, reader_client) -> None:
     body = json.loads(
         reader_client.get(
-            "/api/v1/otc/symbols/", {"tier": "OTC", "week": REAL_WEEK, "page": 1, "page_size": 500}
+            "/api/v1/otc/symbols/",
+            {"tier": "OTC", "ats": "true", "week": REAL_WEEK, "page": 1, "page_size": 500},
         ).content
     )
     assert body["count"] == 3111 and len(body["results"]) == 500

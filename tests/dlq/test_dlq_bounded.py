@@ -41,7 +41,7 @@ def test_a_10_mb_single_line_file_fails_with_short_bounded_text_everywhere(
     path.write_bytes(b"x" * HUGE)
     with caplog.at_level(logging.INFO), pytest.raises(CommandError) as caught:
         call_command(
-            "otc", "ingest", str(path), "--tier", "OTC", "--week", "2025-12-15",
+            "otc", "ingest", str(path), "--tier", "OTC", "--week", "2025-12-15", "--ats",
             stdout=StringIO(), stderr=StringIO(),
         )  # fmt: skip
     assert caught.value.returncode == 1

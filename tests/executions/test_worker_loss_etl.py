@@ -36,7 +36,7 @@ REAP_AFTER_SECONDS = 3  # the worker side of FAST_SETTINGS
 @pytest.fixture(scope="module")
 def week_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("etl") / "t1-20251215.txt"
-    generate_week(path, tier="T1", week=WEEK, rows=ROWS, seed=13)
+    generate_week(path, tier="T1", week=WEEK, rows=ROWS, seed=13, ats=False)
     return path
 
 
@@ -97,7 +97,7 @@ def test_a_full_etl_whose_worker_is_killed_completes_once_a_worker_is_back(
     first = workers()
     execution = dispatch(
         "otc.full_etl",
-        {"path": in_inbox(week_file, inbox), "tier": "T1", "week": str(WEEK)},
+        {"path": in_inbox(week_file, inbox), "tier": "T1", "week": str(WEEK), "ats": False},
         trigger_source="api",
     )
     where = kill_in_step(first, execution, step)
@@ -119,7 +119,7 @@ def test_past_its_requeue_cap_a_killed_full_etl_is_a_dead_letter(
     first = workers()
     execution = dispatch(
         "otc.full_etl",
-        {"path": in_inbox(week_file, inbox), "tier": "T1", "week": str(WEEK)},
+        {"path": in_inbox(week_file, inbox), "tier": "T1", "week": str(WEEK), "ats": False},
         trigger_source="api",
     )
     Execution.objects.filter(pk=execution.pk).update(redeliveries=2)  # both requeues spent

@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand
 
 from executions.dispatcher import dispatch
 from executions.models import Execution, ExecutionStatus
+from otc.inbox import UPLOADS, inbox_dir
 from otc.models import Capture
 from otc.sample.generator import generate_weeks
 from tests.ops.conftest import Result
@@ -183,7 +184,7 @@ def test_executions_sweep_hands_pending_work_over(
 
 @pytest.fixture
 def week_files(tmp_path: Path) -> Path:
-    generate_weeks(tmp_path, tier="T1", start_week=FIRST_WEEK, weeks=2, rows=300, seed=3)
+    generate_weeks(tmp_path, tier="T1", start_week=FIRST_WEEK, weeks=2, rows=300, seed=3, ats=True)
     return tmp_path
 
 
@@ -191,16 +192,20 @@ def week_files(tmp_path: Path) -> Path:
 def test_otc_ingest_runs_the_full_etl(
     run_command: Run, local_backend: Any, week_files: Path
 ) -> None:
-    path = week_files / f"finra_t1_{FIRST_WEEK:%Y%m%d}.psv"
-    result = run_command("otc", "ingest", str(path), "--tier", "T1", "--week", "2025-10-08")
+    path = week_files / f"finra_t1_ats_{FIRST_WEEK:%Y%m%d}.psv"
+    result = run_command(
+        "otc", "ingest", str(path), "--tier", "T1", "--week", "2025-10-08", "--ats"
+    )
     assert result.code == 0, result.err
+    assert result.out.startswith("otc.full_etl T1 ATS week 2025-10-06: ")
     assert "ingest: created" in result.out and "compute: grade" in result.out
     assert "300 rows, 0 rejects" in result.out
     execution = Execution.objects.get(pipeline="otc.full_etl")
     assert execution.trigger_source == "cli" and execution.params["week"] == "2025-10-06"
-    assert Capture.objects.get().computed_at is not None
+    assert execution.params["ats"] is True
+    assert Capture.objects.get().computed_at is not None and Capture.objects.get().ats
     again = run_command(
-        "otc", "ingest", str(path), "--tier", "T1", "--week", "2025-10-06", "--json"
+        "otc", "ingest", str(path), "--tier", "T1", "--week", "2025-10-06", "--ats", "--json"
     )
     assert again.code == 0 and again.json()["result"]["status"] == "unchanged"
 
@@ -209,13 +214,15 @@ def test_otc_ingest_runs_the_full_etl(
 def test_otc_ingest_summary_counts_normalize_duplicates(
     run_command: Run, local_backend: Any, week_files: Path, tmp_path: Path
 ) -> None:
-    source = (week_files / f"finra_t1_{FIRST_WEEK:%Y%m%d}.psv").read_text().splitlines()
+    source = (week_files / f"finra_t1_ats_{FIRST_WEEK:%Y%m%d}.psv").read_text().splitlines()
     doubled = tmp_path / "doubled.psv"
     doubled.write_text("\n".join([*source, source[-1]]) + "\n")
-    result = run_command("otc", "ingest", str(doubled), "--tier", "T1", "--week", "2025-10-06")
+    result = run_command(
+        "otc", "ingest", str(doubled), "--tier", "T1", "--week", "2025-10-06", "--non-ats"
+    )
     assert result.code == 0, result.err
     capture = Capture.objects.get()
-    assert capture.reject_count == 1
+    assert capture.reject_count == 1 and capture.ats is False
     assert "301 rows, 1 rejects" in result.out
     execution = Execution.objects.get(pipeline="otc.full_etl")
     assert execution.result["rejects"] == 1
@@ -228,7 +235,7 @@ def test_otc_ingest_failure_exits_1(run_command: Run, local_backend: Any, tmp_pa
     bad = tmp_path / "bad.psv"
     bad.write_text("symbol,volume\nAAPL,1\n")
     result = run_command(
-        "otc", "ingest", str(bad), "--tier", "T1", "--week", "2025-10-06", "--wait"
+        "otc", "ingest", str(bad), "--tier", "T1", "--week", "2025-10-06", "--ats", "--wait"
     )
     assert result.code == 1
     assert "otc.full_etl" in result.err and "failed" in result.err
@@ -239,18 +246,28 @@ def test_otc_ingest_failure_exits_1(run_command: Run, local_backend: Any, tmp_pa
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["/no/such/file.psv", "--tier", "T1", "--week", "2025-10-06"], "no such file"),
-        (["{file}", "--tier", "T9", "--week", "2025-10-06"], "tier: unknown tier 'T9'"),
-        (["{file}", "--tier", "T1", "--week", "next week"], "week: Date has wrong format"),
+        (["/no/such/file.psv", "--tier", "T1", "--week", "2025-10-06", "--ats"], "no such file"),
+        (["{file}", "--tier", "T9", "--week", "2025-10-06", "--ats"], "tier: unknown tier 'T9'"),
+        (["{file}", "--tier", "T1", "--week", "next week", "--ats"], "week: Date has wrong"),
+        (
+            ["{file}", "--tier", "T1", "--week", "2025-10-06"],
+            "one of the arguments --ats --non-ats is required",
+        ),
+        (
+            ["{file}", "--tier", "T1", "--week", "2025-10-06", "--ats", "--non-ats"],
+            "argument --non-ats: not allowed with argument --ats",
+        ),
     ],
 )
 def test_otc_ingest_bad_input(
     run_command: Run, week_files: Path, args: list[str], message: str
 ) -> None:
-    path = str(week_files / f"finra_t1_{FIRST_WEEK:%Y%m%d}.psv")
+    path = str(week_files / f"finra_t1_ats_{FIRST_WEEK:%Y%m%d}.psv")
     result = run_command("otc", "ingest", *[a.replace("{file}", path) for a in args])
     assert result.code == 2 and message in result.err
-    assert Execution.objects.count() == 0
+    assert Execution.objects.count() == 0 and Capture.objects.count() == 0
+    uploads = inbox_dir() / UPLOADS
+    assert not uploads.exists() or not any(uploads.iterdir())
 
 
 @committed
@@ -267,6 +284,7 @@ def test_backfill_dispatches_one_child_per_week(
         "2025-10-26",
         "--dir",
         str(week_files),
+        "--ats",
         "--wait",
         "--json",
     )
@@ -278,6 +296,8 @@ def test_backfill_dispatches_one_child_per_week(
     children = Execution.objects.filter(pipeline="otc.full_etl")
     assert {c.lane for c in children} == {"backfill"}
     assert {str(c.parent_id) for c in children} == {data["id"]}
+    assert {c.params["ats"] for c in children} == {True}
+    assert set(Capture.objects.values_list("ats", flat=True)) == {True}
 
 
 @pytest.mark.django_db
@@ -287,16 +307,34 @@ def test_backfill_dispatches_one_child_per_week(
         (["--from", "2025-10-20", "--to", "2025-10-06"], "is before start week"),
         (["--from", "someday", "--to", "2025-10-06"], "start: Date has wrong format"),
         (["--tier", "X", "--from", "2025-10-06", "--to", "2025-10-06"], "unknown tier"),
+        (
+            ["--from", "2025-10-06", "--to", "2025-10-06", "--no-summary"],
+            "one of the arguments --ats --non-ats is required",
+        ),
+        (
+            ["--from", "2025-10-06", "--to", "2025-10-06", "--non-ats"],
+            "argument --non-ats: not allowed with argument --ats",
+        ),
     ],
 )
 def test_backfill_bad_input(
     run_command: Run, week_files: Path, args: list[str], message: str
 ) -> None:
     base = ["--dir", str(week_files)] + ([] if "--tier" in args else ["--tier", "T1"])
-    result = run_command("backfill", *base, *args)
+    summary = [] if "--no-summary" in args else ["--ats"]
+    result = run_command("backfill", *base, *summary, *[a for a in args if a != "--no-summary"])
     assert result.code == 2 and message in result.err
     missing_dir = run_command(
-        "backfill", "--tier", "T1", "--from", "2025-10-06", "--to", "2025-10-06", "--dir", "/nope"
+        "backfill",
+        "--tier",
+        "T1",
+        "--from",
+        "2025-10-06",
+        "--to",
+        "2025-10-06",
+        "--dir",
+        "/nope",
+        "--ats",
     )
     assert missing_dir.code == 2 and "no such directory" in missing_dir.err
     assert Execution.objects.count() == 0

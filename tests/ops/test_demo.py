@@ -27,7 +27,7 @@ def test_demo_runs_the_whole_flow(
     out = result.out
     newest = scheduled_week("T1")
     for text in (
-        "generated 2 T1 week(s) of 400 rows",
+        "generated 2 T1 ATS week(s) of 400 rows",
         "its file has not arrived yet",
         "failed as expected",
         "top venues by market share:",
@@ -44,15 +44,20 @@ def test_demo_runs_the_whole_flow(
     assert [r.trigger_source for r in runs] == ["cli"] * 3
     assert [r.status for r in runs] == ["succeeded", "succeeded", "failed"]
     assert Capture.objects.filter(computed_at__isnull=False).count() == 2
+    assert {r.params["ats"] for r in runs} == {True} and set(
+        Capture.objects.values_list("ats", flat=True)
+    ) == {True}
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names and all(name.startswith("finra_t1_ats_") for name in names)
 
     # The late file has arrived: replaying its dead letter (as the admin does) succeeds.
     letter = DeadLetter.objects.get()
     assert letter.execution.params["week"] == newest.isoformat()
-    assert (tmp_path / f"finra_t1_{newest:%Y%m%d}.psv").is_file()
+    assert (tmp_path / f"finra_t1_ats_{newest:%Y%m%d}.psv").is_file()
     replay = dlq_services.retry(letter, by=None)
     replay.refresh_from_db()
     assert replay.status == ExecutionStatus.SUCCEEDED, replay.error
-    assert Capture.objects.filter(week=newest, computed_at__isnull=False).exists()
+    assert Capture.objects.filter(week=newest, ats=True, computed_at__isnull=False).exists()
 
     admin = get_user_model().objects.get(username="admin")
     assert admin.is_superuser and admin.is_staff
@@ -79,6 +84,22 @@ def test_demo_again_is_safe_and_json(
     assert get_user_model().objects.count() == 1
 
 
+def test_demo_generates_non_ats_weeks_of_member_firms(
+    run_command: Any, local_backend: Any, tmp_path: Path
+) -> None:
+    args = ["--weeks", "1", "--rows", "300", "--out", str(tmp_path), "--no-superuser"]
+    result = run_command("demo", *args, "--non-ats")
+    assert result.code == 0, result.err
+    assert "generated 1 T1 non-ATS week(s) of 300 rows" in result.out
+    assert [p.name for p in tmp_path.iterdir()] == [
+        f"finra_t1_non_ats_{scheduled_week('T1'):%Y%m%d}.psv"
+    ]
+    capture = Capture.objects.get()
+    assert capture.ats is False
+    venues = set(VenueMarketShare.objects.filter(capture=capture).values_list("mpid", flat=True))
+    assert "CDRG" in venues and not venues & {"UBSA", "SGMT", "INCR"}
+
+
 def test_demo_with_a_real_finra_file(
     run_command: Any, local_backend: Any, real_otc_file: Path
 ) -> None:
@@ -90,9 +111,12 @@ def test_demo_with_a_real_finra_file(
         "OTC",
         "--week",
         "2025-12-15",
+        "--ats",
         "--no-superuser",
     )
     assert result.code == 0, result.err
+    assert Capture.objects.get().ats is True
+    assert Execution.objects.get().params["ats"] is True
     assert "rows 5,328" in result.out and "symbols 3,111" in result.out
     assert "venues 9" in result.out and "volume 1,335,995,901 shares" in result.out
     assert "its file has not arrived" not in result.out
@@ -103,9 +127,11 @@ def test_demo_with_a_real_finra_file(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--file", "/no/such.psv", "--week", "2025-12-15"], "no such file"),
-        (["--file", "{real}"], "--file needs --week"),
-        (["--file", "{real}", "--week", "soon"], "--week"),
+        (["--file", "/no/such.psv", "--week", "2025-12-15", "--ats"], "no such file"),
+        (["--file", "{real}", "--ats"], "--file needs --week"),
+        (["--file", "{real}", "--week", "soon", "--ats"], "--week"),
+        (["--file", "{real}", "--week", "2025-12-15"], "--file needs --ats or --non-ats"),
+        (["--ats", "--non-ats"], "argument --non-ats: not allowed with argument --ats"),
         (["--tier", "T7"], "unknown tier"),
         (["--weeks", "0"], "--weeks and --rows must be at least 1"),
     ],
@@ -115,7 +141,7 @@ def test_demo_bad_input(
 ) -> None:
     result = run_command("demo", *[a.replace("{real}", str(real_otc_file)) for a in args])
     assert result.code == 2 and message in result.err
-    assert not Execution.objects.exists()
+    assert not Execution.objects.exists() and not Capture.objects.exists()
 
 
 def test_week_report_numbers(otc_weeks: list[Capture]) -> None:

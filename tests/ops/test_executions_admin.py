@@ -300,14 +300,32 @@ def test_run_the_full_etl_from_the_admin(
     from otc.sample.generator import generate_week
 
     path = tmp_path / "week.psv"
-    generate_week(path, tier="T1", week=date(2025, 10, 8), rows=200, seed=5)
+    generate_week(path, tier="T1", week=date(2025, 10, 8), rows=200, seed=5, ats=False)
     form = {
         "pipeline": "otc.full_etl",
         "params-path": path.name,
         "params-tier": "T1",
         "params-week": "2025-10-08",
+        "params-ats": "false",
         "run-lane": "",
     }
+    # Which summary the file is has no default: nothing preselected, a run without it
+    # is refused on the page with the params' own message.
+    page = admin_client.get(reverse(RUN), {"pipeline": "otc.full_etl"}).content.decode()
+    choice = page[
+        page.index('name="params-ats"') : page.index("</select>", page.index('name="params-ats"'))
+    ]
+    assert (
+        'value="true"' in choice
+        and 'value="false"' in choice
+        and "selected" not in choice.replace('<option value="" selected>', "")
+    )
+    for unanswered in ({}, {"params-ats": ""}):
+        missing = {**{k: v for k, v in form.items() if k != "params-ats"}, **unanswered}
+        refused = admin_client.post(reverse(RUN), missing)
+        assert refused.status_code == 200
+        assert "say which FINRA summary the file is" in refused.content.decode()
+    assert not Execution.objects.exists() and not Capture.objects.exists()
     with run_immediately():
         response = admin_client.post(reverse(RUN), form)
     execution = Execution.objects.get()

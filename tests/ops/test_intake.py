@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from executions.models import Execution, ExecutionStatus
 from otc.models import Capture
+from otc.params import ATS_REQUIRED
 from otc.sample.generator import generate_week, generate_weeks
 from tests.ops.conftest import make_user
 from tests.support.otc_weeks import FIRST_WEEK
@@ -34,7 +35,7 @@ def inbox_files(inbox: Path, under: str) -> list[Path]:
 def week_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A generated T1 week outside the inbox (an operator's own file)."""
     path = tmp_path_factory.mktemp("operator") / "finra week.psv"
-    generate_week(path, tier="T1", week=FIRST_WEEK, rows=200, seed=11)
+    generate_week(path, tier="T1", week=FIRST_WEEK, rows=200, seed=11, ats=True)
     return path
 
 
@@ -101,6 +102,25 @@ def test_the_admin_form_needs_every_field(
 
 
 @pytest.mark.django_db
+def test_the_admin_form_asks_which_summary_with_nothing_preselected(
+    admin_client: Client, stub: Any, inbox: Path, week_file: Path
+) -> None:
+    page = admin_client.get(reverse(INGEST)).content.decode()
+    choice = page[
+        page.index('<select name="ats"') : page.index("</select>", page.index('name="ats"'))
+    ]
+    assert "ATS summary" in choice and "non-ATS (OTC) summary" in choice
+    assert "selected" not in choice.replace('<option value="" selected>', "")
+    for missing in (None, ""):
+        response = admin_client.post(reverse(INGEST), form(week_file, ats=missing))
+        assert response.status_code == 200
+        assert response.context["form"].errors["ats"] == [ATS_REQUIRED]
+        assert ATS_REQUIRED.split(":")[0] in response.content.decode()
+    assert not Execution.objects.exists() and inbox_files(inbox, "uploads") == []
+    assert not Capture.objects.exists()
+
+
+@pytest.mark.django_db
 def test_the_admin_form_refuses_a_file_over_the_limit(
     settings: Any, admin_client: Client, stub: Any, inbox: Path, week_file: Path
 ) -> None:
@@ -138,7 +158,7 @@ def test_otc_ingest_copies_the_operators_file_into_the_inbox(
     run_command: Any, local_backend: Any, inbox: Path, week_file: Path
 ) -> None:
     result = run_command(
-        "otc", "ingest", str(week_file), "--tier", "T1", "--week", "2025-10-08", "--json"
+        "otc", "ingest", str(week_file), "--tier", "T1", "--week", "2025-10-08", "--ats", "--json"
     )
     assert result.code == 0, result.err
     execution = Execution.objects.get()
@@ -154,7 +174,7 @@ def test_otc_ingest_of_a_directory_or_fifo_is_bad_input(
 ) -> None:
     elsewhere = tmp_path_factory.mktemp("shell")
     os.mkfifo(elsewhere / "pipe")
-    week = ["--tier", "T1", "--week", "2025-10-06"]
+    week = ["--tier", "T1", "--week", "2025-10-06", "--non-ats"]
     as_dir = run_command("otc", "ingest", str(elsewhere), *week)
     assert as_dir.code == 2 and f"{elsewhere} is a directory, not a file" in as_dir.err
     as_fifo = run_command("otc", "ingest", str(elsewhere / "pipe"), *week)
@@ -167,7 +187,8 @@ def test_backfill_copies_a_directory_outside_the_inbox(
     run_command: Any, local_backend: Any, inbox: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     weeks = tmp_path_factory.mktemp("weeks")
-    generate_weeks(weeks, tier="T1", start_week=FIRST_WEEK, weeks=2, rows=200, seed=5)
+    generate_weeks(weeks, tier="T1", start_week=FIRST_WEEK, weeks=2, rows=200, seed=5, ats=False)
+    (weeks / "finra_t1_ats_20251006.psv").write_text("not the non-ATS summary: not copied")
     (weeks / "unrelated.txt").write_text("not copied")
     result = run_command(
         "backfill",
@@ -179,6 +200,7 @@ def test_backfill_copies_a_directory_outside_the_inbox(
         "2025-10-13",
         "--dir",
         str(weeks),
+        "--non-ats",
         "--wait",
         "--json",
     )
@@ -187,7 +209,7 @@ def test_backfill_copies_a_directory_outside_the_inbox(
     directory = backfill.params["directory"]
     assert directory.startswith("backfills/")
     copied = sorted(p.name for p in (inbox / directory).iterdir())
-    assert copied == ["finra_t1_20251006.psv", "finra_t1_20251013.psv"]
+    assert copied == ["finra_t1_non_ats_20251006.psv", "finra_t1_non_ats_20251013.psv"]
     children = Execution.objects.filter(pipeline="otc.full_etl").order_by("created_at")
     assert [c.params["path"] for c in children] == [f"{directory}/{name}" for name in copied]
     assert {c.status for c in children} == {ExecutionStatus.SUCCEEDED}

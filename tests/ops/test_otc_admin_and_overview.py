@@ -242,10 +242,10 @@ def test_overview_counts_the_captures_that_are_not_current(
     run_etl(good, week="2025-12-15")
     staged = tmp_path / "staged.psv"
     staged.write_bytes(file_bytes([row("AAA", "MPID", 200, 2)]))
-    ingest_file(staged, tier="OTC", week="2025-12-22")
+    ingest_file(staged, tier="OTC", week="2025-12-22", ats=False)
     huge = tmp_path / "huge.psv"
     huge.write_bytes(file_bytes([row("AAA", "MPID", 2**62, 1), row("AAA", "OTHR", 2**62, 1)]))
-    failed = ingest_file(huge, tier="OTC", week="2025-12-15").capture_id
+    failed = ingest_file(huge, tier="OTC", week="2025-12-15", ats=False).capture_id
     with pytest.raises(VolumeOutOfRange):
         normalize_capture(failed)
 

@@ -83,7 +83,8 @@ def test_a_failed_run_prints_its_error_once_and_no_json(
 ) -> None:
     bad = tmp_path / "bad.psv"
     bad.write_text("symbol,volume\nAAPL,1\n")
-    args = ["otc", "ingest", str(bad), "--tier", "T1", "--week", "2025-10-06", "--wait"]
+    args = ["otc", "ingest", str(bad), "--tier", "T1", "--week", "2025-10-06", "--non-ats"]
+    args.append("--wait")
     result = manage(shell_env, *args)
     assert result.returncode == 1
     error = "expected '|' delimiter, found ','-delimited header"

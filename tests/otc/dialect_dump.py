@@ -4,7 +4,9 @@ Used by ``test_dialects.py`` in a subprocess on a fresh SQLite database, so the 
 input can be compared with the PostgreSQL run in the test process::
 
     DATABASE_URL=sqlite:///tmp/x.sqlite3 python tests/otc/dialect_dump.py \\
-        TIER WEEK FILE [TIER WEEK FILE ...]
+        TIER WEEK FILE ATS [TIER WEEK FILE ATS ...]
+
+``ATS`` is ``ats`` or ``non_ats``: which FINRA summary the file is.
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ def main(args: list[str]) -> None:
 
     call_command("migrate", verbosity=0)
     snapshots = []
-    for i in range(0, len(args), 3):
-        tier, week, path = args[i : i + 3]
-        result = run_etl(Path(path), tier=tier, week=week)
+    for i in range(0, len(args), 4):
+        tier, week, path, summary = args[i : i + 4]
+        result = run_etl(Path(path), tier=tier, week=week, ats=summary == "ats")
         snapshots.append(analytics_snapshot(result["capture_id"]))
     json.dump(snapshots, sys.stdout, sort_keys=True)
 

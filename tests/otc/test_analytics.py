@@ -51,7 +51,7 @@ def hand_summary(rows: list[tuple[str, int, int]]) -> dict[str, object]:
 
 @pytest.fixture
 def real_capture(real_otc_file: Path) -> Capture:
-    return Capture.objects.get(pk=run_etl(real_otc_file, tier="OTC")["capture_id"])
+    return Capture.objects.get(pk=run_etl(real_otc_file, tier="OTC", ats=True)["capture_id"])
 
 
 # --- the real FINRA file -----------------------------------------------------------------
@@ -62,7 +62,7 @@ def test_real_file_totals(real_capture: Capture) -> None:
     assert SymbolWeekSummary.objects.filter(capture=real_capture).count() == 3111
     assert VenueMarketShare.objects.filter(capture=real_capture).count() == 9
     assert Venue.objects.count() == 9
-    assert real_capture.reject_count == 0
+    assert real_capture.reject_count == 0 and real_capture.ats is True
     total = 1_335_995_901
     assert VenueVolume.objects.aggregate(v=Sum("share_volume"))["v"] == total
     assert SymbolWeekSummary.objects.aggregate(v=Sum("total_volume"))["v"] == total
@@ -70,7 +70,7 @@ def test_real_file_totals(real_capture: Capture) -> None:
 
 
 def test_real_file_venue_shares_sum_to_100_and_rank_by_volume(real_capture: Capture) -> None:
-    shares = list(selectors.venue_shares(tier="OTC", week=WEEK).order_by("rank", "mpid"))
+    shares = list(selectors.venue_shares(tier="OTC", week=WEEK, ats=True).order_by("rank", "mpid"))
     assert abs(sum(s.market_share for s in shares) - 100) <= Decimal("0.01")
     volumes = [s.total_volume for s in shares]
     assert volumes == sorted(volumes, reverse=True)
@@ -105,7 +105,9 @@ def test_real_file_summaries_match_a_hand_computation(
     checked = 0
     for symbol in ("AABB", "AACAY", "ECOX", "OZSC", "VHAI"):
         expected = hand_summary(by_symbol[symbol])
-        got = selectors.symbol_summaries(tier="OTCE", week="2025-12-17", symbol=symbol).get()
+        got = selectors.symbol_summaries(
+            tier="OTCE", week="2025-12-17", ats=True, symbol=symbol
+        ).get()
         assert {key: getattr(got, key) for key in expected} == expected, symbol
         assert got.top_venue_name == names[got.top_venue_mpid]
         checked += 1

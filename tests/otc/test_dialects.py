@@ -27,7 +27,7 @@ pytestmark = [
 SCRIPT = Path(__file__).resolve().parent / "dialect_dump.py"
 
 
-def on_sqlite(tmp_path: Path, project_root: Path, runs: list[tuple[str, str, Path]]) -> list:
+def on_sqlite(tmp_path: Path, project_root: Path, runs: list[tuple[str, str, Path, str]]) -> list:
     env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL"}}
     env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'dialect.sqlite3'}"
     env["EXECUTION_BACKEND"] = "local"
@@ -51,7 +51,7 @@ def test_postgresql_and_sqlite_agree(
     start = date(2025, 9, 1)
     files = generate_weeks(
         tmp_path / "gen", tier="T2", start_week=start, weeks=7, rows=400, seed=11,
-        malformed_ratio=0.02,
+        malformed_ratio=0.02, ats=False,
     )  # fmt: skip
     edge = write_file(
         tmp_path,
@@ -67,16 +67,20 @@ def test_postgresql_and_sqlite_agree(
         ],
         "edge.psv",
     )
-    runs = [("T2", (start + timedelta(weeks=i)).isoformat(), f) for i, f in enumerate(files)]
+    runs = [
+        ("T2", (start + timedelta(weeks=i)).isoformat(), f, "non_ats") for i, f in enumerate(files)
+    ]
     runs += [
-        ("T2", (start + timedelta(weeks=2)).isoformat(), files[3]),  # a "correction"
-        ("T2", (start + timedelta(weeks=9)).isoformat(), edge),
-        ("OTC", "2025-12-15", real_otc_file),
+        ("T2", (start + timedelta(weeks=2)).isoformat(), files[3], "non_ats"),  # a "correction"
+        ("T2", (start + timedelta(weeks=9)).isoformat(), edge, "non_ats"),
+        ("OTC", "2025-12-15", real_otc_file, "ats"),  # FINRA's sample is the ATS summary
     ]
 
     on_postgres = [
-        analytics_snapshot(run_etl(Path(path), tier=tier, week=week)["capture_id"])
-        for tier, week, path in runs
+        analytics_snapshot(
+            run_etl(Path(path), tier=tier, week=week, ats=kind == "ats")["capture_id"]
+        )
+        for tier, week, path, kind in runs
     ]
     sqlite = on_sqlite(tmp_path, project_root, runs)
 

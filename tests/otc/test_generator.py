@@ -36,10 +36,10 @@ REASON_PREFIX = {
 
 
 def generate(
-    tier: str = "OTC", rows: int = 2000, seed: int = 7, **kwargs: float
+    tier: str = "OTC", rows: int = 2000, seed: int = 7, *, ats: bool = False, **kwargs: float
 ) -> tuple[bytes, GeneratedWeek]:
     buffer = io.BytesIO()
-    result = generate_week(buffer, tier=tier, week=MONDAY, rows=rows, seed=seed, **kwargs)
+    result = generate_week(buffer, tier=tier, week=MONDAY, rows=rows, seed=seed, ats=ats, **kwargs)
     return buffer.getvalue(), result
 
 
@@ -86,7 +86,7 @@ def test_any_day_of_the_week_means_its_monday() -> None:
     wednesday = MONDAY + timedelta(days=2)
     assert week_monday(wednesday) == MONDAY
     buffer = io.BytesIO()
-    result = generate_week(buffer, tier="T1", week=wednesday, rows=50, seed=7)
+    result = generate_week(buffer, tier="T1", week=wednesday, rows=50, seed=7, ats=False)
     assert result.week == MONDAY
     assert buffer.getvalue() == generate("T1", 50)[0]
 
@@ -123,6 +123,55 @@ def test_rows_look_like_finra_data(tier: str) -> None:
     # Volumes are heavy-tailed: the top 1% of rows carry a large share of the volume.
     volumes = sorted((row.share_quantity or 0 for row in rows), reverse=True)
     assert sum(volumes[: len(volumes) // 100]) > 0.1 * sum(volumes)
+
+
+#: MPIDs of alternative trading systems (FINRA's ATS summary) among the generated venues.
+ATS_MPIDS = {
+    "INCR", "UBSA", "EBXL", "SGMT", "JPMX", "MLIX", "MSPL", "BIDS", "IATS", "CGXS",
+    "LATS", "ICBX", "KCGM", "JPBX", "XSTM", "MSTX", "MSRP", "LMNX", "STFX",
+}  # fmt: skip
+#: Member firms that trade outside an ATS (FINRA's non-ATS summary).
+NON_ATS_MPIDS = {
+    "CDRG", "NITE", "JNST", "ETMM", "HRTF", "SOHO", "UBSS", "GSCO", "MSCO", "JPMS",
+    "INTL", "CANT", "MAXM",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("tier", ["T1", "T2"])
+def test_ats_files_list_atss_and_non_ats_files_member_firms(tier: str) -> None:
+    ats_rows, _ = parse(generate(tier, 3000, seed=4, ats=True)[0], tier)
+    firm_rows, _ = parse(generate(tier, 3000, seed=4, ats=False)[0], tier)
+    ats_venues = {row.mpid for row in ats_rows}
+    firms = {row.mpid for row in firm_rows}
+    assert ats_venues <= ATS_MPIDS and len(ats_venues) >= 10
+    assert firms <= NON_ATS_MPIDS and len(firms) >= 8
+    # The busiest venues of each summary are the ones FINRA's data shows busiest.
+    assert {"INCR", "UBSA"} <= ats_venues and {"CDRG", "NITE"} <= firms
+    assert not ats_venues & firms
+    assert any(row.venue_name == "UBSA UBS ATS" for row in ats_rows)
+    assert not any("UBS ATS" in row.venue_name or "SIGMA X2" in row.venue_name for row in firm_rows)
+
+
+def test_otc_ats_files_hold_the_real_files_atss_and_non_ats_files_firms(
+    real_otc_file: Path,
+) -> None:
+    with real_otc_file.open("rb") as stream:
+        real = {(row.mpid, row.venue_name) for row in WeeklyFileParser(stream, expected_tier="OTC")}
+    ats_rows, _ = parse(generate("OTC", 3000, seed=4, ats=True)[0], "OTC")
+    firm_rows, _ = parse(generate("OTC", 3000, seed=4, ats=False)[0], "OTC")
+    assert {(row.mpid, row.venue_name) for row in ats_rows} <= real
+    firms = {row.mpid for row in firm_rows}
+    assert firms <= NON_ATS_MPIDS and {"NITE", "CDRG"} <= firms
+    assert not firms & {mpid for mpid, _name in real}
+
+
+def test_generated_weeks_are_named_by_summary(tmp_path: Path) -> None:
+    common = {"tier": "T1", "start_week": MONDAY, "weeks": 1, "rows": 50, "seed": 3}
+    ats = generate_weeks(tmp_path, ats=True, **common)  # type: ignore[arg-type]
+    firms = generate_weeks(tmp_path, ats=False, **common)  # type: ignore[arg-type]
+    assert [p.name for p in ats] == [f"finra_t1_ats_{MONDAY:%Y%m%d}.psv"]
+    assert [p.name for p in firms] == [f"finra_t1_non_ats_{MONDAY:%Y%m%d}.psv"]
+    assert ats[0].read_bytes() != firms[0].read_bytes()
 
 
 def test_names_exercise_awkward_characters() -> None:
@@ -182,9 +231,10 @@ def test_generate_weeks_names_files_and_churns_symbols(tmp_path: Path) -> None:
         weeks=4,
         rows=3000,
         seed=21,
+        ats=False,
     )
     assert [path.name for path in paths] == [
-        f"finra_otc_{MONDAY + timedelta(weeks=n):%Y%m%d}.psv" for n in range(4)
+        f"finra_otc_non_ats_{MONDAY + timedelta(weeks=n):%Y%m%d}.psv" for n in range(4)
     ]
     weeks = []
     for path in paths:
@@ -202,7 +252,7 @@ def test_generate_weeks_names_files_and_churns_symbols(tmp_path: Path) -> None:
 
 
 def test_generate_weeks_is_deterministic(tmp_path: Path) -> None:
-    kwargs = {"tier": "T1", "start_week": MONDAY, "weeks": 2, "rows": 400, "seed": 5}
+    kwargs = {"tier": "T1", "start_week": MONDAY, "weeks": 2, "rows": 400, "seed": 5, "ats": True}
     first = [path.read_bytes() for path in generate_weeks(tmp_path / "a", **kwargs)]
     second = [path.read_bytes() for path in generate_weeks(tmp_path / "b", **kwargs)]
     assert first == second
@@ -210,11 +260,13 @@ def test_generate_weeks_is_deterministic(tmp_path: Path) -> None:
 
 
 def test_liquidity_persists_from_week_to_week() -> None:
-    universe = SymbolUniverse.for_rows("T2", 3000, seed=8)
+    universe = SymbolUniverse.for_rows("T2", 3000, seed=8, ats=False)
     totals = []
     for week in (MONDAY, MONDAY + timedelta(weeks=1)):
         buffer = io.BytesIO()
-        generate_week(buffer, tier="T2", week=week, rows=3000, seed=8, symbol_universe=universe)
+        generate_week(
+            buffer, tier="T2", week=week, rows=3000, seed=8, symbol_universe=universe, ats=False
+        )
         volume: Counter[str] = Counter()
         for row in parse(buffer.getvalue(), "T2")[0]:
             volume[row.symbol] += row.share_quantity or 0
@@ -226,9 +278,9 @@ def test_liquidity_persists_from_week_to_week() -> None:
 
 def test_text_stream_and_path_targets(tmp_path: Path) -> None:
     text = io.StringIO()
-    generate_week(text, tier="OTC", week=MONDAY, rows=100, seed=7)
+    generate_week(text, tier="OTC", week=MONDAY, rows=100, seed=7, ats=False)
     path = tmp_path / "week.psv"
-    result = generate_week(path, tier="OTC", week=MONDAY, rows=100, seed=7)
+    result = generate_week(path, tier="OTC", week=MONDAY, rows=100, seed=7, ats=False)
     assert result.path == path
     assert text.getvalue().encode() == path.read_bytes() == generate("OTC", 100)[0]
     assert [p.name for p in tmp_path.iterdir()] == ["week.psv"]
@@ -243,15 +295,19 @@ def test_failed_write_leaves_no_file_behind(
     monkeypatch.setattr("otc.sample.generator._FaultInjector.corrupt", explode)
     target = tmp_path / "week.psv"
     with pytest.raises(RuntimeError, match="disk full"):
-        generate_week(target, tier="T1", week=MONDAY, rows=500, seed=1, malformed_ratio=1.0)
+        generate_week(
+            target, tier="T1", week=MONDAY, rows=500, seed=1, malformed_ratio=1.0, ats=False
+        )
     assert list(tmp_path.iterdir()) == []
 
 
 def test_universe_too_small_for_the_rows_is_refused_before_writing(tmp_path: Path) -> None:
     target = tmp_path / "week.psv"
-    universe = SymbolUniverse("T1", 1, seed=1)
+    universe = SymbolUniverse("T1", 1, seed=1, ats=False)
     with pytest.raises(ValueError, match="fewer than the 5000 requested"):
-        generate_week(target, tier="T1", week=MONDAY, rows=5000, seed=1, symbol_universe=universe)
+        generate_week(
+            target, tier="T1", week=MONDAY, rows=5000, seed=1, symbol_universe=universe, ats=False
+        )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -261,11 +317,24 @@ def test_universe_too_small_for_the_rows_is_refused_before_writing(tmp_path: Pat
         ({"tier": "T3"}, "unknown tier 'T3'"),
         ({"rows": 0}, "rows must be at least 1"),
         ({"malformed_ratio": 1.5}, "malformed_ratio must be between 0 and 1"),
-        ({"symbol_universe": SymbolUniverse("T1", 100, 1)}, "universe is for tier T1, not OTC"),
+        (
+            {"symbol_universe": SymbolUniverse("T1", 100, 1, ats=False)},
+            "universe is for tier T1, not OTC",
+        ),
+        (
+            {"symbol_universe": SymbolUniverse("OTC", 100, 1, ats=True)},
+            "universe is for the ATS summary, not the non-ATS",
+        ),
     ],
 )
 def test_bad_arguments(kwargs: dict[str, object], message: str) -> None:
-    arguments: dict[str, object] = {"tier": "OTC", "week": MONDAY, "rows": 10, "seed": 1}
+    arguments: dict[str, object] = {
+        "tier": "OTC",
+        "week": MONDAY,
+        "rows": 10,
+        "seed": 1,
+        "ats": False,
+    }
     arguments.update(kwargs)
     with pytest.raises(ValueError, match=re.escape(message)):
         generate_week(io.BytesIO(), **arguments)  # type: ignore[arg-type]
@@ -281,7 +350,7 @@ def test_memory_stays_flat() -> None:
 
     tracemalloc.start()
     try:
-        generate_week(Sink(), tier="OTC", week=MONDAY, rows=12_000, seed=1)
+        generate_week(Sink(), tier="OTC", week=MONDAY, rows=12_000, seed=1, ats=False)
         _current, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -299,7 +368,7 @@ def test_any_week_has_exactly_the_rows_asked_and_parses_clean(
     tier: str, rows: int, seed: int, week: date
 ) -> None:
     buffer = io.BytesIO()
-    result = generate_week(buffer, tier=tier, week=week, rows=rows, seed=seed)
+    result = generate_week(buffer, tier=tier, week=week, rows=rows, seed=seed, ats=False)
     parsed, parser = parse(buffer.getvalue(), tier)
     assert len(parsed) == rows == result.clean_rows
     assert parser.rejects == 0

@@ -155,14 +155,14 @@ def test_a_symlink_swapped_in_after_resolution_is_not_followed(
 def test_a_shell_ingest_of_a_directory_or_fifo_says_what_it_is(tmp_path: Path) -> None:
     """Not "no such file": the path exists, it is just not a file."""
     with pytest.raises(IsADirectoryError, match=f"{tmp_path} is a directory, not a file"):
-        ingest_file(tmp_path, tier="OTC", week="2025-12-15")
+        ingest_file(tmp_path, tier="OTC", week="2025-12-15", ats=False)
     os.mkfifo(tmp_path / "pipe")
     with pytest.raises(OSError, match="is not a regular file"):
-        finishes(lambda: ingest_file(tmp_path / "pipe", tier="OTC", week="2025-12-15"))
+        finishes(lambda: ingest_file(tmp_path / "pipe", tier="OTC", week="2025-12-15", ats=False))
     with pytest.raises(OSError, match=r"/dev/null is not a regular file \(a device\)"):
-        ingest_file("/dev/null", tier="OTC", week="2025-12-15")
+        ingest_file("/dev/null", tier="OTC", week="2025-12-15", ats=False)
     with pytest.raises(FileNotFoundError, match="no such file: "):
-        ingest_file(tmp_path / "nope.psv", tier="OTC", week="2025-12-15")
+        ingest_file(tmp_path / "nope.psv", tier="OTC", week="2025-12-15", ats=False)
 
 
 # --- writing into the inbox -------------------------------------------------------------------
@@ -204,7 +204,7 @@ def run(pipeline: str, **params: Any) -> Execution:
 def test_a_directory_or_fifo_in_the_inbox_fails_the_run_clearly(inbox: Path) -> None:
     (inbox / "week.psv").mkdir()
     os.mkfifo(inbox / "pipe.psv")
-    params = {"tier": "OTC", "week": "2025-12-15"}
+    params = {"tier": "OTC", "week": "2025-12-15", "ats": True}
     as_dir = finishes(lambda: run("otc.ingest_file", path="week.psv", **params))
     as_fifo = finishes(lambda: run("otc.full_etl", path="pipe.psv", **params))
     assert as_dir.status == ExecutionStatus.FAILED
@@ -218,17 +218,24 @@ def test_a_directory_or_fifo_in_the_inbox_fails_the_run_clearly(inbox: Path) -> 
 @pytest.mark.usefixtures("local_backend")
 def test_backfill_children_name_inbox_paths_and_skip_links_out(inbox: Path, outside: Path) -> None:
     (inbox / "weeks").mkdir()
-    (inbox / "weeks" / "finra_otc_20251103.psv").write_bytes(
+    (inbox / "weeks" / "finra_otc_ats_20251103.psv").write_bytes(
         file_bytes([row("AAAA", "OTCN", 10, 1)])
     )
-    (inbox / "weeks" / "finra_otc_20251110.psv").symlink_to(outside / "secret.psv")
+    (inbox / "weeks" / "finra_otc_ats_20251110.psv").symlink_to(outside / "secret.psv")
     parent = run(
-        "otc.backfill", tier="OTC", start="2025-11-03", end="2025-11-10", directory="weeks"
+        "otc.backfill",
+        tier="OTC",
+        start="2025-11-03",
+        end="2025-11-10",
+        directory="weeks",
+        ats=True,
     )
     assert parent.status == ExecutionStatus.SUCCEEDED, parent.error
     assert parent.result["missing_weeks"] == ["2025-11-10"]
     child = Execution.objects.get(parent=parent)
-    assert child.params["path"] == "weeks/finra_otc_20251103.psv"
+    assert child.params["path"] == "weeks/finra_otc_ats_20251103.psv"
     assert child.status == ExecutionStatus.SUCCEEDED, child.error
-    missing = run("otc.backfill", tier="OTC", start="2025-11-03", end="2025-11-03", directory="no")
+    missing = run(
+        "otc.backfill", tier="OTC", start="2025-11-03", end="2025-11-03", directory="no", ats=True
+    )
     assert missing.error == "FileNotFoundError: no such directory in the inbox: no"

@@ -36,10 +36,10 @@ GOOD = [
 
 
 def test_real_file_is_stored_as_received(real_otc_file: Path) -> None:
-    result = ingest_file(real_otc_file, tier="OTC", week="2025-12-17")
+    result = ingest_file(real_otc_file, tier="OTC", week="2025-12-17", ats=True)
 
     assert result.status == "created"
-    assert result.week == date(2025, 12, 15)
+    assert result.week == date(2025, 12, 15) and result.ats is True
     assert (result.rows, result.rejects) == (5328, 0)
     assert result.checksum == hashlib.sha256(real_otc_file.read_bytes()).hexdigest()
     capture = Capture.objects.get(pk=result.capture_id)
@@ -76,7 +76,7 @@ def test_real_file_is_stored_as_received(real_otc_file: Path) -> None:
 def test_identical_file_is_a_no_op_that_says_so(tmp_path: Path) -> None:
     path = write_file(tmp_path, GOOD)
     first = run_etl(path)  # current once computed
-    again = ingest_file(path, tier="OTCE", week=WEEK + timedelta(days=3))
+    again = ingest_file(path, tier="OTCE", week=WEEK + timedelta(days=3), ats=False)
 
     assert again.status == "unchanged"
     assert again.capture_id == first["capture_id"]
@@ -89,7 +89,7 @@ def test_identical_file_is_a_no_op_that_says_so(tmp_path: Path) -> None:
 def test_identical_lines_are_a_no_op_after_streaming(tmp_path: Path) -> None:
     data = file_bytes(GOOD)
     first = run_etl(data)
-    again = ingest_lines(iter(byte_lines(data)), source="api:q2", tier="OTC", week=WEEK)
+    again = ingest_lines(iter(byte_lines(data)), source="api:q2", tier="OTC", week=WEEK, ats=False)
 
     assert (again.status, again.capture_id) == ("unchanged", first["capture_id"])
     assert Capture.objects.count() == 1
@@ -98,9 +98,11 @@ def test_identical_lines_are_a_no_op_after_streaming(tmp_path: Path) -> None:
 
 def test_identical_bytes_of_a_staged_capture_resume_it(tmp_path: Path) -> None:
     path = write_file(tmp_path, GOOD)
-    staged = ingest_file(path, tier="OTC", week=WEEK)
-    again = ingest_lines(byte_lines(path.read_bytes()), source="api", tier="OTC", week=WEEK)
-    by_file = ingest_file(path, tier="OTC", week=WEEK)
+    staged = ingest_file(path, tier="OTC", week=WEEK, ats=False)
+    again = ingest_lines(
+        byte_lines(path.read_bytes()), source="api", tier="OTC", week=WEEK, ats=False
+    )
+    by_file = ingest_file(path, tier="OTC", week=WEEK, ats=False)
 
     assert (staged.status, staged.state, staged.current_capture_id) == ("created", "staged", None)
     for result in (again, by_file):
@@ -116,7 +118,7 @@ def test_identical_bytes_of_a_staged_capture_resume_it(tmp_path: Path) -> None:
 def test_new_capture_is_staged_until_compute_promotes_it(tmp_path: Path) -> None:
     old = run_etl(write_file(tmp_path, GOOD, "a.psv"))
     corrected = [*GOOD[:2], row("ZZZZ", "OTCN", 700, 7)]
-    new = ingest_file(write_file(tmp_path, corrected, "b.psv"), tier="OTC", week=WEEK)
+    new = ingest_file(write_file(tmp_path, corrected, "b.psv"), tier="OTC", week=WEEK, ats=False)
 
     assert (new.status, new.state, new.current_capture_id) == (
         "created",
@@ -153,6 +155,7 @@ def test_lines_from_an_api_keep_their_source() -> None:
         source="finra api weeklySummary OTCE 2025-12-15",
         tier="OTCE",
         week="2025-12-15",
+        ats=False,
     )
     capture = Capture.objects.get(pk=result.capture_id)
     assert (capture.tier, capture.source) == ("OTC", "finra api weeklySummary OTCE 2025-12-15")
@@ -173,7 +176,7 @@ def test_row_errors_become_rejects_with_line_and_reason(tmp_path: Path) -> None:
         row("GOOD", "OTCN", 999, 9),  # 9 duplicate of line 2
         "OTC|SHORT|only three",  # 10 wrong field count
     ]
-    result = ingest_file(write_file(tmp_path, lines), tier="OTC", week=WEEK)
+    result = ingest_file(write_file(tmp_path, lines), tier="OTC", week=WEEK, ats=False)
 
     assert (result.rows, result.rejects) == (9, 6)  # duplicates are found by normalize
     assert normalize_capture(result.capture_id).duplicates == 1
@@ -198,7 +201,7 @@ def test_row_errors_become_rejects_with_line_and_reason(tmp_path: Path) -> None:
 def test_bom_crlf_and_awkward_names_are_accepted(tmp_path: Path) -> None:
     name = 'Kestrel "K" Co., Ltd. ($1 Pref) (Cayman)'
     data = b"\xef\xbb\xbf" + file_bytes([row("KSTR", "OTCN", 10, 1, name=name)], newline="\r\n")
-    result = ingest_lines(byte_lines(data), source="bom", tier="OTC", week=WEEK)
+    result = ingest_lines(byte_lines(data), source="bom", tier="OTC", week=WEEK, ats=False)
     assert (result.rows, result.rejects) == (1, 0)
     normalize_capture(result.capture_id)
     assert VenueVolume.objects.get().issue_name == name
@@ -206,7 +209,7 @@ def test_bom_crlf_and_awkward_names_are_accepted(tmp_path: Path) -> None:
 
 def test_mixed_last_update_dates_are_a_warning(tmp_path: Path) -> None:
     lines = [row("AAAA", "OTCN", 1, 1), row("BBBB", "OTCN", 1, 1, updated="2026-01-05")]
-    result = ingest_file(write_file(tmp_path, lines), tier="OTC", week=WEEK)
+    result = ingest_file(write_file(tmp_path, lines), tier="OTC", week=WEEK, ats=False)
     assert result.rejects == 0
     assert result.warnings == ["mixed lastUpdateDate values in one file: 2025-12-29, 2026-01-05"]
     assert Capture.objects.get().last_update_dates == ["2025-12-29", "2026-01-05"]
@@ -214,7 +217,7 @@ def test_mixed_last_update_dates_are_a_warning(tmp_path: Path) -> None:
 
 def test_update_date_before_the_week_is_a_warning(tmp_path: Path) -> None:
     path = write_file(tmp_path, [row("AAAA", "OTCN", 1, 1, updated="2025-12-01")])
-    result = ingest_file(path, tier="OTC", week=WEEK)
+    result = ingest_file(path, tier="OTC", week=WEEK, ats=False)
     assert result.warnings == [
         "lastUpdateDate 2025-12-01 is before the reporting week 2025-12-15: "
         "check the week given for this capture"
@@ -259,7 +262,7 @@ def test_a_1_mb_symbol_is_a_reject_and_the_rest_of_the_file_is_computed(tmp_path
 
 def test_a_10_mb_issue_name_is_a_reject(tmp_path: Path) -> None:
     lines = [*GOOD, row("BIGN", "OTCN", 10, 1, name="N" * (10 * MB))]
-    result = ingest_file(write_file(tmp_path, lines), tier="OTC", week=WEEK)
+    result = ingest_file(write_file(tmp_path, lines), tier="OTC", week=WEEK, ats=False)
     assert _stored(result.capture_id)["rejects"] == {
         5: "issueName is 10485760 characters; at most 255"
     }
@@ -296,7 +299,9 @@ def test_other_control_characters_are_rejects_too(tmp_path: Path) -> None:
     tab = row("TABS", "OT\tN", 1, 1, venue="Venue")
     escape = row("ESC", "OTCN", 1, 1, venue="A\x1bB")
     at = escape.index(chr(27)) + 1
-    result = ingest_file(write_file(tmp_path, [*GOOD, tab, escape]), tier="OTC", week=WEEK)
+    result = ingest_file(
+        write_file(tmp_path, [*GOOD, tab, escape]), tier="OTC", week=WEEK, ats=False
+    )
     assert _stored(result.capture_id)["rejects"] == {
         5: f"control character '\\t' in MPID at character {tab.index(chr(9)) + 1}",
         6: f"control character '\\x1b' in marketParticipantName at character {at}",
@@ -305,7 +310,7 @@ def test_other_control_characters_are_rejects_too(tmp_path: Path) -> None:
 
 def test_whitespace_only_lines_are_skipped_not_rejected(tmp_path: Path) -> None:
     data = file_bytes(GOOD).replace(b"\n", b"\n   \n", 1) + b" \t \n"
-    result = ingest_lines(byte_lines(data), source="test", tier="OTC", week=WEEK)
+    result = ingest_lines(byte_lines(data), source="test", tier="OTC", week=WEEK, ats=False)
     assert (result.rows, result.rejects) == (3, 0)
     assert result.warnings == ["2 blank line(s) skipped"]
 
@@ -313,7 +318,7 @@ def test_whitespace_only_lines_are_skipped_not_rejected(tmp_path: Path) -> None:
 def test_a_trailing_whitespace_line_leaves_the_real_file_whole_and_its_grade(
     real_otc_file: Path,
 ) -> None:
-    result = run_etl(real_otc_file.read_bytes() + b"   \n", week="2025-12-15")
+    result = run_etl(real_otc_file.read_bytes() + b"   \n", week="2025-12-15", ats=True)
     assert (result["ingest"]["rows"], result["ingest"]["rejects"]) == (5328, 0)
     assert result["compute"]["grade"] == "A"
 
@@ -322,7 +327,7 @@ def test_a_10_mb_single_line_file_is_a_short_error_and_stores_nothing(tmp_path: 
     path = tmp_path / "one-line.psv"
     path.write_bytes(b"x" * (10 * MB))
     with pytest.raises(FileFormatError) as caught:
-        ingest_file(path, tier="OTC", week=WEEK)
+        ingest_file(path, tier="OTC", week=WEEK, ats=False)
     assert len(str(caught.value)) < 300
     assert str(caught.value).startswith("line 1: header row is longer than 65536 bytes")
     assert_nothing_stored()
@@ -362,7 +367,7 @@ def test_file_level_errors_name_the_problem_and_store_nothing(tmp_path: Path, ca
     path = tmp_path / "bad.psv"
     path.write_bytes(data)
     with pytest.raises(FileFormatError) as caught:
-        ingest_file(path, tier="OTC", week=WEEK)
+        ingest_file(path, tier="OTC", week=WEEK, ats=False)
     assert str(caught.value) == message
     assert_nothing_stored()
 
@@ -373,28 +378,28 @@ def test_bad_bytes_deep_in_the_file_roll_back_rows_already_streamed(tmp_path: Pa
     path = tmp_path / "late.psv"
     path.write_bytes(data)
     with pytest.raises(FileFormatError, match=r"^line 12002: not valid UTF-8: byte 0xff"):
-        ingest_file(path, tier="OTC", week=WEEK)
+        ingest_file(path, tier="OTC", week=WEEK, ats=False)
     assert_nothing_stored()
     # the connection is still usable and a good file goes in afterwards
-    ok = ingest_file(write_file(tmp_path, GOOD), tier="OTC", week=WEEK)
+    ok = ingest_file(write_file(tmp_path, GOOD), tier="OTC", week=WEEK, ats=False)
     assert ok.status == "created"
 
 
 def test_failed_correction_keeps_the_previous_capture_current(tmp_path: Path) -> None:
-    good = ingest_file(write_file(tmp_path, GOOD, "a.psv"), tier="OTC", week=WEEK)
+    good = ingest_file(write_file(tmp_path, GOOD, "a.psv"), tier="OTC", week=WEEK, ats=False)
     bad = tmp_path / "b.psv"
     bad.write_bytes((HEADER_LINE + "\n").encode())
     with pytest.raises(FileFormatError):
-        ingest_file(bad, tier="OTC", week=WEEK)
+        ingest_file(bad, tier="OTC", week=WEEK, ats=False)
     assert list(Capture.objects.values_list("pk", "superseded_at")) == [(good.capture_id, None)]
 
 
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no such file: .*nope.psv"):
-        ingest_file(tmp_path / "nope.psv", tier="OTC", week=WEEK)
+        ingest_file(tmp_path / "nope.psv", tier="OTC", week=WEEK, ats=False)
 
 
 def test_unknown_tier_is_refused_before_anything_is_written(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown tier 'T3'"):
-        ingest_file(write_file(tmp_path, GOOD), tier="T3", week=WEEK)
+        ingest_file(write_file(tmp_path, GOOD), tier="T3", week=WEEK, ats=False)
     assert_nothing_stored()

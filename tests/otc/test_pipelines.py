@@ -12,9 +12,10 @@ from executions.dispatcher import dispatch
 from executions.models import Execution, ExecutionStatus
 from executions.registry import InvalidParams, registry
 from otc.models import Capture, QualityReport, SymbolWeekSummary, VenueMarketShare
+from otc.params import ATS_REQUIRED
 from otc.sample.generator import generate_weeks
 from otc.selectors import current_capture
-from tests.otc.etl_support import assert_nothing_stored, row, write_file
+from tests.otc.etl_support import assert_nothing_stored, file_bytes, row, write_file
 
 pytestmark = [pytest.mark.embedded, pytest.mark.django_db(transaction=True)]
 
@@ -41,8 +42,10 @@ def run(pipeline: str, **params: Any) -> Execution:
 
 def test_params_are_canonical_and_lock_per_tier_and_week() -> None:
     spec = registry.get("otc.ingest_file")
-    canonical = spec.validate({"path": "./in/x.psv", "tier": "otce", "week": "2025-12-18"})
-    assert canonical == {"path": "in/x.psv", "tier": "OTC", "week": "2025-12-15", "ats": False}
+    canonical = spec.validate(
+        {"path": "./in/x.psv", "tier": "otce", "week": "2025-12-18", "ats": True}
+    )
+    assert canonical == {"path": "in/x.psv", "tier": "OTC", "week": "2025-12-15", "ats": True}
     assert spec.lock_key_for(canonical) == "otc:OTC:2025-12-15"
     for name in ("otc.normalize", "otc.compute", "otc.full_etl"):
         assert registry.get(name).lock_key == "otc:{tier}:{week}"
@@ -66,17 +69,52 @@ def test_bad_params_are_refused_before_anything_is_written(
     assert not Execution.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("pipeline", "params"),
+    [
+        ("otc.ingest_file", {"path": "x.psv", "tier": "T1", "week": "2025-12-15"}),
+        ("otc.full_etl", {"path": "x.psv", "tier": "OTC", "week": "2025-12-15", "ats": None}),
+        (
+            "otc.backfill",
+            {"tier": "T1", "start": "2025-12-01", "end": "2025-12-15", "directory": "."},
+        ),
+    ],
+)
+def test_a_file_without_its_summary_is_refused(
+    pipeline: str, params: dict[str, Any], tmp_path: Path
+) -> None:
+    (tmp_path / "x.psv").write_bytes(file_bytes([row("AAAA", "OTCN", 10, 1)]))
+    with pytest.raises(InvalidParams) as caught:
+        dispatch(pipeline, params, trigger_source="api")
+    assert caught.value.errors == {"ats": [ATS_REQUIRED]}
+    assert "true for the ATS summary, false for the non-ATS (OTC) summary" in ATS_REQUIRED
+    assert not Execution.objects.exists()
+    assert_nothing_stored()
+
+
 def test_backfill_range_is_checked() -> None:
     with pytest.raises(InvalidParams, match="is before start week"):
         dispatch(
             "otc.backfill",
-            {"tier": "T1", "start": "2025-12-15", "end": "2025-12-01", "directory": "."},
+            {
+                "tier": "T1",
+                "start": "2025-12-15",
+                "end": "2025-12-01",
+                "directory": ".",
+                "ats": True,
+            },
             trigger_source="api",
         )
     with pytest.raises(InvalidParams, match="at most 520 per backfill"):
         dispatch(
             "otc.backfill",
-            {"tier": "T1", "start": "2014-01-06", "end": "2025-12-01", "directory": "."},
+            {
+                "tier": "T1",
+                "start": "2014-01-06",
+                "end": "2025-12-01",
+                "directory": ".",
+                "ats": False,
+            },
             trigger_source="api",
         )
 
@@ -85,7 +123,9 @@ def test_backfill_range_is_checked() -> None:
 
 
 def test_full_etl_on_the_real_file(real_otc_in_inbox: str) -> None:
-    execution = run("otc.full_etl", path=real_otc_in_inbox, tier="OTCE", week="2025-12-15")
+    execution = run(
+        "otc.full_etl", path=real_otc_in_inbox, tier="OTCE", week="2025-12-15", ats=True
+    )
 
     assert execution.status == S.SUCCEEDED, execution.error
     assert execution.result["status"] == "created"
@@ -95,11 +135,11 @@ def test_full_etl_on_the_real_file(real_otc_in_inbox: str) -> None:
     assert execution.result["steps"]["compute"]["counts"]["symbol_summaries"] == 3111
     steps = [step for kind, step in events(execution) if kind == "step_finished"]
     assert steps == ["ingest", "normalize", "compute"]
-    capture = current_capture(tier="OTC", week="2025-12-15")
-    assert capture is not None and capture.execution_id == execution.pk
+    capture = current_capture(tier="OTC", week="2025-12-15", ats=True)
+    assert capture is not None and capture.execution_id == execution.pk and capture.ats
     assert capture.computed_at is not None and capture.quality_grade == "A"
 
-    again = run("otc.full_etl", path=real_otc_in_inbox, tier="OTC", week="2025-12-19")
+    again = run("otc.full_etl", path=real_otc_in_inbox, tier="OTC", week="2025-12-19", ats=True)
     assert again.status == S.SUCCEEDED
     assert again.result["status"] == "unchanged"
     assert again.result["capture_id"] == capture.pk
@@ -108,7 +148,7 @@ def test_full_etl_on_the_real_file(real_otc_in_inbox: str) -> None:
 
 def test_stages_as_separate_pipelines(tmp_path: Path) -> None:
     path = write_file(tmp_path, [row("AAAA", "OTCN", 10, 1), row("AAAA", "OTCX", 30, 3)])
-    week = {"tier": "OTC", "week": "2025-12-16"}
+    week = {"tier": "OTC", "week": "2025-12-16", "ats": False}
 
     ingest = run("otc.ingest_file", path=path.name, **week)
     assert ingest.status == S.SUCCEEDED
@@ -141,7 +181,7 @@ def test_normalize_without_a_capture_fails_clearly() -> None:
 def test_a_bad_file_fails_the_execution_and_leaves_nothing(tmp_path: Path) -> None:
     path = tmp_path / "bad.psv"
     path.write_bytes(b"tierDescription,issueSymbolIdentifier\n")
-    execution = run("otc.full_etl", path=path.name, tier="T1", week="2025-12-15")
+    execution = run("otc.full_etl", path=path.name, tier="T1", week="2025-12-15", ats=False)
     assert execution.status == S.FAILED
     assert execution.error == (
         "FileFormatError: line 1: expected '|' delimiter, found ','-delimited header"
@@ -150,7 +190,7 @@ def test_a_bad_file_fails_the_execution_and_leaves_nothing(tmp_path: Path) -> No
 
 
 def test_missing_file_fails_the_execution(tmp_path: Path) -> None:
-    execution = run("otc.ingest_file", path="no.psv", tier="T1", week="2025-12-15")
+    execution = run("otc.ingest_file", path="no.psv", tier="T1", week="2025-12-15", ats=True)
     assert execution.status == S.FAILED
     assert execution.error == "FileNotFoundError: no such file in the inbox: no.psv"
 
@@ -162,6 +202,7 @@ def test_quality_gate_f_fails_compute_with_the_reasons(tmp_path: Path) -> None:
         path=write_file(tmp_path, lines).name,
         tier="OTC",
         week=date(2025, 12, 15).isoformat(),
+        ats=False,
     )
 
     assert execution.status == S.FAILED
@@ -180,10 +221,14 @@ def test_quality_gate_f_fails_compute_with_the_reasons(tmp_path: Path) -> None:
 
 
 def test_backfill_dispatches_one_child_per_week_on_the_backfill_lane(tmp_path: Path) -> None:
-    generate_weeks(tmp_path, tier="T1", start_week=date(2025, 11, 3), weeks=3, rows=300, seed=7)
-    (tmp_path / "finra_t1_20251110.psv").unlink()
+    generate_weeks(
+        tmp_path, tier="T1", start_week=date(2025, 11, 3), weeks=3, rows=300, seed=7, ats=False
+    )
+    (tmp_path / "finra_t1_non_ats_20251110.psv").unlink()
 
-    parent = run("otc.backfill", tier="T1", start="2025-11-05", end="2025-11-23", directory=".")
+    parent = run(
+        "otc.backfill", tier="T1", start="2025-11-05", end="2025-11-23", directory=".", ats=False
+    )
 
     assert parent.status == S.SUCCEEDED, parent.error
     assert parent.result["dispatched"] == 2
@@ -192,6 +237,7 @@ def test_backfill_dispatches_one_child_per_week_on_the_backfill_lane(tmp_path: P
     assert [c.pipeline for c in children] == ["otc.full_etl", "otc.full_etl"]
     assert {c.lane for c in children} == {"backfill"}
     assert [c.params["week"] for c in children] == ["2025-11-03", "2025-11-17"]
+    assert [c.params["ats"] for c in children] == [False, False]
     for child in children:
         child.refresh_from_db()
         assert child.status == S.SUCCEEDED, child.error
@@ -200,6 +246,8 @@ def test_backfill_dispatches_one_child_per_week_on_the_backfill_lane(tmp_path: P
 
 
 def test_backfill_without_any_file_fails(tmp_path: Path) -> None:
-    execution = run("otc.backfill", tier="T2", start="2025-11-03", end="2025-11-10", directory=".")
+    execution = run(
+        "otc.backfill", tier="T2", start="2025-11-03", end="2025-11-10", directory=".", ats=True
+    )
     assert execution.status == S.FAILED
     assert execution.error.startswith("FileNotFoundError: no files for T2 weeks 2025-11-03")

@@ -61,9 +61,9 @@ def test_volume_is_conserved_and_shares_rank_by_volume(
     with tempfile.TemporaryDirectory() as tmp, rolled_back():
         path = Path(tmp) / "week.psv"
         generated = generate_week(
-            path, tier=tier, week=START, rows=rows, seed=seed, malformed_ratio=malformed
+            path, tier=tier, week=START, rows=rows, seed=seed, malformed_ratio=malformed, ats=False
         )
-        capture_id = ingest_file(path, tier=tier, week=START).capture_id
+        capture_id = ingest_file(path, tier=tier, week=START, ats=False).capture_id
         normalize_capture(capture_id)
         raw = generated.clean_share_volume
         vv = VenueVolume.objects.filter(capture_id=capture_id)
@@ -128,7 +128,9 @@ def expected_rolling(
 )
 def test_rolling_averages_equal_a_python_recomputation(weeks: int, rows: int, seed: int) -> None:
     with tempfile.TemporaryDirectory() as tmp, rolled_back():
-        paths = generate_weeks(tmp, tier="OTC", start_week=START, weeks=weeks, rows=rows, seed=seed)
+        paths = generate_weeks(
+            tmp, tier="OTC", start_week=START, weeks=weeks, rows=rows, seed=seed, ats=False
+        )
         by_symbol: list[dict[str, tuple[int, int]]] = []
         by_venue: list[dict[str, tuple[int, int]]] = []
         capture_id = 0

@@ -127,7 +127,7 @@ def test_week_over_week_checks_and_warnings_are_stored(tmp_path: Path) -> None:
 def test_grade_f_blocks_compute_and_keeps_the_report(tmp_path: Path) -> None:
     run_etl(write_file(tmp_path, [row(f"S{i:03d}", "OTCN", 10, 1) for i in range(4)], "a.psv"))
     bad = [row("S000", "OTCN", 10, 1)] + [row(f"S{i:03d}", "OTCN", -1, 1) for i in range(1, 4)]
-    ingested = ingest_file(write_file(tmp_path, bad, "b.psv"), tier="OTC", week=WEEK)
+    ingested = ingest_file(write_file(tmp_path, bad, "b.psv"), tier="OTC", week=WEEK, ats=False)
     normalize_capture(ingested.capture_id)
 
     with pytest.raises(QualityGateFailed) as caught:

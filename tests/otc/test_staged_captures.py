@@ -117,7 +117,7 @@ def served(client: APIClient) -> dict[str, bytes]:
 def bad_capture(tmp_path: Path, name: str, lines: list[str]) -> tuple[int, Exception]:
     """Run the ETL on a bad file for the good week; the capture and what it raised."""
     path = write_file(tmp_path, lines, f"{name.replace(' ', '-')}.psv")
-    ingested = ingest_file(path, tier="OTC", week=WEEK)
+    ingested = ingest_file(path, tier="OTC", week=WEEK, ats=False)
     with pytest.raises((OtcError, DatabaseError)) as caught:
         normalize_capture(ingested.capture_id)
         compute_capture(ingested.capture_id)
@@ -169,7 +169,7 @@ def test_every_bad_file_leaves_the_good_week_serving_unchanged(
         with monkeypatch.context() as patch:
             patch.setattr(module, attribute, boom)
             path = write_file(tmp_path, good_lines(scale), f"{attribute}.psv")
-            ingested = ingest_file(path, tier="OTC", week=WEEK)
+            ingested = ingest_file(path, tier="OTC", week=WEEK, ats=False)
             with pytest.raises(RuntimeError, match="disk on fire"):
                 normalize_capture(ingested.capture_id)
                 compute_capture(ingested.capture_id)
@@ -199,14 +199,14 @@ def test_every_bad_file_leaves_the_good_week_serving_unchanged(
 
 def test_overflow_is_a_clear_failure_not_a_database_error(tmp_path: Path) -> None:
     lines = [row("AAAA", "OTCN", BIGINT_MAX, 1), row("AAAA", "OTCX", BIGINT_MAX, 1)]
-    ingested = ingest_file(write_file(tmp_path, lines), tier="OTC", week=WEEK)
+    ingested = ingest_file(write_file(tmp_path, lines), tier="OTC", week=WEEK, ats=False)
     with pytest.raises(VolumeOutOfRange, match=r"totals 1\.84e\+19 shares, more than the "):
         normalize_capture(ingested.capture_id)
     capture = Capture.objects.get(pk=ingested.capture_id)
     assert (capture.state, capture.normalized_at) == ("failed", None)
     assert not VenueVolume.objects.exists()
     trades = [row("AAAA", "OTCN", 1, BIGINT_MAX), row("AAAA", "OTCX", 1, 2)]
-    ingested = ingest_file(write_file(tmp_path, trades, "t.psv"), tier="OTC", week=PRIOR)
+    ingested = ingest_file(write_file(tmp_path, trades, "t.psv"), tier="OTC", week=PRIOR, ats=False)
     with pytest.raises(VolumeOutOfRange, match=r"9\.22e\+18 trades"):
         normalize_capture(ingested.capture_id)
 
@@ -223,7 +223,7 @@ def test_the_largest_capture_allowed_computes_exactly(tmp_path: Path) -> None:
     assert shares == {"OTCN": "50.0000", "OTCX": "50.0000"}
     assert result["compute"]["promoted"] is True
     over = [row("AAAA", "OTCN", half, 1), row("AAAA", "OTCX", half + 1, 1)]
-    ingested = ingest_file(write_file(tmp_path, over, "over.psv"), tier="OTC", week=WEEK)
+    ingested = ingest_file(write_file(tmp_path, over, "over.psv"), tier="OTC", week=WEEK, ats=False)
     with pytest.raises(VolumeOutOfRange):
         normalize_capture(ingested.capture_id)
 
@@ -232,7 +232,9 @@ def test_as_of_answers_from_the_time_a_capture_became_current(
     tmp_path: Path, good_week: int, client: APIClient
 ) -> None:
     before = utc_now()
-    corrected = ingest_file(write_file(tmp_path, good_lines(7), "c.psv"), tier="OTC", week=WEEK)
+    corrected = ingest_file(
+        write_file(tmp_path, good_lines(7), "c.psv"), tier="OTC", week=WEEK, ats=False
+    )
     normalize_capture(corrected.capture_id)
     staged_at = utc_now()
     assert selectors.current_capture(tier="OTC", week=WEEK).pk == good_week
@@ -258,7 +260,7 @@ def test_as_of_answers_from_the_time_a_capture_became_current(
 
 def test_a_rejected_capture_is_never_the_prior_week_of_another(tmp_path: Path) -> None:
     bad = [row(f"S{n:03d}", "ZZZZ", 100, 1) for n in range(3)] + [row("S999", "ZZZZ", "x", 1)]
-    prior = ingest_file(write_file(tmp_path, bad, "p.psv"), tier="OTC", week=PRIOR)
+    prior = ingest_file(write_file(tmp_path, bad, "p.psv"), tier="OTC", week=PRIOR, ats=False)
     normalize_capture(prior.capture_id)
     with pytest.raises(QualityGateFailed):
         compute_capture(prior.capture_id)
@@ -275,10 +277,12 @@ def test_full_etl_re_run_resumes_a_failed_capture(
 ) -> None:
     settings.EXECUTION_BACKEND = "local"
     good = write_file(tmp_path, good_lines(), "good.psv")
-    first = run("otc.full_etl", {"path": good.name, "tier": "OTC", "week": WEEK.isoformat()})
+    first = run(
+        "otc.full_etl", {"path": good.name, "tier": "OTC", "week": WEEK.isoformat(), "ats": False}
+    )
     assert first.status == ExecutionStatus.SUCCEEDED, first.error
     corrected = write_file(tmp_path, good_lines(3), "corrected.psv")
-    params = {"path": corrected.name, "tier": "OTC", "week": WEEK.isoformat()}
+    params = {"path": corrected.name, "tier": "OTC", "week": WEEK.isoformat(), "ats": False}
 
     def boom(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("worker lost its disk")
@@ -323,7 +327,7 @@ def test_compute_pipeline_targets_the_newest_capture_or_the_one_named(
     settings.EXECUTION_BACKEND = "local"
     good = run_etl(write_file(tmp_path, good_lines(), "good.psv"))["capture_id"]
     bad_lines = [row("S001", "OTCN", 100, 1), *(row(f"B{n}", "OTCN", "x", 1) for n in range(3))]
-    bad = ingest_file(write_file(tmp_path, bad_lines, "bad.psv"), tier="OTC", week=WEEK)
+    bad = ingest_file(write_file(tmp_path, bad_lines, "bad.psv"), tier="OTC", week=WEEK, ats=False)
     week = {"tier": "OTC", "week": WEEK.isoformat()}
 
     normalized = run("otc.normalize", week)
@@ -347,8 +351,12 @@ def test_compute_pipeline_targets_the_newest_capture_or_the_one_named(
 
 
 def test_an_older_staged_capture_cannot_take_over_from_a_newer_one(tmp_path: Path) -> None:
-    older = ingest_file(write_file(tmp_path, good_lines(), "a.psv"), tier="OTC", week=WEEK)
-    newer = ingest_file(write_file(tmp_path, good_lines(2), "b.psv"), tier="OTC", week=WEEK)
+    older = ingest_file(
+        write_file(tmp_path, good_lines(), "a.psv"), tier="OTC", week=WEEK, ats=False
+    )
+    newer = ingest_file(
+        write_file(tmp_path, good_lines(2), "b.psv"), tier="OTC", week=WEEK, ats=False
+    )
     for staged in (older, newer):
         normalize_capture(staged.capture_id)
     assert compute_capture(newer.capture_id).promoted
@@ -369,6 +377,7 @@ def test_the_original_error_wins_when_the_failure_cannot_be_recorded(
         write_file(tmp_path, [row("A", "OTCN", BIGINT_MAX, 1), row("A", "OTCX", 9, 1)]),
         tier="OTC",
         week=WEEK,
+        ats=False,
     )
     monkeypatch.setattr(otc.services.lifecycle, "mark_pending", down)
     with pytest.raises(VolumeOutOfRange):

@@ -92,7 +92,7 @@ def test_out_of_range_weeks_are_refused_with_a_one_line_reason(day: str, message
 def test_week_params_refuse_out_of_range_weeks(pipeline: str, week: str) -> None:
     params = {"tier": "T1", "week": next_week() if week == "next" else week}
     if pipeline in ("otc.ingest_file", "otc.full_etl"):
-        params["path"] = "week.psv"
+        params.update(path="week.psv", ats=False)
     with pytest.raises(InvalidParams) as caught:
         dispatch(pipeline, params, trigger_source="api")
     assert list(caught.value.errors) == ["week"]
@@ -116,7 +116,7 @@ def test_fetch_week_refuses_out_of_range_weeks(week: str) -> None:
     ],
 )
 def test_backfill_refuses_out_of_range_weeks(start: str, end: str, field: str) -> None:
-    params = {"tier": "T1", "start": start, "end": end, "directory": "weeks"}
+    params = {"tier": "T1", "start": start, "end": end, "directory": "weeks", "ats": True}
     with pytest.raises(InvalidParams) as caught:
         dispatch("otc.backfill", params, trigger_source="api")
     assert list(caught.value.errors) == [field]
@@ -157,7 +157,7 @@ def run_command(*args: str) -> CommandError:
 @pytest.mark.parametrize("week", BAD_WEEKS)
 def test_otc_ingest_exits_2_for_an_out_of_range_week(tmp_path: Path, week: str) -> None:
     path = write_file(tmp_path, [row("AABB", "OTCN", 1, 1)])
-    error = run_command("otc", "ingest", str(path), "--tier", "OTC", "--week", week)
+    error = run_command("otc", "ingest", str(path), "--tier", "OTC", "--week", week, "--ats")
     assert error.returncode == 2
     assert "week" in str(error) and ("before 2014-01-06" in str(error) or "future" in str(error))
     assert not Execution.objects.exists()
@@ -175,7 +175,7 @@ def test_otc_fetch_exits_2_for_an_out_of_range_week(week: str) -> None:
 )
 def test_backfill_exits_2_for_an_out_of_range_week(tmp_path: Path, start: str, end: str) -> None:
     error = run_command(
-        "backfill", "--tier", "T1", "--from", start, "--to", end, "--dir", str(tmp_path)
+        "backfill", "--tier", "T1", "--from", start, "--to", end, "--dir", str(tmp_path), "--ats"
     )
     assert error.returncode == 2
     assert not Execution.objects.exists()
@@ -191,7 +191,7 @@ def test_backfill_exits_2_for_an_out_of_range_week(tmp_path: Path, start: str, e
     ],
 )
 def test_otc_generate_exits_2_for_weeks_out_of_range(tmp_path: Path, args: list[str]) -> None:
-    error = run_command("otc", "generate", "--out", str(tmp_path), "--rows", "1", *args)
+    error = run_command("otc", "generate", "--out", str(tmp_path), "--rows", "1", "--ats", *args)
     assert error.returncode == 2
     assert not list(tmp_path.iterdir())
 
@@ -202,7 +202,7 @@ def test_manage_py_otc_ingest_prints_one_line_and_exits_2(tmp_path: Path) -> Non
     env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": f"sqlite:///{database}", "HOME": str(tmp_path)}
     done = subprocess.run(
         [sys.executable, "manage.py", "otc", "ingest", str(path), "--tier", "OTC"]
-        + ["--week", "9999-12-31"],
+        + ["--week", "9999-12-31", "--ats"],
         cwd=PROJECT_ROOT,
         env=env,
         capture_output=True,
@@ -222,5 +222,5 @@ def test_manage_py_otc_ingest_prints_one_line_and_exits_2(tmp_path: Path) -> Non
 def test_ingest_refuses_out_of_range_weeks_before_writing(tmp_path: Path, week: str) -> None:
     path = write_file(tmp_path, [row("AABB", "OTCN", 1, 1)])
     with pytest.raises(ValueError, match="FINRA's first reporting week|is in the future"):
-        ingest_file(path, tier="OTC", week=week)
+        ingest_file(path, tier="OTC", week=week, ats=False)
     assert_nothing_stored()

@@ -21,7 +21,8 @@ class Command(cli.OperatorCommand):
 
     epilog = (
         "examples:\n"
-        "  dispatch otc.full_etl -p path=week.psv -p tier=T1 -p week=2025-12-15 --wait\n"
+        "  dispatch otc.full_etl -p path=week.psv -p tier=T1 -p week=2025-12-15 -p ats=true \\\n"
+        "      --wait\n"
         "  dispatch diag.sleep -p seconds=2 --json\n"
         "  dispatch --list\n\n"
         "A value that reads as JSON (numbers, true/false, lists) is JSON; anything else\n"

@@ -1,4 +1,5 @@
-"""``manage.py backfill --tier T --from DATE --to DATE --dir DIR``: many weeks at once."""
+"""``manage.py backfill --tier T --from DATE --to DATE --dir DIR --ats|--non-ats``: many
+weeks at once."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from django.core.management.base import CommandError, CommandParser
 from executions import cli as execution_cli
 from executions.models import ExecutionStatus
 from executions.registry import InvalidParams, registry
+from otc.cli._summary import add_summary_arguments
 from otc.pipelines.backfill import week_file_name
 from otc.services.intake import stage_directory
 from otc.weeks import iter_weeks
@@ -28,11 +30,14 @@ class Command(cli.OperatorCommand):
 
     epilog = (
         "example:\n"
-        "  otc generate --tier T1 --weeks 8 --out var/weeks\n"
-        "  backfill --tier T1 --from 2025-10-06 --to 2025-11-24 --dir var/weeks --wait\n\n"
-        "Files are found by --pattern ({tier} = t1/t2/otc, {week} = YYYYMMDD of the\n"
-        "Monday). A directory inside the inbox (SPINE_INBOX_DIR) is read where it is;\n"
-        "from any other, the week files are copied into the inbox first.\n"
+        "  otc generate --tier T1 --weeks 8 --ats --out var/weeks\n"
+        "  backfill --tier T1 --from 2025-10-06 --to 2025-11-24 --dir var/weeks --ats --wait\n\n"
+        "Nothing in a FINRA file's columns says whether it is the ATS or the non-ATS\n"
+        "summary: --ats or --non-ats is required and holds for every file of the range.\n"
+        "Files are found by --pattern ({tier} = t1/t2/otc, {summary} = ats/non_ats,\n"
+        "{week} = YYYYMMDD of the Monday). A directory inside the inbox (SPINE_INBOX_DIR)\n"
+        "is read where it is; from any other, the week files are copied into the inbox\n"
+        "first.\n"
         "For weeks straight from FINRA's API use 'otc fetch'.\n"
         "Exit codes: 0 done (every child succeeded, with --wait), 1 something failed,\n"
         "2 bad input (nothing was recorded)."
@@ -50,9 +55,9 @@ class Command(cli.OperatorCommand):
             "--dir", dest="directory", required=True, type=Path, help="Directory of week files."
         )
         parser.add_argument(
-            "--pattern", help="File name per week (default finra_{tier}_{week}.psv)."
+            "--pattern", help="File name per week (default finra_{tier}_{summary}_{week}.psv)."
         )
-        parser.add_argument("--ats", action="store_true", help="The files hold ATS volume.")
+        add_summary_arguments(parser, "the files are")
         parser.add_argument(
             "--wait", action="store_true", help="Follow the backfill and its children to the end."
         )

@@ -18,6 +18,7 @@ from django.db.migrations.executor import MigrationExecutor
 from dlq.selectors import dead_letter_for_execution
 from executions import cli as execution_cli
 from executions.models import Execution, ExecutionStatus
+from otc.cli._summary import KIND, add_summary_arguments
 from otc.parser import parse_tier
 from otc.sample.demo import deliver_late, ensure_superuser, plan_weeks, to_inbox
 from otc.selectors.report import render, week_report
@@ -39,9 +40,12 @@ class Command(cli.OperatorCommand):
 
     epilog = (
         "examples:\n"
-        "  demo                              generated T1 weeks (the default)\n"
-        "  demo --tier OTC --weeks 3 --rows 5000\n"
-        "  demo --file finra.psv --tier OTC --week 2025-12-15\n\n"
+        "  demo                              generated T1 ATS weeks (the default)\n"
+        "  demo --tier OTC --weeks 3 --rows 5000 --non-ats\n"
+        "  demo --file finra.psv --tier OTC --week 2025-12-15 --ats\n\n"
+        "Nothing in a FINRA file's columns says whether it is the ATS or the non-ATS\n"
+        "summary: --file needs --ats or --non-ats. Generated files are ATS unless\n"
+        "--non-ats is given, and their names say which (finra_t1_ats_20251215.psv).\n"
         "Pipelines read files from the inbox (SPINE_INBOX_DIR): files generated or given\n"
         "elsewhere are copied into its demo/ directory. With the Celery backend the\n"
         "workers must share the inbox (a shared disk).\n"
@@ -63,7 +67,9 @@ class Command(cli.OperatorCommand):
             "--file", type=Path, help="Ingest this FINRA file instead of generating."
         )
         parser.add_argument("--week", help="With --file: any date in its reporting week.")
-        parser.add_argument("--ats", action="store_true", help="With --file: ATS volume.")
+        add_summary_arguments(
+            parser, "the file (required with --file) or the generated weeks are", required=False
+        )
         parser.add_argument(
             "--no-late-file",
             action="store_true",
@@ -93,6 +99,8 @@ class Command(cli.OperatorCommand):
             plan = self._file_plan(options, tier)
             late = None
         else:
+            if options["ats"] is None:
+                options["ats"] = True
             plan, late = self._generate(options, tier, say)
 
         runs = []
@@ -145,6 +153,11 @@ class Command(cli.OperatorCommand):
             raise cli.bad_input(f"no such file: {path}")
         if not options["week"]:
             raise cli.bad_input("--file needs --week (any date in the file's reporting week)")
+        if options["ats"] is None:
+            raise cli.bad_input(
+                "--file needs --ats or --non-ats: nothing in a FINRA file says whether it is "
+                "the ATS or the non-ATS (OTC) summary"
+            )
         try:
             week = week_start(parse_date(options["week"]))
         except ValueError as exc:
@@ -159,6 +172,7 @@ class Command(cli.OperatorCommand):
             raise cli.bad_input("--weeks and --rows must be at least 1")
         plan = plan_weeks(
             tier=tier,
+            ats=options["ats"],
             newest=scheduled_week(tier),
             weeks=weeks,
             rows=rows,
@@ -167,8 +181,8 @@ class Command(cli.OperatorCommand):
             late=not options["no_late_file"],
         )
         say(
-            f"  generated {len(plan.on_time)} {tier} week(s) of {rows:,} rows "
-            f"(seed {options['seed']}) in {plan.out}"
+            f"  generated {len(plan.on_time)} {tier} {KIND[options['ats']]} week(s) of "
+            f"{rows:,} rows (seed {options['seed']}) in {plan.out}"
         )
         return plan.on_time, plan.late
 
@@ -183,9 +197,16 @@ class Command(cli.OperatorCommand):
         week, path = late
         say(f"  week {week}: its file has not arrived yet, running it anyway...")
         with _quiet("executions.runner", "dlq.services"):  # the failure is the point here
-            execution = self._run(path, tier, week, False)
+            execution = self._run(path, tier, week, options["ats"])
         letter = dead_letter_for_execution(execution.pk)
-        deliver_late(path, tier=tier, week=week, rows=options["rows"], seed=options["seed"])
+        deliver_late(
+            path,
+            tier=tier,
+            ats=options["ats"],
+            week=week,
+            rows=options["rows"],
+            seed=options["seed"],
+        )
         if letter is None:
             say(f"    {execution.status}: no dead letter was parked ({execution.error})")
             return None
