@@ -179,6 +179,14 @@ class Capture(models.Model):
     normalized_at = models.DateTimeField(null=True, blank=True)
     computed_at = models.DateTimeField(null=True, blank=True)
     quality_grade = models.CharField(max_length=1, choices=Grade.choices, blank=True, default="")
+    finra_served = models.BooleanField(
+        null=True,
+        blank=True,
+        help_text="Whether FINRA's Query API still serves this week (null: never checked).",
+    )
+    finra_last_seen = models.DateField(
+        null=True, blank=True, help_text="Last day a sync found the week served by FINRA."
+    )
 
     objects = CaptureQuerySet.as_manager()
 

@@ -1,17 +1,22 @@
-"""Client-side rate limiting for calls to FINRA."""
+"""Client-side rate limiting for calls to FINRA: one budget per process, or per Redis."""
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 
-from pyrate_limiter import InMemoryBucket, Limiter, Rate
+from pyrate_limiter import AbstractBucket, InMemoryBucket, Limiter, Rate, RedisBucket
+
+logger = logging.getLogger(__name__)
 
 #: Extra milliseconds added to every computed wait, so that a request released
 #: right at a window's edge still lands outside it on FINRA's side.
 _EDGE_BUFFER_MS = 50
 
 _ITEM_NAME = "finra"
+#: The Redis key of the shared request log (a sorted set of recent requests).
+REDIS_KEY = "spine:finra:requests"
 
 
 def _rate_for(requests_per_second: float) -> Rate:
@@ -21,42 +26,78 @@ def _rate_for(requests_per_second: float) -> Rate:
     return Rate(limit, interval_ms)
 
 
-class RateLimiter:
-    """Blocks until a request may be sent at ``requests_per_second``."""
+def _redis_bucket(rate: Rate, redis_url: str) -> AbstractBucket | None:
+    """A bucket in Redis, or ``None`` (with a warning) when Redis cannot be reached."""
+    import redis
 
-    def __init__(self, requests_per_second: float) -> None:
+    try:
+        client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
+        return RedisBucket.init([rate], client, REDIS_KEY)
+    except redis.RedisError as exc:
+        logger.warning("FINRA rate limit: Redis unreachable (%s); limiting this process only", exc)
+        return None
+
+
+class RateLimiter:
+    """Blocks until a request may be sent at ``requests_per_second``.
+
+    With ``redis_url`` the request log lives in Redis, so every process that uses the
+    same Redis shares the one budget; without it (or if Redis is down when it is
+    built, or fails later) the log is in this process's memory.
+    """
+
+    def __init__(self, requests_per_second: float, *, redis_url: str | None = None) -> None:
         if not requests_per_second > 0 or not math.isfinite(requests_per_second):
             raise ValueError(f"requests_per_second={requests_per_second!r}: must be > 0")
         self.requests_per_second = requests_per_second
         self.rate = _rate_for(requests_per_second)
-        self._limiter = Limiter(InMemoryBucket([self.rate]), buffer_ms=_EDGE_BUFFER_MS)
+        self._local = Limiter(InMemoryBucket([self.rate]), buffer_ms=_EDGE_BUFFER_MS)
+        bucket = _redis_bucket(self.rate, redis_url) if redis_url else None
+        self._shared = Limiter(bucket, buffer_ms=_EDGE_BUFFER_MS) if bucket else None
+
+    @property
+    def shared(self) -> bool:
+        """Whether the budget is shared through Redis."""
+        return self._shared is not None
 
     def acquire(self) -> None:
         """Wait (sleeping this thread) until one more request fits in the window."""
-        if not self._limiter.try_acquire(_ITEM_NAME, blocking=True):
+        limiter = self._shared or self._local
+        try:
+            acquired = limiter.try_acquire(_ITEM_NAME, blocking=True)
+        except Exception as exc:  # a Redis error: fall back to this process's budget
+            if limiter is self._local:
+                raise
+            logger.warning("FINRA rate limit: Redis failed (%s); limiting this process only", exc)
+            acquired = self._local.try_acquire(_ITEM_NAME, blocking=True)
+        if not acquired:
             # Only possible if one request could never fit, which _rate_for rules out.
             raise RuntimeError(f"rate limiter {self.rate} refused a single request")
 
     def close(self) -> None:
-        """Stop the limiter's background housekeeping thread."""
-        self._limiter.close()
+        """Stop the limiters' background housekeeping threads."""
+        self._local.close()
+        if self._shared is not None:
+            self._shared.close()
 
     def __repr__(self) -> str:
-        return f"RateLimiter({self.rate})"
+        where = "redis" if self.shared else "process"
+        return f"RateLimiter({self.rate}, {where})"
 
 
-_shared: dict[float, RateLimiter] = {}
+_shared: dict[tuple[float, str | None], RateLimiter] = {}
 _shared_lock = threading.Lock()
 
 
-def process_rate_limiter(requests_per_second: float) -> RateLimiter:
-    """The limiter shared by every client in this process that uses this rate.
+def process_rate_limiter(requests_per_second: float, redis_url: str | None = None) -> RateLimiter:
+    """The limiter shared by every client in this process that uses this rate (and Redis).
 
     Clients are cheap and may be created per task; the budget must not be, or
     two clients in one process would each get the full rate.
     """
+    key = (requests_per_second, redis_url)
     with _shared_lock:
-        limiter = _shared.get(requests_per_second)
+        limiter = _shared.get(key)
         if limiter is None:
-            limiter = _shared[requests_per_second] = RateLimiter(requests_per_second)
+            limiter = _shared[key] = RateLimiter(requests_per_second, redis_url=redis_url)
         return limiter
