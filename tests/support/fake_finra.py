@@ -78,14 +78,22 @@ def firm_type(ats: bool) -> str:
 
 
 def firm_rows(
-    summary_type: str, tier: str, week: date, *, symbols: int, revision: int, last_update: date
+    summary_type: str,
+    tier: str,
+    week: date,
+    *,
+    symbols: int,
+    revision: int,
+    last_update: date,
+    old_descriptions_before: date = OLD_DESCRIPTIONS_BEFORE,
 ) -> list[Row]:
     """Per-venue rows for one (dataset, week): ``symbols`` symbols × the dataset's venues.
 
     Volumes depend on the key and ``revision``, so a republished week differs."""
     tier = tier_identifier(tier)
     venues = ATS_VENUES if summary_type.startswith("ATS") else MEMBER_FIRMS
-    descriptions = OLD_TIER_DESCRIPTIONS if week < OLD_DESCRIPTIONS_BEFORE else TIER_DESCRIPTIONS
+    old = week < old_descriptions_before
+    descriptions = OLD_TIER_DESCRIPTIONS if old else TIER_DESCRIPTIONS
     seed = week.toordinal() * 7 + TIERS.index(tier) * 3 + FIRM_TYPES.index(summary_type)
     rows = []
     for s in range(symbols):
@@ -167,6 +175,8 @@ class FakeFinraAPI:
     def __init__(self, *, today: date | None = None, page_headers: str = "lower") -> None:
         self.today = today or datetime.now(UTC).date()
         self.page_headers = page_headers  # "lower" (2026 recording) or "capitalised" (2023)
+        #: Weeks before this carry FINRA's older tier descriptions ("Tier 1", ...).
+        self.old_descriptions_before = OLD_DESCRIPTIONS_BEFORE
         self._lock = threading.Lock()
         self.published: dict[Key, Published] = {}
         self.requests: list[SeenRequest] = []
@@ -226,7 +236,13 @@ class FakeFinraAPI:
                 ftype = firm_type(flag)
                 last_update = week + timedelta(days=days)
                 rows = firm_rows(
-                    ftype, tier, week, symbols=symbols, revision=0, last_update=last_update
+                    ftype,
+                    tier,
+                    week,
+                    symbols=symbols,
+                    revision=0,
+                    last_update=last_update,
+                    old_descriptions_before=self.old_descriptions_before,
                 )
                 self._set(ftype, tier, week, Published(rows, last_update))
 
@@ -240,7 +256,13 @@ class FakeFinraAPI:
         last_update = last_update or old.last_update + timedelta(days=7)
         symbols = len({r["issueSymbolIdentifier"] for r in old.rows})
         rows = firm_rows(
-            ftype, tier, week, symbols=symbols, revision=old.revision + 1, last_update=last_update
+            ftype,
+            tier,
+            week,
+            symbols=symbols,
+            revision=old.revision + 1,
+            last_update=last_update,
+            old_descriptions_before=self.old_descriptions_before,
         )
         self._set(ftype, tier, week, Published(rows, last_update, old.revision + 1))
         return rows
