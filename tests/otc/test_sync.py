@@ -101,7 +101,7 @@ def test_republished_week_becomes_a_new_capture_superseding_the_old(
 
 
 def test_a_week_finra_stops_serving_stays_held_and_is_marked(
-    fake_api: FakeFinraAPI, sync_config: Any
+    fake_api: FakeFinraAPI, sync_config: Any, admin_client: Any
 ) -> None:
     weeks = historic_weeks(2)
     publish(fake_api, weeks, ("OTCE",))
@@ -121,6 +121,14 @@ def test_a_week_finra_stops_serving_stays_held_and_is_marked(
     assert f"{gone.isoformat()}  held (capture {capture.pk}), no longer served by FINRA" in (
         weeks_out.getvalue()
     )
+    listed = admin_client.get("/api/v1/otc/weeks/", {"tier": "OTC", "ats": "false"}).json()
+    marks = {r["week"]: (r["served_by_finra"], r["finra_last_seen"]) for r in listed["results"]}
+    assert marks[gone.isoformat()] == (False, today().isoformat())
+    assert marks[weeks[0].isoformat()] == (True, today().isoformat())
+    changelist = admin_client.get("/admin/otc/capture/", {"finra_served__exact": "0"})
+    assert changelist.status_code == 200
+    assert f"no, last seen {today().isoformat()}" in changelist.content.decode()
+    assert changelist.context["cl"].result_count == 1
 
 
 def test_dry_run_lists_what_would_be_fetched_and_fetches_nothing(
