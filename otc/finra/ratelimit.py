@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
+import uuid
 
-from pyrate_limiter import AbstractBucket, InMemoryBucket, Limiter, Rate, RedisBucket
+from pyrate_limiter import InMemoryBucket, Limiter, Rate
 
 logger = logging.getLogger(__name__)
 
@@ -15,7 +17,7 @@ logger = logging.getLogger(__name__)
 _EDGE_BUFFER_MS = 50
 
 _ITEM_NAME = "finra"
-#: The Redis key of the shared request log (a sorted set of recent requests).
+#: The Redis key of the shared request log (a sorted set of the window's requests).
 REDIS_KEY = "spine:finra:requests"
 
 
@@ -26,13 +28,54 @@ def _rate_for(requests_per_second: float) -> Rate:
     return Rate(limit, interval_ms)
 
 
-def _redis_bucket(rate: Rate, redis_url: str) -> AbstractBucket | None:
-    """A bucket in Redis, or ``None`` (with a warning) when Redis cannot be reached."""
+#: A strict sliding-window log in one sorted set, on Redis's own clock (so processes on
+#: different machines agree), checked and appended atomically. Returns 0 when the
+#: request may go, else the microseconds until the oldest request leaves the window.
+_ACQUIRE_SCRIPT = """
+local key = KEYS[1]
+local limit = tonumber(ARGV[1])
+local interval = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - interval)
+if redis.call('ZCARD', key) < limit then
+  redis.call('ZADD', key, now, ARGV[3])
+  redis.call('PEXPIRE', key, math.ceil(interval / 1000) + 1000)
+  return 0
+end
+local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+return math.max(1, tonumber(oldest[2]) + interval - now)
+"""
+
+
+class _RedisLog:
+    """The request log in Redis, shared by every process that uses the same key."""
+
+    def __init__(self, rate: Rate, redis_url: str) -> None:
+        import redis
+
+        self.rate = rate
+        self.client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
+        self.script = self.client.register_script(_ACQUIRE_SCRIPT)
+        self.client.ping()
+
+    def acquire(self) -> None:
+        interval_us = self.rate.interval * 1000
+        while True:
+            member = uuid.uuid4().hex
+            args = [self.rate.limit, interval_us, member]
+            wait_us = int(self.script(keys=[REDIS_KEY], args=args))
+            if wait_us <= 0:
+                return
+            time.sleep(wait_us / 1_000_000 + _EDGE_BUFFER_MS / 1000)
+
+
+def _redis_log(rate: Rate, redis_url: str) -> _RedisLog | None:
+    """The shared log, or ``None`` (with a warning) when Redis cannot be reached."""
     import redis
 
     try:
-        client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
-        return RedisBucket.init([rate], client, REDIS_KEY)
+        return _RedisLog(rate, redis_url)
     except redis.RedisError as exc:
         logger.warning("FINRA rate limit: Redis unreachable (%s); limiting this process only", exc)
         return None
@@ -52,8 +95,7 @@ class RateLimiter:
         self.requests_per_second = requests_per_second
         self.rate = _rate_for(requests_per_second)
         self._local = Limiter(InMemoryBucket([self.rate]), buffer_ms=_EDGE_BUFFER_MS)
-        bucket = _redis_bucket(self.rate, redis_url) if redis_url else None
-        self._shared = Limiter(bucket, buffer_ms=_EDGE_BUFFER_MS) if bucket else None
+        self._shared = _redis_log(self.rate, redis_url) if redis_url else None
 
     @property
     def shared(self) -> bool:
@@ -62,15 +104,17 @@ class RateLimiter:
 
     def acquire(self) -> None:
         """Wait (sleeping this thread) until one more request fits in the window."""
-        limiter = self._shared or self._local
-        try:
-            acquired = limiter.try_acquire(_ITEM_NAME, blocking=True)
-        except Exception as exc:  # a Redis error: fall back to this process's budget
-            if limiter is self._local:
-                raise
-            logger.warning("FINRA rate limit: Redis failed (%s); limiting this process only", exc)
-            acquired = self._local.try_acquire(_ITEM_NAME, blocking=True)
-        if not acquired:
+        if self._shared is not None:
+            import redis
+
+            try:
+                self._shared.acquire()
+                return
+            except redis.RedisError as exc:  # fall back to this process's budget
+                logger.warning(
+                    "FINRA rate limit: Redis failed (%s); limiting this process only", exc
+                )
+        if not self._local.try_acquire(_ITEM_NAME, blocking=True):
             # Only possible if one request could never fit, which _rate_for rules out.
             raise RuntimeError(f"rate limiter {self.rate} refused a single request")
 
@@ -78,7 +122,7 @@ class RateLimiter:
         """Stop the limiters' background housekeeping threads."""
         self._local.close()
         if self._shared is not None:
-            self._shared.close()
+            self._shared.client.close()
 
     def __repr__(self) -> str:
         where = "redis" if self.shared else "process"
