@@ -17,6 +17,10 @@ logger = logging.getLogger(__name__)
 _EDGE_BUFFER_MS = 50
 
 _ITEM_NAME = "finra"
+#: The shared window is this much longer than the rate's: a request admitted right at
+#: the edge may reach FINRA sooner after the oldest one than it was admitted (the
+#: oldest may have spent longer connecting), and FINRA counts arrivals.
+_SHARED_EDGE_MS = 100
 #: The Redis key of the shared request log (a sorted set of the window's requests).
 REDIS_KEY = "spine:finra:requests"
 
@@ -60,14 +64,14 @@ class _RedisLog:
         self.client.ping()
 
     def acquire(self) -> None:
-        interval_us = self.rate.interval * 1000
+        interval_us = (self.rate.interval + _SHARED_EDGE_MS) * 1000
         while True:
             member = uuid.uuid4().hex
             args = [self.rate.limit, interval_us, member]
             wait_us = int(self.script(keys=[REDIS_KEY], args=args))
             if wait_us <= 0:
                 return
-            time.sleep(wait_us / 1_000_000 + _EDGE_BUFFER_MS / 1000)
+            time.sleep(wait_us / 1_000_000)
 
 
 def _redis_log(rate: Rate, redis_url: str) -> _RedisLog | None:
