@@ -258,3 +258,52 @@ def test_published_weeks_lists_both_windows_with_last_update(fake_api: FakeFinra
     assert [p.week for p in listed] == sorted(weeks, reverse=True)
     assert all(p.last_update == p.week + timedelta(days=14) for p in listed)
     assert plan.missing == 4 and plan.published == {"T1 non-ATS": 4}
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_the_progress_is_a_bar_redrawn_in_place(
+    fake_api: FakeFinraAPI, sync_config: Any
+) -> None:
+    publish(fake_api, recent_weeks(2), ("T1",))
+    out = _Terminal()
+
+    call_command("otc", "sync", "--tier", "T1", stdout=out)
+
+    text = out.getvalue()
+    assert "\r[" + "#" * 30 + "]  4/4 weeks" in text
+    assert "rows/s), ETA 00:00, 0 failed" in text
+    assert "synced: 4 weeks fetched" in text
+
+
+def test_the_admin_runs_a_sync_with_the_same_params(
+    fake_api: FakeFinraAPI, sync_config: Any, admin_client: Any
+) -> None:
+    from django.urls import reverse
+
+    keys = publish(fake_api, recent_weeks(1), ("T2",))
+    run = reverse("admin:executions_execution_run")
+    form = admin_client.get(run, {"pipeline": "otc.sync"}).content.decode()
+    for name in ("tiers", "kinds", "since", "dry_run", "batch_size"):
+        assert f'name="params-{name}"' in form, name
+
+    response = admin_client.post(
+        run,
+        {
+            "pipeline": "otc.sync",
+            "params-tiers": '["T2"]',
+            "params-kinds": "non_ats",
+            "params-since": "",
+            "params-batch_size": "50",
+            "run-lane": "",
+        },
+    )
+
+    parent = Execution.objects.get(pipeline="otc.sync")
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert parent.params["tiers"] == ["T2"] and parent.params["kinds"] == "non_ats"
+    assert parent.status == ExecutionStatus.SUCCEEDED
+    assert_archive_matches(fake_api, {k for k in keys if not k[1]})
