@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from executions import cli
 from executions.dispatcher import cancel
 from executions.models import TERMINAL_STATUSES, Execution, ExecutionStatus
-from otc.services.sync import SyncProgress
+from otc.selectors.sync import SyncProgress
 from spine.cli import EXIT_FAILED
 
 NAME = "sync"
@@ -84,6 +84,8 @@ def run(command: BaseCommand, options: dict[str, Any]) -> None:
         if result.get("dry_run"):
             for item in result.get("items", []):
                 write(f"  {item_text(item)}")
+            if result.get("items_not_listed"):
+                write(f"  ... and {result['items_not_listed']:,} more")
             return
         if not result.get("dispatched"):
             write(command.style.SUCCESS("nothing new: the archive holds every week FINRA serves"))

@@ -18,6 +18,9 @@ __all__ = ["SyncParams", "sync_pipeline"]
 
 LANE = "backfill"
 CHILD_PIPELINE = "otc.fetch_week"
+#: The result lists at most this many items (a first sync of the whole history has
+#: about 1,500); the children are all there either way.
+MAX_ITEMS_IN_RESULT = 1000
 
 
 class SyncParams(PipelineParams):
@@ -73,9 +76,11 @@ def sync_pipeline(ctx: RunContext) -> dict[str, Any]:
             today=utc_now().date(),
         )
     summary = plan.as_dict()
-    items = summary.pop("items")
+    all_items = summary.pop("items")
     ctx.event("sync_planned", **summary)
+    items = all_items[:MAX_ITEMS_IN_RESULT]
     result: dict[str, Any] = {**summary, "dry_run": p["dry_run"], "dispatched": 0}
+    result["items_not_listed"] = len(all_items) - len(items)
     if p["dry_run"] or not plan.items:
         return {**result, "items": items}
     children = dispatch_children(
