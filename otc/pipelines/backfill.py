@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
-from django.db import transaction
 from rest_framework import serializers
 
-from executions.dispatcher import dispatch
 from executions.registry import RERUN_SAFE_REQUEUES, PipelineParams, pipeline
 from executions.run_context import RunContext
 from otc import inbox
 from otc.params import InboxPathField, WeekField, ats_field, tier_field
+from otc.pipelines.steps import dispatch_children
 from otc.weeks import iter_weeks, weeks_between
 
 __all__ = [
@@ -22,7 +20,6 @@ __all__ = [
     "BackfillParams",
     "backfill_files",
     "backfill_pipeline",
-    "dispatch_children",
     "week_file_name",
 ]
 
@@ -30,52 +27,6 @@ __all__ = [
 MAX_BACKFILL_WEEKS = 520
 #: Default file name pattern in a backfill directory, as ``otc generate`` writes them.
 DEFAULT_PATTERN = "finra_{tier}_{week}.psv"
-#: Children created per database transaction.
-DEFAULT_BATCH_SIZE = 50
-
-
-def dispatch_children(
-    ctx: RunContext,
-    pipeline: str,
-    params: Sequence[dict[str, Any]],
-    *,
-    lane: str = "backfill",
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    on_batch: Callable[[int], None] | None = None,
-) -> list[dict[str, Any]]:
-    """Dispatch one ``pipeline`` child of ``ctx``'s execution per params, ``batch_size``
-        per database transaction (the children of a batch and their events commit together,
-        and are handed to the backend after that commit). Checks for cancellation between
-        batches, so a stopped parent dispatches no further batch; one ``children_dispatched``
-    event per batch. Returns, per child, its
-        params and ``execution_id``; ``on_batch`` is called with the count so far."""
-    children: list[dict[str, Any]] = []
-    for start in range(0, len(params), batch_size):
-        ctx.raise_if_cancelled()
-        batch = []
-        with transaction.atomic():
-            for child_params in params[start : start + batch_size]:
-                child = dispatch(
-                    pipeline,
-                    child_params,
-                    trigger_source=ctx.execution.trigger_source,
-                    parent=ctx.execution,
-                    lane=lane,
-                    attempt=1,
-                )
-                batch.append({**child_params, "execution_id": str(child.pk)})
-            ctx.event(
-                "children_dispatched",
-                pipeline=pipeline,
-                count=len(batch),
-                dispatched=len(children) + len(batch),
-                total=len(params),
-                execution_ids=[c["execution_id"] for c in batch],
-            )
-        children.extend(batch)
-        if on_batch is not None:
-            on_batch(len(children))
-    return children
 
 
 class BackfillParams(PipelineParams):

@@ -9,7 +9,7 @@ from rest_framework import serializers
 from executions.registry import RERUN_SAFE_REQUEUES, PipelineParams, pipeline
 from executions.run_context import RunContext
 from otc.params import TierField, WeekField
-from otc.pipelines.backfill import DEFAULT_BATCH_SIZE, dispatch_children
+from otc.pipelines.steps import DEFAULT_BATCH_SIZE, dispatch_children
 from otc.services import fetch
 from otc.services.sync import KINDS, plan_sync
 from spine.time import utc_now
