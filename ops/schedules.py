@@ -65,6 +65,23 @@ def _fetch(tier: str, minute: int) -> ScheduleSpec:
     )
 
 
+#: Days after a week's Monday that FINRA publishes it, per tier.
+PUBLICATION_DELAY_DAYS = {"T1": 14, "T2": 28, "OTC": 28}
+
+
+def _sync(tier: str, minute: int) -> ScheduleSpec:
+    weeks = PUBLICATION_DELAY_DAYS[tier] // 7
+    return ScheduleSpec(
+        key=f"otc sync {tier}",
+        pipeline="otc.sync",
+        params={"tiers": [tier]},
+        crontab={"minute": str(minute), "hour": "7", "day_of_week": "2"},
+        description=f"Sync every {tier} week FINRA serves (ATS and non-ATS) into the archive: "
+        f"missing and republished weeks. FINRA publishes a {tier} week {weeks} weeks after "
+        "it, on a Monday, and corrects weeks later; this runs each Tuesday after the fetch.",
+    )
+
+
 SCHEDULES: tuple[ScheduleSpec, ...] = (
     ScheduleSpec(
         key="sweep pending executions",
@@ -97,6 +114,9 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
     _fetch("T1", 0),
     _fetch("T2", 20),
     _fetch("OTC", 40),
+    _sync("T1", 0),
+    _sync("T2", 20),
+    _sync("OTC", 40),
 )
 
 

@@ -221,10 +221,19 @@ class CaptureAdmin(ReadOnlyAdmin):
         "grade_display",
         "state_display",
         "superseded_display",
+        "finra_served_display",
         "ingested_display",
     )
     list_display_links = ("id", "week")
-    list_filter = ("tier", "ats", "state", "quality_grade", "archive_status", WeekFilter)
+    list_filter = (
+        "tier",
+        "ats",
+        "state",
+        "quality_grade",
+        "archive_status",
+        "finra_served",
+        WeekFilter,
+    )
     search_fields = ("source", "checksum")
     search_help_text = "Source file name or checksum (or their beginning)."
     date_hierarchy = "week"
@@ -263,7 +272,10 @@ class CaptureAdmin(ReadOnlyAdmin):
                 )
             },
         ),
-        ("FINRA dates and warnings", {"fields": ("last_update_dates", "warnings_display")}),
+        (
+            "FINRA dates and warnings",
+            {"fields": ("last_update_dates", "finra_served_display", "warnings_display")},
+        ),
         ("Browse", {"fields": ("browse_display",)}),
     )
     readonly_fields = (
@@ -279,6 +291,7 @@ class CaptureAdmin(ReadOnlyAdmin):
         "execution_display",
         "superseded_display",
         "supersedes_display",
+        "finra_served_display",
         "warnings_display",
         "browse_display",
     )
@@ -352,6 +365,14 @@ class CaptureAdmin(ReadOnlyAdmin):
             Truncator(obj.failure).chars(200),
             obj.get_state_display(),
         )
+
+    @admin.display(description="served by FINRA", ordering="finra_served")
+    def finra_served_display(self, obj: Capture) -> str:
+        """The archive guarantee, visible: a week FINRA dropped is still held here."""
+        seen = f", last seen {obj.finra_last_seen.isoformat()}" if obj.finra_last_seen else ""
+        if obj.finra_served is None:
+            return "not checked"
+        return f"yes{seen}" if obj.finra_served else f"no{seen}"
 
     @admin.display(description="superseded by")
     def superseded_display(self, obj: Capture) -> SafeString | str:

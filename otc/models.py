@@ -192,6 +192,14 @@ class Capture(models.Model):
         help_text="Unreproducible: a capture migrated from raw rows whose bytes did not "
         "hash to its checksum again; its raw lines are not in the archive.",
     )
+    finra_served = models.BooleanField(
+        null=True,
+        blank=True,
+        help_text="Whether FINRA's Query API still serves this week (null: never checked).",
+    )
+    finra_last_seen = models.DateField(
+        null=True, blank=True, help_text="Last day a sync found the week served by FINRA."
+    )
 
     objects = CaptureQuerySet.as_manager()
 

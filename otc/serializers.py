@@ -233,6 +233,15 @@ class WeekHeldSerializer(serializers.ModelSerializer):
     )
     rows = serializers.IntegerField(source="row_count")
     rejects = serializers.IntegerField(source="reject_count")
+    served_by_finra = serializers.BooleanField(
+        source="finra_served",
+        allow_null=True,
+        help_text="Whether FINRA's API still serves the week (false: only Market Spine "
+        "keeps it now); null until a sync or fetch has checked.",
+    )
+    finra_last_seen = serializers.DateField(
+        allow_null=True, help_text="Last day FINRA was seen serving the week."
+    )
 
     class Meta:
         model = Capture
@@ -246,6 +255,8 @@ class WeekHeldSerializer(serializers.ModelSerializer):
             "rejects",
             "ingested_at",
             "computed_at",
+            "served_by_finra",
+            "finra_last_seen",
         ]
         read_only_fields = fields
 

@@ -1,7 +1,7 @@
 """``otc weeks``: the weeks FINRA has published for a tier, and which Market Spine holds.
 
 Asks FINRA's ``weeklyDownloadDetails`` (newest first) and marks each week for which
-a current capture exists, so an operator sees at a glance what to fetch next.
+a current capture exists, and the weeks held that FINRA no longer serves.
 """
 
 from __future__ import annotations
@@ -18,7 +18,10 @@ from otc.services.fetch import published_weeks
 from spine import cli
 
 NAME = "weeks"
-HELP = "List the weeks FINRA has published for a tier, newest first, marking those held."
+HELP = (
+    "List the weeks FINRA has published for a tier, newest first, marking those held "
+    "(and held weeks FINRA no longer serves)."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,9 +50,15 @@ def run(command: BaseCommand, options: dict[str, Any]) -> None:
         return
     kind = "ATS" if ats else "non-ATS"
     held = sum(row["held"] for row in rows)
+    served = sum(row["served_by_finra"] for row in rows)
+    gone = len(rows) - served
+    extra = f", {gone} held weeks FINRA no longer serves" if gone else ""
     command.stdout.write(
-        f"{tier} {kind}: {len(rows)} weeks published by FINRA, {held} held (newest first)"
+        f"{tier} {kind}: {served} weeks published by FINRA, {held} held{extra} (newest first)"
     )
     for row in rows:
         mark = f"held (capture {row['capture_id']})" if row["held"] else "-"
+        if not row["served_by_finra"]:
+            seen = row["finra_last_seen"]
+            mark += ", no longer served by FINRA" + (f" (last seen {seen})" if seen else "")
         command.stdout.write(f"  {row['week']}  {mark}")

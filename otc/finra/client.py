@@ -9,7 +9,7 @@ import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Self
 
 import httpx
@@ -31,6 +31,7 @@ from spine.text import quote
 logger = logging.getLogger(__name__)
 
 WEEKLY_SUMMARY_PATH = "/data/group/otcMarket/name/weeklySummary"
+WEEKLY_SUMMARY_HISTORIC_PATH = "/data/group/otcMarket/name/weeklySummaryHistoric"
 WEEKLY_DOWNLOAD_DETAILS_PATH = "/data/group/otcMarket/name/weeklyDownloadDetails"
 
 #: Market Spine tier code (or FINRA's own) -> the ``tierIdentifier`` FINRA expects.
@@ -54,6 +55,12 @@ DEFAULT_WEEKLY_SUMMARY_FIELDS: tuple[str, ...] = (
 
 #: Offset paging is only stable over a fixed order; these keys are unique per week.
 _SUMMARY_SORT_FIELDS = ("issueSymbolIdentifier", "MPID")
+#: weeklySummary holds the weeks that started at most this many days ago; older weeks
+#: are in weeklySummaryHistoric (about four more years).
+RECENT_WINDOW_DAYS = 365
+#: Weeks this close to the window's edge are asked of both windows, in turn, until
+#: one has rows: FINRA's rolling boundary is not exact to the day.
+WINDOW_MARGIN_DAYS = 28
 
 Row = dict[str, Any]
 
@@ -207,12 +214,56 @@ def _summary_type(summary_type: str) -> str:
     return code
 
 
+@dataclass(frozen=True, slots=True)
+class PublishedWeek:
+    """A week FINRA lists for a dataset, and its ``lastUpdateDate`` (``None`` if not given)."""
+
+    week: date
+    last_update: date | None
+
+
+@dataclass(slots=True)
+class _WeekQuery:
+    week: date
+    tier: str
+    summary_type: str
+    symbol: str | None
+    fields: list[str]
+
+
+def _iso_date(raw: object, name: str, number: int) -> date:
+    try:
+        return date.fromisoformat(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise FinraProtocolError(
+            f"weeklyDownloadDetails row {number}: {name} {quote(raw)} is not a YYYY-MM-DD date"
+        ) from None
+
+
+def _check_week(page: list[Row], day: str, number: int) -> int:
+    """A row of another week means the week filter was not applied: fail, never file
+    it under the week asked for. Returns the number of the page's last row."""
+    for offset, row in enumerate(page, start=1):
+        value = row.get("weekStartDate", day)
+        if value != day:
+            raise FinraProtocolError(
+                f"API row {number + offset}: weekStartDate is {quote(value)}, "
+                f"but week {day} was requested"
+            )
+    return number + len(page)
+
+
+def _utc_today() -> date:
+    return datetime.now(UTC).date()
+
+
 class FinraClient:
     """Synchronous client for FINRA's Query API; thread-safe, one per task is fine.
 
     ``transport`` replaces the network (e.g. ``httpx.MockTransport``). ``breaker`` and
     ``rate_limiter`` default to the process-wide ones for ``config``; ``sleep``
-    is what retries wait with (tests pass a recorder instead of sleeping).
+    is what retries wait with (tests pass a recorder instead of sleeping); ``today``
+    is the date the 12-month window is counted back from.
     """
 
     def __init__(
@@ -223,13 +274,15 @@ class FinraClient:
         breaker: pybreaker.CircuitBreaker | None = None,
         rate_limiter: RateLimiter | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        today: Callable[[], date] = _utc_today,
     ) -> None:
         self.config = config
+        self.today = today
         self.breaker = breaker if breaker is not None else breaker_for(config)
         self.rate_limiter = (
             rate_limiter
             if rate_limiter is not None
-            else process_rate_limiter(config.requests_per_second)
+            else process_rate_limiter(config.requests_per_second, config.redis_url)
         )
         self._http = httpx.Client(
             base_url=config.base_url,
@@ -262,35 +315,68 @@ class FinraClient:
         symbol: str | None = None,
         fields: Sequence[str] | None = None,
     ) -> Iterator[list[Row]]:
-        """Yield one week's ``weeklySummary`` rows, one page (list of row dicts) at a time.
+        """Yield one week's rows of a dataset, one page (list of row dicts) at a time.
 
         ``week`` is the Monday FINRA calls ``weekStartDate``; ``tier`` is T1, T2 or
         OTC (``OTCE`` accepted); ``summary_type`` is ATS_W_SMBL, OTC_W_SMBL,
-        ATS_W_SMBL_FIRM or OTC_W_SMBL_FIRM. Pages are fetched lazily, so only one
-        is held at a time. Raises ``ValueError`` for bad arguments (before any
-        request) and :class:`~otc.finra.errors.FinraError` subclasses for FINRA trouble.
+        ATS_W_SMBL_FIRM or OTC_W_SMBL_FIRM. A week of the last 12 months is asked of
+        ``weeklySummary``, an older one of ``weeklySummaryHistoric`` (and the other
+        window when the first has nothing, as at the boundary). Pages are fetched
+        lazily, so only one is held at a time. Raises ``ValueError`` for bad arguments
+        (before any request) and :class:`~otc.finra.errors.FinraError` subclasses for
+        FINRA trouble.
         """
         if isinstance(week, datetime) or not isinstance(week, date):
             raise ValueError(f"week={week!r}: must be a date")
         if week.weekday() != 0:
             raise ValueError(f"week={week.isoformat()}: FINRA weeks start on a Monday")
-        filters = [
-            _equal("weekStartDate", week.isoformat()),
-            _equal("tierIdentifier", _tier_identifier(tier)),
-            _equal("summaryTypeCode", _summary_type(summary_type)),
-        ]
+        query = _WeekQuery(
+            week=week,
+            tier=_tier_identifier(tier),
+            summary_type=_summary_type(summary_type),
+            symbol=None,
+            fields=list(DEFAULT_WEEKLY_SUMMARY_FIELDS if fields is None else fields),
+        )
         if symbol is not None:
             if not symbol.strip():
                 raise ValueError("symbol: must not be blank")
-            filters.append(_equal("issueSymbolIdentifier", symbol.strip().upper()))
-        field_list = list(DEFAULT_WEEKLY_SUMMARY_FIELDS if fields is None else fields)
-        if not field_list or not all(isinstance(f, str) and f for f in field_list):
+            query.symbol = symbol.strip().upper()
+        if not query.fields or not all(isinstance(f, str) and f for f in query.fields):
             raise ValueError(f"fields={fields!r}: must be a non-empty list of field names")
-        query: dict[str, Any] = {"fields": field_list, "compareFilters": filters}
-        sort_fields = [f for f in _SUMMARY_SORT_FIELDS if f in field_list]
-        if sort_fields:
-            query["sortFields"] = sort_fields
-        return self._pages(WEEKLY_SUMMARY_PATH, query)
+        return self._both_windows(query)
+
+    def windows_for(self, week: date) -> tuple[str, ...]:
+        """The datasets (paths) to ask for ``week``, in order: the recent one for the
+        last 12 months, the historic one before, and near the boundary both (the
+        recent one first)."""
+        recent_start = self.today() - timedelta(days=RECENT_WINDOW_DAYS)
+        if week >= recent_start + timedelta(days=WINDOW_MARGIN_DAYS):
+            return (WEEKLY_SUMMARY_PATH,)
+        if week < recent_start - timedelta(days=WINDOW_MARGIN_DAYS):
+            return (WEEKLY_SUMMARY_HISTORIC_PATH,)
+        return (WEEKLY_SUMMARY_PATH, WEEKLY_SUMMARY_HISTORIC_PATH)
+
+    def published_weeks(self, *, tier: str, summary_type: str) -> list[PublishedWeek]:
+        """The weeks FINRA publishes for a tier and dataset (``weeklyDownloadDetails``),
+        newest first, each with its ``lastUpdateDate`` when FINRA gives one."""
+        query = {  # every field: lastUpdateDate where FINRA lists it
+            "sortFields": ["-weekStartDate"],
+            "compareFilters": [
+                _equal("summaryTypeCode", _summary_type(summary_type)),
+                _equal("tierIdentifier", _tier_identifier(tier)),
+            ],
+        }
+        weeks: dict[date, date | None] = {}
+        number = 0
+        for page in self._pages(WEEKLY_DOWNLOAD_DETAILS_PATH, query):
+            for row in page:
+                number += 1
+                week = _iso_date(row.get("weekStartDate"), "weekStartDate", number)
+                updated = row.get("lastUpdateDate")
+                last = None if not updated else _iso_date(updated, "lastUpdateDate", number)
+                if week not in weeks or (last and (weeks[week] or last) <= last):
+                    weeks[week] = last
+        return [PublishedWeek(w, weeks[w]) for w in sorted(weeks, reverse=True)]
 
     def list_weeks(self, *, tier: str, summary_type: str) -> list[date]:
         """Published ``weekStartDate`` values for a tier and summary type, newest first."""
@@ -305,14 +391,7 @@ class FinraClient:
         weeks: list[date] = []
         for page in self._pages(WEEKLY_DOWNLOAD_DETAILS_PATH, query):
             for row in page:
-                raw = row.get("weekStartDate")
-                try:
-                    weeks.append(date.fromisoformat(raw))  # type: ignore[arg-type]
-                except (TypeError, ValueError):
-                    raise FinraProtocolError(
-                        f"weeklyDownloadDetails row {len(weeks) + 1}: weekStartDate {quote(raw)} "
-                        "is not a YYYY-MM-DD date"
-                    ) from None
+                weeks.append(_iso_date(row.get("weekStartDate"), "weekStartDate", len(weeks) + 1))
         return sorted(weeks, reverse=True)
 
     def close(self) -> None:
@@ -324,6 +403,58 @@ class FinraClient:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    # -- windows --------------------------------------------------------------------------
+
+    def _both_windows(self, query: _WeekQuery) -> Iterator[list[Row]]:
+        for path in self.windows_for(query.week):
+            found = False
+            for page in self._window_pages(path, query):
+                found = True
+                yield page
+            if found:
+                return
+
+    def _window_pages(self, path: str, query: _WeekQuery) -> Iterator[list[Row]]:
+        """One window's pages. ``weeklySummary`` takes the week as a compareFilter (as
+        recorded); ``weeklySummaryHistoric`` ignores that (answering with its oldest
+        week) and needs ``dateRangeFilters``, and filters by week and tier only, so
+        there the dataset and symbol are picked out of its pages here."""
+        day = query.week.isoformat()
+        body: dict[str, Any] = {}
+        local: dict[str, str] = {}
+        if path == WEEKLY_SUMMARY_HISTORIC_PATH:
+            body["dateRangeFilters"] = [
+                {"fieldName": "weekStartDate", "startDate": day, "endDate": day}
+            ]
+            filters = [_equal("tierIdentifier", query.tier)]
+            local["summaryTypeCode"] = query.summary_type
+            if query.symbol is not None:
+                local["issueSymbolIdentifier"] = query.symbol
+        else:
+            filters = [
+                _equal("weekStartDate", day),
+                _equal("tierIdentifier", query.tier),
+                _equal("summaryTypeCode", query.summary_type),
+            ]
+            if query.symbol is not None:
+                filters.append(_equal("issueSymbolIdentifier", query.symbol))
+        fields = list(query.fields)
+        if local:
+            fields += [f for f in ("weekStartDate", *local) if f not in fields]
+        body.update(fields=fields, compareFilters=filters)
+        sort_fields = [f for f in ("summaryTypeCode", *_SUMMARY_SORT_FIELDS) if f in fields]
+        if not local:
+            sort_fields = [f for f in sort_fields if f != "summaryTypeCode"]
+        if sort_fields:
+            body["sortFields"] = sort_fields
+        number = 0
+        for page in self._pages(path, body):
+            number = _check_week(page, day, number)
+            if local:
+                page = [r for r in page if all(r.get(k) == v for k, v in local.items())]
+            if page:
+                yield page
 
     # -- paging ---------------------------------------------------------------------------
 

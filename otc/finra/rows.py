@@ -12,9 +12,37 @@ from spine.text import quote
 
 HEADER_LINE = (DELIMITER.join(DOWNLOAD_COLUMNS) + "\n").encode()
 
+#: FINRA's ``tierIdentifier`` -> the tier description the download format uses today.
+CURRENT_TIER_DESCRIPTIONS = {"T1": "NMS Tier 1", "T2": "NMS Tier 2", "OTCE": "OTC"}
+#: Descriptions FINRA's older rows carry, mapped to today's (not rejected).
+OLDER_TIER_DESCRIPTIONS = {
+    "Tier 1": "NMS Tier 1",
+    "NMS Tier1": "NMS Tier 1",
+    "Tier 1 NMS": "NMS Tier 1",
+    "Tier 2": "NMS Tier 2",
+    "NMS Tier2": "NMS Tier 2",
+    "Tier 2 NMS": "NMS Tier 2",
+    "OTCE": "OTC",
+    "OTC Equity": "OTC",
+    "OTC Equities": "OTC",
+}
+
+
+def tier_description(row: Mapping[str, Any]) -> Any:
+    """The row's tier description in today's wording: an older one is mapped, and one
+    that is neither follows the row's ``tierIdentifier`` when it has one."""
+    value = row.get("tierDescription")
+    current = set(CURRENT_TIER_DESCRIPTIONS.values())
+    if isinstance(value, str) and value.strip() in current:
+        return value
+    mapped = OLDER_TIER_DESCRIPTIONS.get(value.strip()) if isinstance(value, str) else None
+    if mapped is None:
+        mapped = CURRENT_TIER_DESCRIPTIONS.get(str(row.get("tierIdentifier", "")).upper())
+    return mapped if mapped is not None else value
+
 
 def _cell(row: Mapping[str, Any], column: str, row_number: int) -> str:
-    value = row.get(column)
+    value = tier_description(row) if column == "tierDescription" else row.get(column)
     if value is None:
         raise FinraProtocolError(f"API row {row_number}: required field {column!r} is missing")
     if isinstance(value, bool) or not isinstance(value, str | int):

@@ -1,5 +1,5 @@
 """The OTC pipelines, registered with the execution registry when this package is imported."""
 
-from otc.pipelines import backfill, etl, fetch, scheduled
+from otc.pipelines import backfill, etl, fetch, scheduled, sync
 
-__all__ = ["backfill", "etl", "fetch", "scheduled"]
+__all__ = ["backfill", "etl", "fetch", "scheduled", "sync"]

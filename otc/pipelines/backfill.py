@@ -7,11 +7,11 @@ from typing import Any
 
 from rest_framework import serializers
 
-from executions.dispatcher import dispatch
 from executions.registry import RERUN_SAFE_REQUEUES, PipelineParams, pipeline
 from executions.run_context import RunContext
 from otc import inbox
 from otc.params import InboxPathField, WeekField, file_ats_field, tier_field
+from otc.pipelines.steps import dispatch_children
 from otc.weeks import iter_weeks, weeks_between
 
 __all__ = [
@@ -113,19 +113,12 @@ def backfill_pipeline(ctx: RunContext) -> dict[str, Any]:
         )
     if missing:
         ctx.event("weeks_missing", weeks=[week.isoformat() for week in missing])
-    children = []
-    for week, path in found:
-        ctx.raise_if_cancelled()
-        child = dispatch(
-            "otc.full_etl",
-            {"path": path, "tier": p["tier"], "week": week.isoformat(), "ats": p["ats"]},
-            trigger_source=ctx.execution.trigger_source,
-            parent=ctx.execution,
-            lane="backfill",
-            attempt=1,
-        )
-        children.append({"week": week.isoformat(), "execution_id": str(child.pk)})
-        ctx.event("child_dispatched", week=week.isoformat(), execution_id=str(child.pk))
+    params = [
+        {"path": path, "tier": p["tier"], "week": week.isoformat(), "ats": p["ats"]}
+        for week, path in found
+    ]
+    dispatched = dispatch_children(ctx, "otc.full_etl", params, lane="backfill")
+    children = [{"week": c["week"], "execution_id": c["execution_id"]} for c in dispatched]
     return {
         "dispatched": len(children),
         "children": children,

@@ -1,16 +1,27 @@
-"""What the OTC week pipelines share: the week lock, the step runner and the ETL's tail."""
+"""What the OTC week pipelines share: the week lock, the step runner, the ETL's tail and
+the batched dispatch of child executions."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from django.db import transaction
+
+from executions.dispatcher import dispatch
 from executions.run_context import RunContext
 from otc.models import Capture
 from otc.services import compute_capture, normalize_capture
 from otc.services.errors import CaptureNotFound
 
-__all__ = ["WEEK_LOCK", "normalize_and_compute", "run_step", "target_capture"]
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "WEEK_LOCK",
+    "dispatch_children",
+    "normalize_and_compute",
+    "run_step",
+    "target_capture",
+]
 
 #: Every pipeline touching one week holds this lock, so two never interleave.
 WEEK_LOCK = "otc:{tier}:{week}"
@@ -74,3 +85,51 @@ def normalize_and_compute(
         "warnings": ingested["warnings"] + computed["warnings"],
         "steps": steps,
     }
+
+
+#: Children created per database transaction.
+DEFAULT_BATCH_SIZE = 50
+
+
+def dispatch_children(
+    ctx: RunContext,
+    pipeline: str,
+    params: Sequence[dict[str, Any]],
+    *,
+    lane: str = "backfill",
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    on_batch: Callable[[int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Dispatch one ``pipeline`` child of ``ctx``'s execution per params, ``batch_size``
+        per database transaction (the children of a batch and their events commit together,
+        and are handed to the backend after that commit). Checks for cancellation between
+        batches, so a stopped parent dispatches no further batch; one ``children_dispatched``
+    event per batch. Returns, per child, its
+        params and ``execution_id``; ``on_batch`` is called with the count so far."""
+    children: list[dict[str, Any]] = []
+    for start in range(0, len(params), batch_size):
+        ctx.raise_if_cancelled()
+        batch = []
+        with transaction.atomic():
+            for child_params in params[start : start + batch_size]:
+                child = dispatch(
+                    pipeline,
+                    child_params,
+                    trigger_source=ctx.execution.trigger_source,
+                    parent=ctx.execution,
+                    lane=lane,
+                    attempt=1,
+                )
+                batch.append({**child_params, "execution_id": str(child.pk)})
+            ctx.event(
+                "children_dispatched",
+                pipeline=pipeline,
+                count=len(batch),
+                dispatched=len(children) + len(batch),
+                total=len(params),
+                execution_ids=[c["execution_id"] for c in batch],
+            )
+        children.extend(batch)
+        if on_batch is not None:
+            on_batch(len(children))
+    return children

@@ -17,6 +17,7 @@ from otc.parser import parse_tier
 from otc.services.errors import OtcError
 from otc.services.ingest import IngestResult, ingest_lines, resolve_key
 from spine.text import quote
+from spine.time import utc_now
 
 if TYPE_CHECKING:
     from executions.models import Execution
@@ -129,26 +130,35 @@ def fetch_week(
         ingested = ingest_lines(
             spool, source=source, tier=code, week=monday, ats=ats, execution=execution
         )
+    # FINRA has just served the week: say so on the capture that holds it.
+    Capture.objects.filter(pk=ingested.capture_id).update(
+        finra_served=True, finra_last_seen=utc_now().date()
+    )
     return FetchResult(progress=tracker.progress(), source=source, ingest=ingested)
 
 
 def published_weeks(tier: str, *, ats: bool) -> list[dict[str, Any]]:
-    """The weeks FINRA has published for a tier, newest first, each with the current
-    capture that holds it in Market Spine (if any): what is there to fetch."""
+    """The weeks FINRA has published for a tier, and the weeks held that FINRA no longer
+    serves, newest first; each with the current capture that holds it (if any) and
+    whether FINRA serves it (``served_by_finra``, with the last day a sync saw it)."""
     code = parse_tier(tier)
     _, summary_type = summary_types(ats)
     with finra_client() as client:
-        weeks = client.list_weeks(tier=code, summary_type=summary_type)
+        weeks = set(client.list_weeks(tier=code, summary_type=summary_type))
     held = {c.week: c for c in Capture.objects.current().filter(tier=code, ats=ats)}
     rows = []
-    for week in weeks:
+    for week in sorted(weeks | set(held), reverse=True):
         capture = held.get(week)
+        served = week in weeks
+        last_seen = capture.finra_last_seen if capture else None
         rows.append(
             {
                 "week": week.isoformat(),
                 "held": capture is not None,
                 "capture_id": capture.pk if capture else None,
                 "quality_grade": (capture.quality_grade or None) if capture else None,
+                "served_by_finra": served,
+                "finra_last_seen": last_seen.isoformat() if last_seen else None,
             }
         )
     return rows

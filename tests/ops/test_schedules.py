@@ -61,9 +61,10 @@ def test_every_schedule_dispatches_a_registered_pipeline_with_valid_params() -> 
         "ops.dlq_retry",
         "ops.cleanup",
         "otc.fetch_scheduled",
+        "otc.sync",
     }
     assert {spec.pipeline for spec in schedules.SCHEDULES} == wanted
-    fetch_tiers = set()
+    fetch_tiers, sync_tiers = set(), set()
     for spec in schedules.SCHEDULES:
         row = rows[spec.name]
         assert row is not None and row.enabled and row.task == "spine.tasks.run_scheduled"
@@ -71,13 +72,17 @@ def test_every_schedule_dispatches_a_registered_pipeline_with_valid_params() -> 
         kwargs = json.loads(row.kwargs)
         pipeline = registry.get(kwargs["pipeline"])
         pipeline.validate(kwargs["params"])
-        assert pipeline.lane == "maintenance"
+        # A sync's parent and its fetches are backfill work; the rest is maintenance.
+        assert pipeline.lane == ("backfill" if spec.pipeline == "otc.sync" else "maintenance")
+        if spec.pipeline == "otc.sync":
+            sync_tiers.update(kwargs["params"]["tiers"])
+            assert row.crontab is not None and row.crontab.day_of_week == "2"
         if spec.pipeline == "otc.fetch_scheduled":
             fetch_tiers.add(kwargs["params"]["tier"])
             assert row.crontab is not None and row.crontab.day_of_week == "2"
         if spec.every is not None:
             assert row.interval is not None and row.expire_seconds < spec.every.total_seconds()
-    assert fetch_tiers == {"T1", "T2", "OTC"}
+    assert fetch_tiers == sync_tiers == {"T1", "T2", "OTC"}
 
 
 def test_scheduled_week_follows_the_publication_delay() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 import pybreaker
@@ -12,6 +13,10 @@ from pytest_httpserver import HTTPServer
 import otc.services.fetch
 from otc.finra import FinraClient, FinraClientConfig, build_breaker, process_rate_limiter
 from tests.otc.finra_server import FakeFinra
+
+#: The date these clients count FINRA's 12-month window from: the fake's weeks (late
+#: 2025) are in weeklySummary, clear of its edge.
+FAKE_TODAY = date(2026, 1, 5)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +61,12 @@ def finra_config(
     settings.EXECUTION_BACKEND = "local"
 
     def client() -> FinraClient:
-        return FinraClient(config, breaker=breaker, rate_limiter=process_rate_limiter(1000.0))
+        return FinraClient(
+            config,
+            breaker=breaker,
+            rate_limiter=process_rate_limiter(1000.0),
+            today=lambda: FAKE_TODAY,
+        )
 
     monkeypatch.setattr(otc.services.fetch, "finra_client", client)
     return config

@@ -231,6 +231,8 @@ class FakeFinra:
         )
 
     def _query(self, dataset: str, query: Any) -> Response:
+        if dataset == "weeklySummaryHistoric" and dataset not in self.datasets:
+            dataset = "weeklySummary"  # one dataset for both windows, unless told apart
         if dataset not in self.datasets:
             return self._error(404, f"dataset {dataset} not found")
         if not isinstance(query, dict):
@@ -247,11 +249,16 @@ class FakeFinra:
                 return self._error(400, f"unsupported compareType {flt.get('compareType')}")
             name, value = flt.get("fieldName"), flt.get("fieldValue")
             rows = [r for r in rows if str(r.get(name)) == str(value)]
+        for flt in query.get("dateRangeFilters", []):
+            name, start, end = flt.get("fieldName"), flt.get("startDate"), flt.get("endDate")
+            rows = [r for r in rows if start <= str(r.get(name)) <= end]
         for sort_field in reversed(query.get("sortFields", [])):
             name = sort_field.lstrip("-")
             if known and name not in known:
                 return self._error(400, f"unknown sort field {name}")
-            rows = sorted(rows, key=lambda r, n=name: r[n], reverse=sort_field.startswith("-"))
+            rows = sorted(
+                rows, key=lambda r, n=name: str(r.get(n, "")), reverse=sort_field.startswith("-")
+            )
         fields = query.get("fields") or sorted(known)
         if known and set(fields) - known:
             return self._error(400, f"unknown fields {sorted(set(fields) - known)}")

@@ -25,6 +25,7 @@ from otc.cli.fetch import describe
 from otc.finra import FinraClientConfig, breaker_for
 from otc.health import DETAIL_NAME
 from otc.models import Capture
+from spine.time import utc_now
 from tests.otc import finra_server as fake
 from tests.otc.fetch_support import ROWS, WEEK, fetch, publish, venue_rows
 
@@ -167,6 +168,15 @@ def test_a_bad_tier_exits_2_from_the_shell(tmp_path: Path) -> None:
 # -- otc weeks -------------------------------------------------------------------------------
 
 
+NOT_HELD = {
+    "held": False,
+    "capture_id": None,
+    "quality_grade": None,
+    "served_by_finra": True,
+    "finra_last_seen": None,
+}
+
+
 def test_weeks_lists_published_weeks_newest_first_marking_held_ones(
     finra: fake.FakeFinra, finra_config: FinraClientConfig
 ) -> None:
@@ -182,10 +192,17 @@ def test_weeks_lists_published_weeks_newest_first_marking_held_ones(
         "tier": "T1",
         "ats": True,
         "weeks": [
-            {"week": "2025-12-01", "held": False, "capture_id": None, "quality_grade": None},
-            {"week": "2025-11-24", "held": False, "capture_id": None, "quality_grade": None},
-            {"week": "2025-11-17", "held": True, "capture_id": capture.pk, "quality_grade": "A"},
-            {"week": "2025-11-10", "held": False, "capture_id": None, "quality_grade": None},
+            {**NOT_HELD, "week": "2025-12-01"},
+            {**NOT_HELD, "week": "2025-11-24"},
+            {
+                "week": "2025-11-17",
+                "held": True,
+                "capture_id": capture.pk,
+                "quality_grade": "A",
+                "served_by_finra": True,
+                "finra_last_seen": utc_now().date().isoformat(),  # fetched today
+            },
+            {**NOT_HELD, "week": "2025-11-10"},
         ],
     }
     details = finra.requests[-1].body

@@ -45,6 +45,8 @@ load_sample, week_rows, weekly_rows = fake.load_sample, fake.week_rows, fake.wee
 
 REDIS_TEST_URL = "redis://127.0.0.1:6379/9"
 WEEK = date(2025, 12, 1)  # a Monday
+#: The clients' today: WEEK is in weeklySummary's 12 months, well clear of its edge.
+TODAY = WEEK + timedelta(days=35)
 GAUGE = "spine_finra_circuit_state"
 
 
@@ -75,6 +77,7 @@ def make_client(finra: FakeFinra, sleeps: SleepRecorder) -> Any:
         *,
         breaker: pybreaker.CircuitBreaker | None = None,
         rate_limiter: RateLimiter | None = None,
+        today: date = TODAY,
         **overrides: Any,
     ) -> FinraClient:
         settings: dict[str, Any] = {
@@ -94,6 +97,7 @@ def make_client(finra: FakeFinra, sleeps: SleepRecorder) -> Any:
             ),
             rate_limiter=rate_limiter or process_rate_limiter(config.requests_per_second),
             sleep=sleeps,
+            today=lambda: today,
         )
         clients.append(client)
         return client
@@ -183,7 +187,7 @@ def test_recorded_weekly_summary_responses(
     finra.reply_next(Reply.from_recording(recording))
 
     pages = summary(
-        make_client(),
+        make_client(today=date(2023, 11, 9)),  # the day of the recording
         week=date(2023, 10, 16),
         summary_type="ATS_W_SMBL",
         symbol="aapl",
