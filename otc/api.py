@@ -17,6 +17,7 @@ from otc import selectors
 from otc.filters import CaptureFilter
 from otc.models import Capture, SymbolWeekSummary, VenueMarketShare
 from otc.pagination import OneQueryPagination, PageSource
+from otc.selectors import ranges
 from otc.serializers import (
     CaptureDetailSerializer,
     CaptureSerializer,
@@ -26,9 +27,12 @@ from otc.serializers import (
     RangeQuery,
     RejectSerializer,
     RollingSerializer,
+    SeriesRangeQuery,
     SymbolListQuery,
     SymbolSummarySerializer,
+    SymbolVenueShareRowSerializer,
     SymbolVenuesSerializer,
+    VenueMarketShareRowSerializer,
     VenueShareSerializer,
     WeekHeldSerializer,
     WeekQuery,
@@ -279,6 +283,36 @@ class OtcSymbolViewSet(CSVListMixin, WeekListMixin, mixins.ListModelMixin, Spine
         )
 
     @extend_schema(
+        summary="A symbol's venue shares over a range of weeks",
+        description="Per week and venue, in one call: the venue's shares and trades of the "
+        "symbol, its share (%) of the symbol's volume and its rank, weeks oldest first. "
+        "`ats=true` / `false` is one summary; `ats=all` gives the ATS and the non-ATS "
+        "series side by side and a third labelled `combined (ATS + non-ATS)`. "
+        "`start` and `end` are required, at most five years apart.",
+        parameters=[SeriesRangeQuery, *PAGE_PARAMS],
+        responses={
+            200: SymbolVenueShareRowSerializer(many=True),
+            400: BAD_QUERY,
+            404: error_response("Unknown symbol, or the page is past the end."),
+        },
+    )
+    @action(detail=True, methods=["get"], url_path="venue-shares", filter_backends=[])
+    def venue_shares(self, request: Request, symbol: str | None = None) -> HttpResponseBase:
+        key = _key(symbol, "symbol")
+        params = _query(request, SeriesRangeQuery)
+        rows = ranges.symbol_venue_share_range(
+            symbol=key,
+            start=params["start"],
+            end=params["end"],
+            tier=params.get("tier"),
+            ats=params["ats"],
+            as_of=params.get("as_of"),
+        )
+        return self.list_response(
+            rows, SymbolVenueShareRowSerializer, if_empty=lambda: _known_symbol(key, params)
+        )
+
+    @extend_schema(
         summary="A symbol's venue breakdown for a week",
         description="Each venue's volume, trades and share (%) of the symbol's week, most "
         "volume first; the shares sum to 100 up to 4-place rounding.",
@@ -406,6 +440,36 @@ class OtcVenueViewSet(CSVListMixin, WeekListMixin, mixins.ListModelMixin, SpineG
 
     def page_selectors(self) -> tuple[Any, Any]:
         return selectors.week_venue_page, selectors.week_venue_count
+
+    @extend_schema(
+        summary="A venue's market share over a range of weeks",
+        description="Per week and tier, in one call: the venue's volume, trades, symbols, "
+        "every venue's volume (tier_volume), its market share (%) and rank, weeks oldest "
+        "first. `ats=true` / `false` is one summary; `ats=all` gives the ATS and the "
+        "non-ATS series side by side and a third labelled `combined (ATS + non-ATS)`. "
+        "`start` and `end` are required, at most five years apart.",
+        parameters=[SeriesRangeQuery, *PAGE_PARAMS],
+        responses={
+            200: VenueMarketShareRowSerializer(many=True),
+            400: BAD_QUERY,
+            404: error_response("Unknown venue, or the page is past the end."),
+        },
+    )
+    @action(detail=True, methods=["get"], url_path="market-share", filter_backends=[])
+    def market_share(self, request: Request, mpid: str | None = None) -> HttpResponseBase:
+        key = _key(mpid, "mpid")
+        params = _query(request, SeriesRangeQuery)
+        rows = ranges.venue_market_share_range(
+            mpid=key,
+            start=params["start"],
+            end=params["end"],
+            tier=params.get("tier"),
+            ats=params["ats"],
+            as_of=params.get("as_of"),
+        )
+        return self.list_response(
+            rows, VenueMarketShareRowSerializer, if_empty=lambda: _known_venue(key)
+        )
 
     def retrieve(self, request: Request, mpid: str | None = None) -> HttpResponseBase:
         key = _key(mpid, "mpid")
