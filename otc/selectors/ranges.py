@@ -72,6 +72,10 @@ class RangeRows:
             return [], None
         return [self._row(row) for row in rows], int(rows[0][-1])
 
+    def __getitem__(self, window: slice) -> list[dict[str, Any]]:
+        start = window.start or 0
+        return self.fetch(start, window.stop - start)[0] if window.stop > start else []
+
     def count(self) -> int:
         return int(self._run(f"SELECT COUNT(*) FROM ({self.sql}) r", self.params)[0][0])
 
