@@ -205,7 +205,10 @@ class CSVListMixin:
     ) -> StreamingHttpResponse:
         """Stream every row of ``rows`` (a queryset, or anything with ``iterator``)."""
         serializer_class = serializer_class or self.get_serializer_class()  # type: ignore[attr-defined]
-        serializer = serializer_class(context=self.get_serializer_context())  # type: ignore[attr-defined]
+        context = self.get_serializer_context()  # type: ignore[attr-defined]
+        if context.get("request") is not None:
+            context["request"] = _LinkRequest(context["request"])
+        serializer = serializer_class(context=context)
         return stream_csv(rows, serializer, csv_filename(self.request))  # type: ignore[attr-defined]
 
     def list_response(
@@ -239,6 +242,19 @@ class CSVListMixin:
             request.accepted_renderer = JSONRenderer()
             request.accepted_media_type = JSONRenderer.media_type
         return super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+
+
+class _LinkRequest:
+    """The request as links in CSV rows see it: without ``format``, so a row's URL is
+    the resource's own (DRF carries ``?format=`` over into every link it builds)."""
+
+    def __init__(self, request: Request) -> None:
+        self._request = request
+        self.GET = request.GET.copy()
+        self.GET.pop(api_settings.URL_FORMAT_OVERRIDE, None)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._request, name)
 
 
 def _exists(rows: Any) -> bool:
