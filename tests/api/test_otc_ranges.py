@@ -387,3 +387,38 @@ def test_range_rows_are_the_users_reads_only(data: Loaded, db: None) -> None:
     client = token_client(User.objects.create_user("plain", password="not-used-pw-123"))
     assert client.get(f"{API}/{RANGE_PATHS[0]}", {"start": W1, "end": W2}).status_code == 200
     assert_error(client.post(f"{API}/{RANGE_PATHS[0]}", {}), 405, "method_not_allowed")
+
+
+# --- every OTC answer says which summary --------------------------------------------------
+
+#: Rows that belong to one capture, which itself says (``captures/{id}/``).
+OF_A_CAPTURE = {f"{API}/captures/{{id}}/rejects/"}
+
+
+def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        node = schema["components"]["schemas"][node["$ref"].rsplit("/", 1)[-1]]
+    return node
+
+
+def test_every_otc_answer_says_ats_or_non_ats() -> None:
+    """An answer that could hold both summaries names, in each row (or once for a
+    single object), which one it is: ``ats`` (and ``series`` on the range reads)."""
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    checked = []
+    for path, item in schema["paths"].items():
+        operation = item.get("get")
+        if not path.startswith(f"{API}/") or operation is None or path in OF_A_CAPTURE:
+            continue
+        body = _resolve(
+            schema, operation["responses"]["200"]["content"]["application/json"]["schema"]
+        )
+        if "results" in body.get("properties", {}):
+            body = _resolve(schema, body["properties"]["results"]["items"])
+        elif body.get("type") == "array":
+            body = _resolve(schema, body["items"])
+        assert "ats" in body.get("properties", {}), path
+        checked.append(path)
+    assert len(checked) >= 12, checked
