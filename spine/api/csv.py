@@ -177,6 +177,9 @@ class CSVListMixin:
         return renderers
 
     def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        if getattr(self, "action", None) is None:
+            # No action for the method: let its 405 (in JSON) come first.
+            force = True
         try:
             return super().perform_content_negotiation(request, force)  # type: ignore[misc]
         except Http404:

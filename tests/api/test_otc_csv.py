@@ -312,3 +312,10 @@ def test_the_schema_documents_csv_on_list_operations_only() -> None:
                 assert "text/csv" not in response.get("content", {}), (path, code)
     rolling = schema["paths"][f"{API}/symbols/{{symbol}}/rolling/"]["get"]
     assert "text/csv" not in rolling["responses"]["200"]["content"]
+
+
+def test_a_method_not_allowed_is_405_whatever_the_format(api: APIClient) -> None:
+    for fmt in ("csv", "xml"):
+        response = api.generic("TRACE", f"{API}/captures/?format={fmt}")
+        assert_error(response, 405, "method_not_allowed")
+    assert_error(api.post(f"{API}/weeks/?format=csv", {}), 405, "method_not_allowed")
