@@ -82,7 +82,7 @@ class RangeRows:
     def exists(self) -> bool:
         return bool(self._run(f"SELECT 1 FROM ({self.sql}) r LIMIT 1", self.params))
 
-    def iterator(self, chunk_size: int = 2000) -> Iterator[dict[str, Any]]:
+    def iterator(self, chunk_size: int = 500) -> Iterator[dict[str, Any]]:
         connection = connections[self.using]
         connection.ensure_connection()
         with connection.chunked_cursor() as cursor:

@@ -319,3 +319,15 @@ def test_a_method_not_allowed_is_405_whatever_the_format(api: APIClient) -> None
         response = api.generic("TRACE", f"{API}/captures/?format={fmt}")
         assert_error(response, 405, "method_not_allowed")
     assert_error(api.post(f"{API}/weeks/?format=csv", {}), 405, "method_not_allowed")
+
+
+def test_csv_still_refuses_a_bad_page_parameter(api: APIClient) -> None:
+    for params in ({"page": "-1"}, {"page_size": "1000"}):
+        response = api.get(
+            f"{API}/venues/", {"tier": "OTC", "ats": "true", "format": "csv", **params}
+        )
+        assert set(assert_error(response, 400, "validation_error")["details"]) == set(params)
+
+
+def test_a_format_suffix_in_the_path_stays_a_404(api: APIClient) -> None:
+    assert_error(api.get(f"{API}/captures/0.5/"), 404, "not_found")
