@@ -6,6 +6,7 @@ from datetime import date
 from typing import Any
 
 from django.db.models import F, Q, QuerySet
+from django.http.response import HttpResponseBase
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, serializers
 from rest_framework.decorators import action
@@ -17,6 +18,7 @@ from otc.api_lines import CaptureLinesSerializer, LinesQuery, render_lines
 from otc.filters import CaptureFilter
 from otc.models import Capture, SymbolWeekSummary, VenueMarketShare
 from otc.pagination import OneQueryPagination, PageSource
+from otc.selectors import ranges
 from otc.selectors.lines import capture_lines
 from otc.serializers import (
     CaptureDetailSerializer,
@@ -27,13 +29,17 @@ from otc.serializers import (
     RangeQuery,
     RejectSerializer,
     RollingSerializer,
+    SeriesRangeQuery,
     SymbolListQuery,
     SymbolSummarySerializer,
+    SymbolVenueShareRowSerializer,
     SymbolVenuesSerializer,
+    VenueMarketShareRowSerializer,
     VenueShareSerializer,
     WeekHeldSerializer,
     WeekQuery,
 )
+from spine.api.csv import CSVListMixin
 from spine.api.errors import SpineAPIError
 from spine.api.filters import StrictOrderingFilter
 from spine.api.schema import PAGE_PARAMETERS, error_response
@@ -102,6 +108,17 @@ def _plain(params: dict[str, Any]) -> dict[str, Any]:
 
 def _unknown_symbol(symbol: str) -> SpineAPIError:
     return _not_found(f"No data for symbol {symbol}.", {"symbol": symbol})
+
+
+def _known_symbol(symbol: str, params: dict[str, Any]) -> None:
+    """404 unless the symbol has data at ``as_of`` (any tier, week or ATS flag)."""
+    if not selectors.symbol_summaries(symbol=symbol, as_of=params.get("as_of")).exists():
+        raise _unknown_symbol(symbol)
+
+
+def _known_venue(mpid: str) -> None:
+    if not selectors.venues(mpid=mpid).exists():
+        raise _not_found(f"No venue {mpid}.", {"mpid": mpid})
 
 
 def _one_tier(rows: list[Any], symbol: str, week: date) -> None:
@@ -173,7 +190,7 @@ class WeekListMixin:
         responses={200: WeekHeldSerializer(many=True), **LIST_ERRORS},
     )
 )
-class OtcWeekViewSet(mixins.ListModelMixin, SpineGenericViewSet):
+class OtcWeekViewSet(CSVListMixin, mixins.ListModelMixin, SpineGenericViewSet):
     """The weeks Market Spine holds, per tier."""
 
     pagination_class = OneQueryPagination
@@ -195,8 +212,10 @@ class OtcWeekViewSet(mixins.ListModelMixin, SpineGenericViewSet):
         responses={200: SymbolSummarySerializer(many=True), **LIST_ERRORS},
     )
 )
-class OtcSymbolViewSet(WeekListMixin, mixins.ListModelMixin, SpineGenericViewSet):
+class OtcSymbolViewSet(CSVListMixin, WeekListMixin, mixins.ListModelMixin, SpineGenericViewSet):
     """Symbols: a week's summaries, and one symbol's weeks, venues and rolling window."""
+
+    csv_actions = ("list", "weekly", "venue_shares")
 
     query_class = SymbolListQuery
     tiebreak = ("tier", "symbol")
@@ -248,7 +267,7 @@ class OtcSymbolViewSet(WeekListMixin, mixins.ListModelMixin, SpineGenericViewSet
         },
     )
     @action(detail=True, methods=["get"], filter_backends=[])
-    def weekly(self, request: Request, symbol: str | None = None) -> Response:
+    def weekly(self, request: Request, symbol: str | None = None) -> HttpResponseBase:
         key = _key(symbol, "symbol")
         params = _query(request, RangeQuery)
         queryset = (
@@ -261,13 +280,39 @@ class OtcSymbolViewSet(WeekListMixin, mixins.ListModelMixin, SpineGenericViewSet
             .values(*SYMBOL_ROW)
             .order_by("week", "tier")
         )
-        page = self.paginate_queryset(queryset)
-        if (
-            not page
-            and not selectors.symbol_summaries(symbol=key, as_of=params.get("as_of")).exists()
-        ):
-            raise _unknown_symbol(key)
-        return self.get_paginated_response(SymbolSummarySerializer(page, many=True).data)
+        return self.list_response(
+            queryset, SymbolSummarySerializer, if_empty=lambda: _known_symbol(key, params)
+        )
+
+    @extend_schema(
+        summary="A symbol's venue shares over a range of weeks",
+        description="Per week and venue, in one call: the venue's shares and trades of the "
+        "symbol, its share (%) of the symbol's volume and its rank, weeks oldest first. "
+        "`ats=true` / `false` is one summary; `ats=all` gives the ATS and the non-ATS "
+        "series side by side and a third labelled `combined (ATS + non-ATS)`. "
+        "`start` and `end` are required, at most five years apart.",
+        parameters=[SeriesRangeQuery, *PAGE_PARAMS],
+        responses={
+            200: SymbolVenueShareRowSerializer(many=True),
+            400: BAD_QUERY,
+            404: error_response("Unknown symbol, or the page is past the end."),
+        },
+    )
+    @action(detail=True, methods=["get"], url_path="venue-shares", filter_backends=[])
+    def venue_shares(self, request: Request, symbol: str | None = None) -> HttpResponseBase:
+        key = _key(symbol, "symbol")
+        params = _query(request, SeriesRangeQuery)
+        rows = ranges.symbol_venue_share_range(
+            symbol=key,
+            start=params["start"],
+            end=params["end"],
+            tier=params.get("tier"),
+            ats=params["ats"],
+            as_of=params.get("as_of"),
+        )
+        return self.list_response(
+            rows, SymbolVenueShareRowSerializer, if_empty=lambda: _known_symbol(key, params)
+        )
 
     @extend_schema(
         summary="A symbol's venue breakdown for a week",
@@ -366,8 +411,10 @@ class OtcSymbolViewSet(WeekListMixin, mixins.ListModelMixin, SpineGenericViewSet
         },
     ),
 )
-class OtcVenueViewSet(WeekListMixin, mixins.ListModelMixin, SpineGenericViewSet):
+class OtcVenueViewSet(CSVListMixin, WeekListMixin, mixins.ListModelMixin, SpineGenericViewSet):
     """Venues (MPIDs): a week's market shares, and one venue's history."""
+
+    csv_actions = ("list", "retrieve", "market_share")
 
     query_class = WeekQuery
     tiebreak = ("tier", "mpid")
@@ -396,7 +443,37 @@ class OtcVenueViewSet(WeekListMixin, mixins.ListModelMixin, SpineGenericViewSet)
     def page_selectors(self) -> tuple[Any, Any]:
         return selectors.week_venue_page, selectors.week_venue_count
 
-    def retrieve(self, request: Request, mpid: str | None = None) -> Response:
+    @extend_schema(
+        summary="A venue's market share over a range of weeks",
+        description="Per week and tier, in one call: the venue's volume, trades, symbols, "
+        "every venue's volume (tier_volume), its market share (%) and rank, weeks oldest "
+        "first. `ats=true` / `false` is one summary; `ats=all` gives the ATS and the "
+        "non-ATS series side by side and a third labelled `combined (ATS + non-ATS)`. "
+        "`start` and `end` are required, at most five years apart.",
+        parameters=[SeriesRangeQuery, *PAGE_PARAMS],
+        responses={
+            200: VenueMarketShareRowSerializer(many=True),
+            400: BAD_QUERY,
+            404: error_response("Unknown venue, or the page is past the end."),
+        },
+    )
+    @action(detail=True, methods=["get"], url_path="market-share", filter_backends=[])
+    def market_share(self, request: Request, mpid: str | None = None) -> HttpResponseBase:
+        key = _key(mpid, "mpid")
+        params = _query(request, SeriesRangeQuery)
+        rows = ranges.venue_market_share_range(
+            mpid=key,
+            start=params["start"],
+            end=params["end"],
+            tier=params.get("tier"),
+            ats=params["ats"],
+            as_of=params.get("as_of"),
+        )
+        return self.list_response(
+            rows, VenueMarketShareRowSerializer, if_empty=lambda: _known_venue(key)
+        )
+
+    def retrieve(self, request: Request, mpid: str | None = None) -> HttpResponseBase:
         key = _key(mpid, "mpid")
         params = _query(request, RangeQuery)
         queryset = (
@@ -409,10 +486,9 @@ class OtcVenueViewSet(WeekListMixin, mixins.ListModelMixin, SpineGenericViewSet)
             .values(*VENUE_ROW)
             .order_by("week", "tier")
         )
-        page = self.paginate_queryset(queryset)
-        if not page and not selectors.venues(mpid=key).exists():
-            raise _not_found(f"No venue {key}.", {"mpid": key})
-        return self.get_paginated_response(VenueShareSerializer(page, many=True).data)
+        return self.list_response(
+            queryset, VenueShareSerializer, if_empty=lambda: _known_venue(key)
+        )
 
 
 @extend_schema_view(
@@ -425,7 +501,7 @@ class OtcVenueViewSet(WeekListMixin, mixins.ListModelMixin, SpineGenericViewSet)
         responses={200: QualityReportSerializer(many=True), **LIST_ERRORS},
     )
 )
-class OtcQualityViewSet(mixins.ListModelMixin, SpineGenericViewSet):
+class OtcQualityViewSet(CSVListMixin, mixins.ListModelMixin, SpineGenericViewSet):
     """Data quality per capture, as graded when it was computed."""
 
     pagination_class = OneQueryPagination
@@ -452,8 +528,10 @@ class OtcQualityViewSet(mixins.ListModelMixin, SpineGenericViewSet):
         responses={200: CaptureDetailSerializer, 404: error_response("No capture with this id.")},
     ),
 )
-class OtcCaptureViewSet(SpineReadOnlyViewSet):
+class OtcCaptureViewSet(CSVListMixin, SpineReadOnlyViewSet):
     """Captures: each ingest of FINRA data with its lineage."""
+
+    csv_actions = ("list", "rejects")
 
     pagination_class = OneQueryPagination
     serializer_class = CaptureSerializer
@@ -480,10 +558,9 @@ class OtcCaptureViewSet(SpineReadOnlyViewSet):
         responses={200: RejectSerializer(many=True), 404: error_response("No capture.")},
     )
     @action(detail=True, methods=["get"], filter_backends=[], serializer_class=RejectSerializer)
-    def rejects(self, request: Request, pk: str | None = None) -> Response:
+    def rejects(self, request: Request, pk: str | None = None) -> HttpResponseBase:
         capture = self.get_object()
-        page = self.paginate_queryset(selectors.rejects(capture.pk))
-        return self.get_paginated_response(RejectSerializer(page, many=True).data)
+        return self.list_response(selectors.rejects(capture.pk), RejectSerializer)
 
     @extend_schema(
         summary="A capture's raw lines",

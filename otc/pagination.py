@@ -46,7 +46,7 @@ class PageSource:
 
 class OneQueryPaginator(Paginator):
     def page(self, number: Any) -> Page:
-        if isinstance(self.object_list, PageSource):
+        if _is_source(self.object_list):
             return self._source_page(number)
         rows = self._rows(number)
         if not rows:
@@ -80,6 +80,11 @@ class OneQueryPaginator(Paginator):
             return []
         counted = queryset.annotate(**{TOTAL: _Count(queryset.order_by().values("pk"))})
         return list(counted[bottom : bottom + self.per_page])
+
+
+def _is_source(rows: Any) -> bool:
+    """A :class:`PageSource`, or any object paging itself the same way (``fetch``)."""
+    return isinstance(rows, PageSource) or callable(getattr(rows, "fetch", None))
 
 
 __all__ = ["OneQueryPaginator", "OneQueryPagination", "PageSource"]

@@ -22,6 +22,7 @@ from otc.models import (
 )
 from otc.params import TierField, WeekField
 from otc.selectors.pages import SYMBOL_ROW_FIELDS
+from otc.selectors.ranges import MAX_RANGE_WEEKS
 from spine.api.fields import JSONCharField
 from spine.time import parse_iso
 
@@ -151,6 +152,58 @@ class QualityQuery(AnalyticsQuery):
     grade = serializers.ChoiceField(
         choices=["A", "B", "C", "D", "F"], required=False, help_text="Only this grade."
     )
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "enum": ["true", "false", "all"],
+        "default": "false",
+        "description": "true: the ATS summary; false (default): non-ATS; all: both, each "
+        "as its own series, plus a combined series labelled 'combined (ATS + non-ATS)'.",
+    }
+)
+class SeriesField(serializers.Field):
+    """``true`` / ``false`` / ``all`` (any case) read as True / False / None (both)."""
+
+    default_error_messages = {"invalid": "Use true (ATS), false (non-ATS) or all."}
+    _VALUES = {"true": True, "false": False, "all": None}
+
+    def to_internal_value(self, data: Any) -> bool | None:
+        key = data.strip().lower() if isinstance(data, str) else None
+        if key not in self._VALUES:
+            self.fail("invalid")
+        return self._VALUES[key]
+
+    def to_representation(self, value: Any) -> str:
+        return "all" if value is None else str(bool(value)).lower()
+
+
+class SeriesRangeQuery(serializers.Serializer):
+    """``?start=&end=&tier=&ats=&as_of=`` of the range reads: both weeks required (any
+    dates in them, inclusive), ``start`` not after ``end``, at most five years of weeks."""
+
+    start = WeekField(bounded=False, help_text="First week (any date in it), inclusive.")
+    end = WeekField(bounded=False, help_text="Last week (any date in it), inclusive.")
+    tier = _tier_param()
+    ats = SeriesField(required=False, default=False)
+    as_of = _as_of_param()
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        start, end = attrs["start"], attrs["end"]
+        if start > end:
+            raise serializers.ValidationError({"end": [f"end ({end}) is before start ({start})."]})
+        weeks = (end - start).days // 7 + 1
+        if weeks > MAX_RANGE_WEEKS:
+            raise serializers.ValidationError(
+                {
+                    "end": [
+                        f"The range holds {weeks} weeks; at most {MAX_RANGE_WEEKS} "
+                        "(five years) are answered at once."
+                    ]
+                }
+            )
+        return attrs
 
 
 # Responses -----------------------------------------------------------------------------
@@ -349,6 +402,60 @@ class VenueShareSerializer(FastRowsMixin, serializers.Serializer):
     )
     weeks_in_window = serializers.IntegerField(allow_null=True)
     capture = serializers.IntegerField(source="capture_id")
+
+
+_SERIES_HELP = "ATS, non-ATS, or combined (ATS + non-ATS): the two summaries added."
+_ATS_HELP = "true: the ATS summary; false: non-ATS; null: the combined series."
+
+
+class SymbolVenueShareRowSerializer(FastRowsMixin, serializers.Serializer):
+    """One venue's part of a symbol's week in one series (ATS, non-ATS or combined)."""
+
+    week = serializers.DateField()
+    tier = serializers.CharField()
+    series = serializers.CharField(help_text=_SERIES_HELP)
+    ats = serializers.BooleanField(allow_null=True, help_text=_ATS_HELP)
+    symbol = serializers.CharField()
+    mpid = serializers.CharField()
+    venue_name = serializers.CharField()
+    shares = serializers.IntegerField(help_text="The venue's volume of the symbol that week.")
+    trades = serializers.IntegerField()
+    symbol_volume = serializers.IntegerField(
+        help_text="The symbol's volume that week in the series (all venues)."
+    )
+    share = serializers.DecimalField(
+        **_PCT, allow_null=True, help_text="Percent of symbol_volume (4 places, half up)."
+    )
+    rank = serializers.IntegerField(help_text="1 = most volume in the series; ties share it.")
+    capture = serializers.IntegerField(
+        source="capture_id", allow_null=True, help_text="Capture id; null when combined."
+    )
+
+
+class VenueMarketShareRowSerializer(FastRowsMixin, serializers.Serializer):
+    """A venue's week in one tier and series (ATS, non-ATS or combined)."""
+
+    week = serializers.DateField()
+    tier = serializers.CharField()
+    series = serializers.CharField(help_text=_SERIES_HELP)
+    ats = serializers.BooleanField(allow_null=True, help_text=_ATS_HELP)
+    mpid = serializers.CharField()
+    venue_name = serializers.CharField()
+    total_volume = serializers.IntegerField()
+    total_trades = serializers.IntegerField()
+    symbol_count = serializers.IntegerField(
+        allow_null=True, help_text="Symbols traded; null when combined (no double counting)."
+    )
+    tier_volume = serializers.IntegerField(
+        allow_null=True, help_text="Every venue's volume in the tier that week, in the series."
+    )
+    market_share = serializers.DecimalField(
+        **_PCT, allow_null=True, help_text="Percent of tier_volume (4 places, half up)."
+    )
+    rank = serializers.IntegerField(help_text="1 = most volume in the series; ties share it.")
+    capture = serializers.IntegerField(
+        source="capture_id", allow_null=True, help_text="Capture id; null when combined."
+    )
 
 
 class QualityReportSerializer(serializers.ModelSerializer):

@@ -9,6 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer
 from rest_framework import serializers
 
+from spine.api.csv import document_csv
 from spine.api.pagination import page_parameters
 
 
@@ -96,6 +97,7 @@ class SpineAutoSchema(AutoSchema):
                     {"schema": {"type": "integer"}, "description": "Seconds to wait."},
                 )
         operation["responses"] = dict(sorted(responses.items()))
+        document_csv(self, operation)
         return operation
 
 
