@@ -131,7 +131,13 @@ def requests(client: Any) -> list[tuple[str, str]]:
 def _admin_requests(capture: Any, symbol: str, mpid: str) -> list[tuple[str, str]]:
     from django.urls import reverse
 
-    from otc.models import QualityReport, SymbolRolling, SymbolWeekSummary, VenueMarketShare
+    from otc.models import (
+        QualityReport,
+        SymbolRolling,
+        SymbolWeekSummary,
+        VenueMarketShare,
+        VenueRolling,
+    )
 
     found = []
     week = capture.week.isoformat()
@@ -160,7 +166,7 @@ def _admin_requests(capture: Any, symbol: str, mpid: str) -> list[tuple[str, str
         "admin qualityreport grade",
         reverse("admin:otc_qualityreport_changelist") + "?grade__exact=A",
     ))  # fmt: skip
-    for model in (SymbolWeekSummary, VenueMarketShare, SymbolRolling, QualityReport):
+    for model in (SymbolWeekSummary, VenueMarketShare, SymbolRolling, VenueRolling, QualityReport):
         row = model.objects.filter(capture=capture).first()
         if row is not None:
             name = model._meta.model_name
@@ -219,6 +225,12 @@ def table_sizes() -> dict[str, tuple[int, int]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print every plan as JSON")
+    parser.add_argument(
+        "--drop", default="", help="comma-separated indexes dropped for the run (rolled back)"
+    )
+    parser.add_argument(
+        "--times", action="store_true", help="print each request's analytics execution time"
+    )
     args = parser.parse_args()
     from bench.console import bench_database_url
 
@@ -232,7 +244,7 @@ def main() -> None:
     django.setup()
     from django.conf import settings
     from django.contrib.auth.models import User
-    from django.db import connection
+    from django.db import connection, transaction
     from django.test import Client
 
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
@@ -243,13 +255,27 @@ def main() -> None:
     client.force_login(user)
     explainer = Explainer()
     todo = requests(client)
-    with connection.execute_wrapper(explainer):
+    dropped = [name.strip() for name in args.drop.split(",") if name.strip()]
+    with transaction.atomic(), connection.execute_wrapper(explainer):
+        with connection.cursor() as cursor:
+            for name in dropped:
+                cursor.execute(f'DROP INDEX "{name}"')
         for label, url in todo:
             explainer.label = label
             response = client.get(url)
             if response.status_code not in (200, 404):
                 print(f"  {label}: HTTP {response.status_code} {url}", file=sys.stderr)
         recompute(explainer)
+        transaction.set_rollback(True)  # the dropped indexes come back
+    if args.times:
+        spent: dict[str, float] = defaultdict(float)
+        for plan in explainer.plans:
+            for line in plan["plan"]:
+                if line.startswith("Execution Time:"):
+                    spent[plan["label"]] += float(line.split()[2])
+        for label, ms in spent.items():
+            print(f"{label:<45} {ms:9.2f} ms")
+        return
     if args.json:
         print(json.dumps(explainer.plans, indent=1))
         return
