@@ -67,8 +67,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def load_otc(weeks: int, rows: int, tiers: list[str]) -> float:
-    from otc.generator import generate_weeks
-
+    from otc.sample.generator import generate_weeks
     from otc.services import compute_capture, ingest_file, normalize_capture
 
     started = time.perf_counter()
@@ -115,11 +114,11 @@ def park_failures(limit: int) -> float:
 def empty_database() -> None:
     from django.db import connection
 
-    from bench.ingest import OTC_TABLES
+    from bench._storage import otc_tables
 
     ledger = ("dlq_deadletter", "executions_executionevent", "executions_executionlock")
-    tables = ", ".join((*ledger, "executions_execution", *OTC_TABLES))
     with connection.cursor() as cursor:
+        tables = ", ".join((*ledger, "executions_execution", *otc_tables(cursor)))
         cursor.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
 
 

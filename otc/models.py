@@ -487,9 +487,13 @@ class SymbolWeekSummary(_WeekKeyed):
             models.Index(fields=["symbol", "week"], name="otc_sws_symbol_week"),
             models.Index(fields=["week", "tier"], name="otc_sws_week_tier"),
             # A week's symbols by volume (the API's default order) straight from the
-            # index: without it every page sorts all of the week's symbols.
+            # index: without it every page sorts all of the week's symbols. Its last
+            # column makes it cover the rolling windows' read of six weeks (symbol,
+            # volume, trades per capture) from the index alone (docs/otc.md, "Indexes
+            # of the analytics tables").
             models.Index(
-                fields=["capture", "-total_volume", "symbol"], name="otc_sws_capture_volume"
+                fields=["capture", "-total_volume", "symbol", "total_trades"],
+                name="otc_sws_capture_volume",
             ),
         ]
 
@@ -616,7 +620,12 @@ class QualityReport(_Versioned):
     warnings = models.JSONField(default=list, blank=True)
     failures = models.JSONField(default=list, blank=True)
     prior_capture = models.ForeignKey(
-        Capture, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Capture,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,  # no read goes from a prior capture to the reports naming it
     )
 
     class Meta:
@@ -628,10 +637,10 @@ class QualityReport(_Versioned):
                 name="otc_quality_current",
             ),
         ]
+        # A few rows per capture: filters by week, tier or grade read them all as fast
+        # as through an index (docs/otc.md, "Indexes of the analytics tables").
         indexes = [
             models.Index(fields=["capture", "computed_at"], name="otc_qr_capture"),
-            models.Index(fields=["week", "tier"], name="otc_qr_week_tier"),
-            models.Index(fields=["grade", "week"], name="otc_qr_grade_week"),
         ]
 
     def __str__(self) -> str:
