@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("otc", "0009_verbose_names"),
+        ("otc", "0011_finra_served"),
     ]
 
     operations = [
