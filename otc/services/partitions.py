@@ -20,6 +20,7 @@ __all__ = [
     "PartitionsUnsupported",
     "RowWriter",
     "capture_rows_sql",
+    "capture_tables",
     "create_parent",
     "create_staged",
     "detach_before",
@@ -230,6 +231,15 @@ def staged_exists(capture_id: int) -> bool:
         return bool(found)
     sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = %s"
     return bool(fetch_all(sql, [table]))
+
+
+def capture_tables() -> list[str]:
+    """Names of every per-capture table (staged, attached or detached)."""
+    if vendor() == "postgresql":
+        sql = "SELECT relname FROM pg_class WHERE relkind = 'r' AND relname ~ '^otc_vv_[0-9]+$'"
+    else:
+        sql = "SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'otc_vv_[0-9]*'"
+    return sorted(name for (name,) in fetch_all(sql))
 
 
 def publish(capture_id: int, week: date) -> None:
