@@ -100,7 +100,7 @@ def compute_venue_shares(capture: Capture) -> int:
                                {int_sum("trade_count")} AS trades,
                                COUNT(*) AS symbols,
                                SUM(CASE WHEN share_volume = 0 THEN 1 ELSE 0 END) AS zero_rows
-                          FROM {capture_rows_sql()}
+                          FROM {capture_rows_sql(issues=False)}
                          GROUP BY mpid) per_venue) totals
         """,
         _key_params(capture),

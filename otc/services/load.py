@@ -9,10 +9,10 @@ from typing import Any
 
 from django.db import connection
 
-from otc.models import Capture, Issue, Participant, Reject, RejectKind, line_key
-from otc.parser import ParsedRow, WeeklyFileParser
+from otc.models import Capture, Issue, Participant, Reject, RejectKind
+from otc.parser import WeeklyFileParser
 from otc.services import partitions
-from otc.services.sql import fetch_all, vendor
+from otc.services.sql import execute, fetch_all, vendor
 
 __all__ = ["LoadResult", "load_capture"]
 
@@ -50,43 +50,66 @@ class _Lock:
 
 
 class _Dimension:
-    """Ids of (key, name) pairs, looked up and added in batches."""
+    """Ids of (key, name) pairs: the whole dimension read once (a few hundred thousand
+    short rows at most), new pairs added in one statement per chunk."""
 
     def __init__(self, model: type[Issue] | type[Participant], key: str, lock: _Lock) -> None:
         self.table = model._meta.db_table
         self.key = key
         self.lock = lock
         self.ids: dict[tuple[str, str], int] = {}
+        self.loaded = False
+        self.added = 0
 
     def resolve(self, pairs: set[tuple[str, str]]) -> None:
-        missing = [pair for pair in pairs if pair not in self.ids]
-        if not missing:
-            return
-        self._lookup(missing)
-        new = sorted(pair for pair in missing if pair not in self.ids)
+        if not self.loaded:
+            self.ids = {(k, n): i for i, k, n in fetch_all(self._select())}
+            self.loaded = True
+        new = sorted(pair for pair in pairs if pair not in self.ids)
         if not new:
             return
         self.lock.take()
+        self._add(new)
+        missing = [pair for pair in new if pair not in self.ids]
+        if missing:  # added by a concurrent ingest since the dimension was read
+            for start in range(0, len(missing), _LOOKUP_BATCH):
+                batch = missing[start : start + _LOOKUP_BATCH]
+                keys = ", ".join(["(%s, %s)"] * len(batch))
+                where = f" WHERE ({self.key}, name) IN ({keys})"
+                found = fetch_all(self._select() + where, [v for pair in batch for v in pair])
+                self.ids.update(((k, n), i) for i, k, n in found)
+        self.added += len(new)
+
+    def _select(self) -> str:
+        return f"SELECT id, {self.key}, name FROM {self.table}"
+
+    def _add(self, new: list[tuple[str, str]]) -> None:
+        returning = f" ON CONFLICT ({self.key}, name) DO NOTHING RETURNING id, {self.key}, name"
+        if vendor() == "postgresql":
+            # One statement with two array parameters, bound by the server.
+            sql = (
+                f"INSERT INTO {self.table} ({self.key}, name)"
+                " SELECT * FROM unnest(%s::text[], %s::text[])"
+            )
+            with connection.connection.cursor() as cursor:
+                cursor.execute(sql + returning, ([k for k, _ in new], [n for _, n in new]))
+                self.ids.update(((k, n), i) for i, k, n in cursor.fetchall())
+            return
         with connection.cursor() as cursor:
             for start in range(0, len(new), _LOOKUP_BATCH):
                 batch = new[start : start + _LOOKUP_BATCH]
                 values = ", ".join(["(%s, %s)"] * len(batch))
                 cursor.execute(
-                    f"INSERT INTO {self.table} ({self.key}, name) VALUES {values}"
-                    f" ON CONFLICT ({self.key}, name) DO NOTHING",
-                    [value for pair in batch for value in pair],
+                    f"INSERT INTO {self.table} ({self.key}, name) VALUES {values}{returning}",
+                    [v for pair in batch for v in pair],
                 )
-        self._lookup(new)
+                self.ids.update(((k, n), i) for i, k, n in cursor.fetchall())
 
-    def _lookup(self, pairs: list[tuple[str, str]]) -> None:
-        for start in range(0, len(pairs), _LOOKUP_BATCH):
-            batch = pairs[start : start + _LOOKUP_BATCH]
-            keys = ", ".join(["(%s, %s)"] * len(batch))
-            sql = f"SELECT id, {self.key}, name FROM {self.table} WHERE ({self.key}, name) IN"
-            for ident, key, name in fetch_all(
-                f"{sql} ({keys})", [value for pair in batch for value in pair]
-            ):
-                self.ids[(key, name)] = ident
+    def analyze_if_grown(self) -> None:
+        """Fresh planner statistics after a load added many keys (the compute that
+        follows joins them to a million rows)."""
+        if vendor() == "postgresql" and self.added > max(1_000, len(self.ids) // 10):
+            execute(f"ANALYZE {self.table}")
 
 
 def load_capture(capture: Capture, lines: Iterable[bytes]) -> tuple[LoadResult, WeeklyFileParser]:
@@ -102,55 +125,62 @@ def load_capture(capture: Capture, lines: Iterable[bytes]) -> tuple[LoadResult, 
     result = LoadResult()
     lock = _Lock()
     issues, venues = _Dimension(Issue, "symbol", lock), _Dimension(Participant, "mpid", lock)
+    issues.resolve(set())
+    venues.resolve(set())
+    issue_ids, venue_ids = issues.ids, venues.ids
     symbols: dict[str, int] = {}
     mpids: dict[str, int] = {}
     first_line: dict[int, int] = {}
     rejects: list[tuple[int, str, str, str]] = []
-    chunk: list[ParsedRow] = []
-    capture_id, week = capture.pk, capture.week
-    base = line_key(capture_id, 0)
+    chunk: list[tuple[int, int, int, tuple[str, str], tuple[str, str]]] = []
+    new_issues: set[tuple[str, str]] = set()
+    new_venues: set[tuple[str, str]] = set()
+    writer = partitions.RowWriter(table, capture.pk, capture.week)
 
     def flush() -> None:
-        issues.resolve({(row.symbol, row.issue_name) for row in chunk})
-        venues.resolve({(row.mpid, row.venue_name) for row in chunk})
-        issue_ids, venue_ids = issues.ids, venues.ids
-        partitions.write_rows(
-            table,
-            (
-                (
-                    base + row.line_no,
-                    capture_id,
-                    row.share_quantity,
-                    row.trade_count,
-                    week,
-                    row.line_no,
-                    issue_ids[(row.symbol, row.issue_name)],
-                    venue_ids[(row.mpid, row.venue_name)],
-                )
-                for row in chunk
-            ),
-        )
+        if new_issues:
+            issues.resolve(new_issues)
+            new_issues.clear()
+        if new_venues:
+            venues.resolve(new_venues)
+            new_venues.clear()
+        writer.write(chunk, issue_ids, venue_ids)
         result.loaded += len(chunk)
         chunk.clear()
 
+    # The hot loop: locals only, one dictionary probe per key.
+    get_symbol, get_mpid, first_of = symbols.get, mpids.get, first_line.setdefault
+    append = chunk.append
+    invalid, duplicate = RejectKind.INVALID, RejectKind.DUPLICATE
     for row in parser:
-        if row.reject_reason is not None:
-            rejects.append((row.line_no, row.raw, row.reject_reason, RejectKind.INVALID))
+        line_no, raw, _, symbol, issue_name, venue_name, mpid, shares, trades, _, reason = row
+        if reason is not None:
+            rejects.append((line_no, raw, reason, invalid))
             continue
-        key = symbols.setdefault(row.symbol, len(symbols)) << 32 | mpids.setdefault(
-            row.mpid, len(mpids)
-        )
-        first = first_line.setdefault(key, row.line_no)
-        if first != row.line_no:
-            reason = f"duplicate symbol+MPID: {row.symbol}/{row.mpid} repeats line {first}"
-            rejects.append((row.line_no, row.raw, reason, RejectKind.DUPLICATE))
+        s = get_symbol(symbol)
+        if s is None:
+            s = symbols[symbol] = len(symbols)
+        m = get_mpid(mpid)
+        if m is None:
+            m = mpids[mpid] = len(mpids)
+        first = first_of(s << 32 | m, line_no)
+        if first != line_no:
+            reason = f"duplicate symbol+MPID: {symbol}/{mpid} repeats line {first}"
+            rejects.append((line_no, raw, reason, duplicate))
             continue
-        chunk.append(row)
+        issue, venue = (symbol, issue_name), (mpid, venue_name)
+        if issue not in issue_ids:
+            new_issues.add(issue)
+        if venue not in venue_ids:
+            new_venues.add(venue)
+        append((line_no, shares, trades, issue, venue))
         if len(chunk) >= _CHUNK_ROWS:
             flush()
     if chunk:
         flush()
-    _store_rejects(capture_id, rejects)
+    issues.analyze_if_grown()
+    venues.analyze_if_grown()
+    _store_rejects(capture.pk, rejects)
     result.rows_read = parser.rows_read
     result.blank_lines = parser.blank_lines
     result.last_update_dates = set(parser.last_update_dates)

@@ -16,7 +16,6 @@ from otc.models import (
     Issue,
     Reject,
     RejectKind,
-    VenueVolume,
 )
 from otc.services import partitions
 from otc.services.errors import VolumeOutOfRange
@@ -59,7 +58,7 @@ def _normalize(capture_id: int, *, force: bool) -> NormalizeResult:
     with transaction.atomic():
         capture = Capture.objects.select_for_update().get(pk=capture_id)
         if capture.normalized_at is not None and not force:
-            rows = VenueVolume.objects.filter(capture_id=capture_id, week=capture.week).count()
+            rows = capture.row_count - capture.reject_count
             return NormalizeResult("already_normalized", capture_id, rows)
         tune_bulk_transaction()
         if force or not partitions.staged_exists(capture_id):

@@ -7,6 +7,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+import zstandard
+from django.core.files.base import ContentFile
 
 from otc import archive
 from otc.models import Capture, CaptureState, Reject, SymbolWeekSummary, VenueVolume
@@ -403,3 +405,25 @@ def test_unknown_tier_is_refused_before_anything_is_written(tmp_path: Path) -> N
     with pytest.raises(ValueError, match="unknown tier 'T3'"):
         ingest_file(write_file(tmp_path, GOOD), tier="T3", week=WEEK, ats=False)
     assert_nothing_stored()
+
+
+def test_bytes_the_archive_cannot_give_back_intact_leave_nothing(tmp_path: Path) -> None:
+    data = file_bytes([*GOOD, row("KEEP", "OTCN", 1, 1)])
+    checksum = hashlib.sha256(data).hexdigest()
+    storage, name = archive.archive_storage(), archive.object_name(checksum)
+    if storage.exists(name):
+        storage.delete(name)
+    # An object already under this checksum whose bytes are not these (a damaged disk):
+    # the ingest reads it back, finds out after the last line, and rolls back.
+    tampered = data.replace(b"KEEP", b"KEEQ")
+    storage.save(name, ContentFile(zstandard.ZstdCompressor().compress(tampered)))
+    tables = partitions.capture_tables()
+    try:
+        with pytest.raises(archive.ArchiveCorrupted, match="decompresses to SHA-256"):
+            ingest_lines(byte_lines(data), source="api", tier="OTC", week=WEEK)
+        assert_nothing_stored()
+        assert partitions.capture_tables() == tables  # no staged table left either
+    finally:
+        storage.delete(name)
+    result = ingest_lines(byte_lines(data), source="api", tier="OTC", week=WEEK)
+    assert (result.status, result.rows) == ("created", 4)
