@@ -13,13 +13,13 @@ from otc.parser import parse_tier
 from otc.weeks import reporting_week, week_start
 
 __all__ = [
+    "ATS_REQUIRED",
     "CaptureStepParams",
     "InboxPathField",
     "IngestFileParams",
     "TierField",
     "WeekField",
     "WeekParams",
-    "ATS_REQUIRED",
     "ats_field",
     "file_ats_field",
     "tier_field",
