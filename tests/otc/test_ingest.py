@@ -420,10 +420,10 @@ def test_bytes_the_archive_cannot_give_back_intact_leave_nothing(tmp_path: Path)
     tables = partitions.capture_tables()
     try:
         with pytest.raises(archive.ArchiveCorrupted, match="decompresses to SHA-256"):
-            ingest_lines(byte_lines(data), source="api", tier="OTC", week=WEEK)
+            ingest_lines(byte_lines(data), source="api", tier="OTC", week=WEEK, ats=False)
         assert_nothing_stored()
         assert partitions.capture_tables() == tables  # no staged table left either
     finally:
         storage.delete(name)
-    result = ingest_lines(byte_lines(data), source="api", tier="OTC", week=WEEK)
+    result = ingest_lines(byte_lines(data), source="api", tier="OTC", week=WEEK, ats=False)
     assert (result.status, result.rows) == ("created", 4)

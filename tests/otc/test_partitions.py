@@ -84,7 +84,9 @@ def test_a_supersede_that_fails_halfway_changes_nothing(
     old = run_etl(write_file(tmp_path, LINES, "a.psv"), tier="OTC", week=WEEK)["capture_id"]
     before = _volumes(WEEK)
     corrected = [row("S000", "OTCN", 999, 9), *LINES[1:]]
-    new = ingest_file(write_file(tmp_path, corrected, "b.psv"), tier="OTC", week=WEEK).capture_id
+    new = ingest_file(
+        write_file(tmp_path, corrected, "b.psv"), tier="OTC", week=WEEK, ats=False
+    ).capture_id
     normalize_capture(new)
 
     def boom(*args: Any, **kwargs: Any) -> None:
