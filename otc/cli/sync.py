@@ -14,6 +14,7 @@ from executions.dispatcher import cancel
 from executions.models import TERMINAL_STATUSES, Execution, ExecutionStatus
 from otc.selectors.sync import SyncProgress
 from spine.cli import EXIT_FAILED
+from spine.time import utc_now
 
 NAME = "sync"
 HELP = "Fetch every week FINRA publishes that the archive lacks or holds an older version of."
@@ -133,11 +134,13 @@ def follow_children(parent: Execution, command: BaseCommand) -> SyncProgress:
     """Poll the children until all have ended, drawing a bar (TTY) or printing lines."""
     tty = _isatty(command)
     progress = SyncProgress()
-    started = time.monotonic()
+    # The pace counts from the sync's start: on the local backend every child has run
+    # before this is reached.
+    started = parent.started_at or parent.created_at
     last_line = 0.0
     shown_done = -1
     while True:
-        progress.update(parent, time.monotonic() - started)
+        progress.update(parent, (utc_now() - started).total_seconds())
         finished = progress.total and progress.done >= progress.total
         if tty:
             command.stdout.write("\r" + bar_text(progress), ending="")
