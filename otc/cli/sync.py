@@ -35,8 +35,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="T1, T2 or OTC (OTCE accepted); repeatable; default all three",
     )
     kinds = parser.add_mutually_exclusive_group()
-    kinds.add_argument("--ats", dest="kinds", action="store_const", const="ats")
-    kinds.add_argument("--non-ats", dest="kinds", action="store_const", const="non_ats")
+    kinds.add_argument(
+        "--ats", dest="kinds", action="store_const", const="ats", help="ATS summaries only"
+    )
+    kinds.add_argument(
+        "--non-ats",
+        dest="kinds",
+        action="store_const",
+        const="non_ats",
+        help="non-ATS OTC summaries only",
+    )
     kinds.add_argument(
         "--all-summaries",
         dest="kinds",
@@ -44,9 +52,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         const="all",
         help="ATS and non-ATS summaries (the default)",
     )
-    parser.add_argument("--since", metavar="WEEK", help="oldest week (any date in it)")
+    parser.add_argument(
+        "--since",
+        metavar="WEEK",
+        help="oldest week to fetch (any date in it); default the oldest FINRA serves",
+    )
     parser.add_argument("--dry-run", action="store_true", help="list what would be fetched")
-    parser.add_argument("--batch-size", type=int, default=None, help="children per transaction")
+    parser.add_argument("--batch-size", type=int, default=None, help="fetches dispatched per transaction (default 50)")
     parser.add_argument(
         "--no-wait", action="store_true", help="dispatch and return, without following"
     )
