@@ -58,7 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="oldest week to fetch (any date in it); default the oldest FINRA serves",
     )
     parser.add_argument("--dry-run", action="store_true", help="list what would be fetched")
-    parser.add_argument("--batch-size", type=int, default=None, help="fetches dispatched per transaction (default 50)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="fetches dispatched per transaction (default 50)",
+    )
     parser.add_argument(
         "--no-wait", action="store_true", help="dispatch and return, without following"
     )
