@@ -336,3 +336,23 @@ def test_a_stopped_sync_leaves_nothing_half_done_and_the_next_one_finishes(
     out = sync("--tier", "T1")
     assert "to fetch: 6 (6 missing, 0 changed)" in out and "0 failed" in out
     assert_archive_matches(fake_api, keys)
+
+
+def test_the_beat_tick_runs_the_tier_sync_and_its_fetches_go_to_the_broker(
+    fake_api: FakeFinraAPI, sync_config: Any, settings: Any
+) -> None:
+    from ops.schedules import SCHEDULES
+    from ops.tasks import run_scheduled
+
+    publish(fake_api, recent_weeks(1), ("T2",))
+    spec = next(s for s in SCHEDULES if s.key == "otc sync T2")
+    settings.EXECUTION_BACKEND = "stub"  # production's broker: the tick itself runs inline
+
+    tick = Execution.objects.get(pk=run_scheduled(spec.pipeline, spec.params))
+
+    assert tick.status == ExecutionStatus.SUCCEEDED, tick.error
+    assert tick.trigger_source == "schedule" and tick.result["to_fetch"] == 2
+    children = Execution.objects.filter(parent=tick)
+    assert {(c.params["tier"], c.params["ats"]) for c in children} == {("T2", True), ("T2", False)}
+    assert {c.status for c in children} == {ExecutionStatus.QUEUED}
+    assert {c.trigger_source for c in children} == {"schedule"}
