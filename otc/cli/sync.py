@@ -14,6 +14,7 @@ from executions.dispatcher import cancel
 from executions.models import TERMINAL_STATUSES, Execution, ExecutionStatus
 from otc.selectors.sync import SyncProgress
 from spine.cli import EXIT_FAILED
+from spine.time import utc_now
 
 NAME = "sync"
 HELP = "Fetch every week FINRA publishes that the archive lacks or holds an older version of."
@@ -34,8 +35,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="T1, T2 or OTC (OTCE accepted); repeatable; default all three",
     )
     kinds = parser.add_mutually_exclusive_group()
-    kinds.add_argument("--ats", dest="kinds", action="store_const", const="ats")
-    kinds.add_argument("--non-ats", dest="kinds", action="store_const", const="non_ats")
+    kinds.add_argument(
+        "--ats", dest="kinds", action="store_const", const="ats", help="ATS summaries only"
+    )
+    kinds.add_argument(
+        "--non-ats",
+        dest="kinds",
+        action="store_const",
+        const="non_ats",
+        help="non-ATS OTC summaries only",
+    )
     kinds.add_argument(
         "--all-summaries",
         dest="kinds",
@@ -43,9 +52,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         const="all",
         help="ATS and non-ATS summaries (the default)",
     )
-    parser.add_argument("--since", metavar="WEEK", help="oldest week (any date in it)")
+    parser.add_argument(
+        "--since",
+        metavar="WEEK",
+        help="oldest week to fetch (any date in it); default the oldest FINRA serves",
+    )
     parser.add_argument("--dry-run", action="store_true", help="list what would be fetched")
-    parser.add_argument("--batch-size", type=int, default=None, help="children per transaction")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="fetches dispatched per transaction (default 50)",
+    )
     parser.add_argument(
         "--no-wait", action="store_true", help="dispatch and return, without following"
     )
@@ -133,11 +151,13 @@ def follow_children(parent: Execution, command: BaseCommand) -> SyncProgress:
     """Poll the children until all have ended, drawing a bar (TTY) or printing lines."""
     tty = _isatty(command)
     progress = SyncProgress()
-    started = time.monotonic()
+    # The pace counts from the sync's start: on the local backend every child has run
+    # before this is reached.
+    started = parent.started_at or parent.created_at
     last_line = 0.0
     shown_done = -1
     while True:
-        progress.update(parent, time.monotonic() - started)
+        progress.update(parent, (utc_now() - started).total_seconds())
         finished = progress.total and progress.done >= progress.total
         if tty:
             command.stdout.write("\r" + bar_text(progress), ending="")

@@ -307,3 +307,52 @@ def test_the_admin_runs_a_sync_with_the_same_params(
     assert parent.params["tiers"] == ["T2"] and parent.params["kinds"] == "non_ats"
     assert parent.status == ExecutionStatus.SUCCEEDED
     assert_archive_matches(fake_api, {k for k in keys if not k[1]})
+
+
+def test_a_stopped_sync_leaves_nothing_half_done_and_the_next_one_finishes(
+    fake_api: FakeFinraAPI, sync_config: Any, settings: Any
+) -> None:
+    from executions.dispatcher import dispatch
+    from executions.runner import run_pipeline
+    from otc.cli.sync import stop
+
+    keys = publish(fake_api, recent_weeks(3), ("T1",))
+    settings.EXECUTION_BACKEND = "stub"  # the broker takes the children; no worker runs them
+    parent = dispatch("otc.sync", {"tiers": ["T1"]}, trigger_source="cli")
+    run_pipeline(parent.pk)
+    parent.refresh_from_db()
+    children = Execution.objects.filter(parent=parent)
+    assert parent.status == ExecutionStatus.SUCCEEDED and children.count() == 6
+    assert {c.status for c in children} == {ExecutionStatus.QUEUED}
+    with finra_client() as client:
+        busy = plan_sync(client, tiers=["T1"], today=today())
+    assert busy.items == [] and len(busy.in_flight) == 6, "queued fetches are not planned twice"
+
+    assert stop(parent) == 6  # what Ctrl-C in otc sync does
+    assert {c.status for c in children.all()} == {ExecutionStatus.CANCELLED}
+    assert Capture.objects.count() == 0
+
+    settings.EXECUTION_BACKEND = "local"
+    out = sync("--tier", "T1")
+    assert "to fetch: 6 (6 missing, 0 changed)" in out and "0 failed" in out
+    assert_archive_matches(fake_api, keys)
+
+
+def test_the_beat_tick_runs_the_tier_sync_and_its_fetches_go_to_the_broker(
+    fake_api: FakeFinraAPI, sync_config: Any, settings: Any
+) -> None:
+    from ops.schedules import SCHEDULES
+    from ops.tasks import run_scheduled
+
+    publish(fake_api, recent_weeks(1), ("T2",))
+    spec = next(s for s in SCHEDULES if s.key == "otc sync T2")
+    settings.EXECUTION_BACKEND = "stub"  # production's broker: the tick itself runs inline
+
+    tick = Execution.objects.get(pk=run_scheduled(spec.pipeline, spec.params))
+
+    assert tick.status == ExecutionStatus.SUCCEEDED, tick.error
+    assert tick.trigger_source == "schedule" and tick.result["to_fetch"] == 2
+    children = Execution.objects.filter(parent=tick)
+    assert {(c.params["tier"], c.params["ats"]) for c in children} == {("T2", True), ("T2", False)}
+    assert {c.status for c in children} == {ExecutionStatus.QUEUED}
+    assert {c.trigger_source for c in children} == {"schedule"}
