@@ -21,14 +21,13 @@ REAL_WEEK = date(2025, 12, 15)
 
 
 def _ingest(path: Path, *, archived: bool = True) -> Capture:
-    """The file ingested by the services, and (until ingest archives itself) its bytes
-    stored in the archive: same bytes, same checksum."""
+    """The file ingested by the services (which archive its bytes under the capture's
+    checksum); ``archived=False`` then loses the archive object."""
     capture = Capture.objects.get(
         pk=ingest_file(path, tier="OTC", week=REAL_WEEK, ats=True).capture_id
     )
-    if archived:
-        with path.open("rb") as handle:
-            assert archive.store(handle).checksum == capture.checksum
+    if not archived:
+        archive.archive_storage().delete(archive.object_name(capture.checksum))
     return capture
 
 

@@ -392,7 +392,7 @@ def test_range_rows_are_the_users_reads_only(data: Loaded, db: None) -> None:
 # --- every OTC answer says which summary --------------------------------------------------
 
 #: Rows that belong to one capture, which itself says (``captures/{id}/``).
-OF_A_CAPTURE = {f"{API}/captures/{{id}}/rejects/"}
+OF_A_CAPTURE = {f"{API}/captures/{{id}}/rejects/", f"{API}/captures/{{id}}/lines/"}
 
 
 def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from tests.support.s3_server import S3Server, s3_archive_settings, use_archive
 
 def _generated(rows: int = 300, seed: int = 5) -> bytes:
     buffer = io.BytesIO()
-    generate_week(buffer, tier="T1", week=date(2025, 12, 1), rows=rows, seed=seed)
+    generate_week(buffer, tier="T1", week=date(2025, 12, 1), rows=rows, seed=seed, ats=True)
     return buffer.getvalue()
 
 

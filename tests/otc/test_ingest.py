@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-import zstandard
 from django.core.files.base import ContentFile
 
 from otc import archive
@@ -413,13 +413,18 @@ def test_bytes_the_archive_cannot_give_back_intact_leave_nothing(tmp_path: Path)
     storage, name = archive.archive_storage(), archive.object_name(checksum)
     if storage.exists(name):
         storage.delete(name)
-    # An object already under this checksum whose bytes are not these (a damaged disk):
-    # the ingest reads it back, finds out after the last line, and rolls back.
-    tampered = data.replace(b"KEEP", b"KEEQ")
-    storage.save(name, ContentFile(zstandard.ZstdCompressor().compress(tampered)))
+    # An object already under this checksum whose bytes are not these (a damaged disk),
+    # of the very size the store would write, so the store keeps it: the ingest reads
+    # it back, finds out after the last line, and rolls back.
+    archive.store(io.BytesIO(data))
+    with storage.open(name, "rb") as stored:
+        compressed = stored.read()
+    storage.delete(name)
+    # The frame's own checksum (its last byte) damaged: everything decompresses first.
+    storage.save(name, ContentFile(compressed[:-1] + bytes([compressed[-1] ^ 0xFF])))
     tables = partitions.capture_tables()
     try:
-        with pytest.raises(archive.ArchiveCorrupted, match="decompresses to SHA-256"):
+        with pytest.raises(archive.ArchiveCorrupted, match=f"archive object {name}"):
             ingest_lines(byte_lines(data), source="api", tier="OTC", week=WEEK, ats=False)
         assert_nothing_stored()
         assert partitions.capture_tables() == tables  # no staged table left either

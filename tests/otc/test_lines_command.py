@@ -20,11 +20,14 @@ pytestmark = pytest.mark.django_db
 
 
 def _capture(path: Path, *, archived: bool = True) -> Capture:
-    result = ingest_file(path, tier="OTC", week=date(2025, 12, 15), ats=True)
-    if archived:
-        with path.open("rb") as handle:
-            archive.store(handle)
-    return Capture.objects.get(pk=result.capture_id)
+    """The file ingested (which archives its bytes); ``archived=False`` then loses the
+    archive object, as a capture whose bytes could not be archived has none."""
+    capture = Capture.objects.get(
+        pk=ingest_file(path, tier="OTC", week=date(2025, 12, 15), ats=True).capture_id
+    )
+    if not archived:
+        archive.archive_storage().delete(archive.object_name(capture.checksum))
+    return capture
 
 
 def _lines(*args: str) -> tuple[str, str]:

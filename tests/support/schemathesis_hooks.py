@@ -17,8 +17,18 @@ from django.apps import apps
 from executions.registry import InvalidParams, registry
 
 #: Params whose rules the schema cannot state: the reporting-week range (2014 through
-#: the current week), inbox-relative paths, and backfill's range and file pattern.
-_UNSTATED = {"week", "start", "end", "path", "directory", "pattern", "non_field_errors"}
+#: the current week; a sync's `since`), inbox-relative paths, and backfill's range and file
+#: pattern.
+_UNSTATED = {
+    "week",
+    "start",
+    "end",
+    "since",
+    "path",
+    "directory",
+    "pattern",
+    "non_field_errors",
+}
 
 
 def _setup() -> None:
