@@ -48,7 +48,10 @@ class MarketShareChart:
         return line_chart(
             [w.isoformat() for w in self.weeks],
             self.series,
-            title=f"Venue market share, {self.tier}, last {len(self.weeks)} week(s)",
+            title=(
+                f"Venue market share, {self.tier}, combined (ATS + non-ATS), "
+                f"last {len(self.weeks)} week(s)"
+            ),
             y_suffix="%",
         )
 
@@ -81,7 +84,7 @@ def latest_weeks() -> list[TierFreshness]:
 def market_share_chart(
     tier: str, *, weeks: int = CHART_WEEKS, venues: int = CHART_VENUES
 ) -> MarketShareChart:
-    """Share of the tier's weekly volume (ATS and non-ATS together) of its top venues
+    """Share of the tier's weekly volume (ATS and non-ATS combined, and titled so) of its top venues
     over the latest ``weeks`` weeks with data; the rest as "Other"."""
     recent = sorted(otc_selectors.available_weeks(tier=tier)[:weeks])
     chart = MarketShareChart(tier=tier, weeks=recent)

@@ -201,6 +201,9 @@ def test_market_share_chart_series(otc_weeks: list[Capture]) -> None:
     assert len(chart.series) == 4
     for i in range(2):
         assert sum(s.values[i] for s in chart.series) == pytest.approx(100, abs=0.05)
+    # ATS and non-ATS volume are added here, so the chart says so.
+    title = ET.fromstring(str(chart.svg)).find(f"{SVG}title").text
+    assert "combined (ATS + non-ATS)" in title
     empty = market_share_chart("OTC")
     assert empty.weeks == [] and empty.series == []
 

@@ -2,7 +2,7 @@
 """The raw archive: store a generated week, then serve pages of its lines (each page
 verifies the whole object), on the configured archive storage.
 
-    SPINE_ARCHIVE_DIR=/tmp/archive-bench .venv/bin/python bench/archive.py [--rows 1000000]
+    SPINE_ARCHIVE_DIR=/tmp/archive-bench .venv/bin/python bench/archive_reads.py [--rows 1000000]
 
 With ``SPINE_ARCHIVE_URL`` (and ``SPINE_ARCHIVE_ENDPOINT_URL``, AWS_*) it measures S3.
 An NMS Tier 1 week of ``--rows`` rows is generated with ``otc.sample.generator`` into a
