@@ -220,7 +220,6 @@ class CaptureAdmin(ReadOnlyAdmin):
         "rejects_display",
         "grade_display",
         "state_display",
-        "superseded_display",
         "finra_served_display",
         "ingested_display",
     )
@@ -369,10 +368,12 @@ class CaptureAdmin(ReadOnlyAdmin):
     @admin.display(description="served by FINRA", ordering="finra_served")
     def finra_served_display(self, obj: Capture) -> str:
         """The archive guarantee, visible: a week FINRA dropped is still held here."""
-        seen = f", last seen {obj.finra_last_seen.isoformat()}" if obj.finra_last_seen else ""
         if obj.finra_served is None:
-            return "not checked"
-        return f"yes{seen}" if obj.finra_served else f"no{seen}"
+            return "—"  # no sync has asked FINRA yet
+        if obj.finra_served:
+            return "yes"
+        seen = f", last seen {obj.finra_last_seen.isoformat()}" if obj.finra_last_seen else ""
+        return f"no{seen}"
 
     @admin.display(description="superseded by")
     def superseded_display(self, obj: Capture) -> SafeString | str:
