@@ -5,11 +5,13 @@ from __future__ import annotations
 from otc.models import (
     Capture,
     Concentration,
+    Issue,
+    Participant,
     SymbolWeekSummary,
     Venue,
     VenueMarketShare,
 )
-from otc.services.partitions import capture_rows_sql
+from otc.services.partitions import PARENT
 from otc.services.sql import execute, int_sum, round_div, round_div_scaled, unscale
 
 __all__ = [
@@ -29,18 +31,67 @@ def _key_params(capture: Capture) -> dict[str, object]:
     return {"capture": capture.pk, "week": capture.week, "tier": capture.tier, "ats": capture.ats}
 
 
+def _rows() -> str:
+    """The capture's normalized rows as stored (dimension ids), for ``%(capture)s`` and
+    ``%(week)s``; the week prunes PostgreSQL's partitions at plan time."""
+    return (
+        f"(SELECT issue_id, participant_id, share_volume, trade_count FROM {PARENT}"
+        " WHERE week = %(week)s AND capture_id = %(capture)s)"
+    )
+
+
 def compute_symbol_summaries(capture: Capture) -> int:
     """(Re)write the capture's ``SymbolWeekSummary`` rows; return how many.
 
-    Needs the capture's venue shares (for the top venue's name). The windows only
-    partition by symbol (no ordering inside), which keeps the million-row sort cheap:
-    the top venue is the lowest MPID among those with the symbol's largest volume.
+    Needs the capture's venue shares (for the top venue's name). Two hashed passes over
+    the capture's rows and no sort of them: the first totals each issue id and rolls
+    the issues up to their symbol (a symbol renamed within the week has two), the
+    second takes each row's share of its symbol for the HHI and the top venue (the
+    lowest MPID among those with the symbol's largest volume). Both group by integer
+    ids; only the few-ten-thousand per-symbol rows are grouped by text.
     """
     SymbolWeekSummary.objects.filter(capture_id=capture.pk).delete()
-    share_e4 = round_div_scaled("share_volume", "sym_total", times=100)
+    share_e4 = round_div_scaled("v.share_volume", "t.total", times=100)
     hhi_e4 = round_div_scaled("hhi_e8", "100000000")
     return execute(
         f"""
+        WITH per_issue AS (
+             SELECT issue_id, {int_sum("share_volume")} AS volume,
+                    MAX(share_volume) AS top, {int_sum("trade_count")} AS trades,
+                    COUNT(*) AS venues
+               FROM {_rows()} r
+              GROUP BY issue_id),
+        per_symbol AS (
+             SELECT i.symbol, MAX(i.name) AS issue_name, {int_sum("pi.volume")} AS total,
+                    MAX(pi.top) AS top, {int_sum("pi.trades")} AS trades,
+                    {int_sum("pi.venues")} AS venues
+               FROM per_issue pi
+               JOIN {Issue._meta.db_table} i ON i.id = pi.issue_id
+              GROUP BY i.symbol),
+        issue_totals AS (
+             SELECT pi.issue_id, s.symbol, s.total, s.top
+               FROM per_issue pi
+               JOIN {Issue._meta.db_table} i ON i.id = pi.issue_id
+               JOIN per_symbol s ON s.symbol = i.symbol),
+        per_issue_shares AS (
+             SELECT v.issue_id,
+                    MIN(CASE WHEN v.share_volume = t.top THEN p.mpid END) AS top_mpid,
+                    MAX(CASE WHEN v.share_volume = t.top AND t.total > 0 THEN {share_e4} END)
+                        AS top_share_e4,
+                    {int_sum(f"CASE WHEN t.total > 0 THEN {share_e4} * {share_e4} END")}
+                        AS hhi_e8
+               FROM {_rows()} v
+               JOIN issue_totals t ON t.issue_id = v.issue_id
+               JOIN {Participant._meta.db_table} p ON p.id = v.participant_id
+              GROUP BY v.issue_id),
+        agg AS (
+             SELECT s.symbol, s.issue_name, s.total, s.trades, s.venues,
+                    MIN(x.top_mpid) AS top_mpid, MAX(x.top_share_e4) AS top_share_e4,
+                    {int_sum("x.hhi_e8")} AS hhi_e8
+               FROM per_issue_shares x
+               JOIN issue_totals t ON t.issue_id = x.issue_id
+               JOIN per_symbol s ON s.symbol = t.symbol
+              GROUP BY s.symbol, s.issue_name, s.total, s.trades, s.venues)
         INSERT INTO {SymbolWeekSummary._meta.db_table}
                (capture_id, week, tier, ats, symbol, issue_name, total_volume, total_trades,
                 venue_count, avg_trade_size, top_venue_mpid, top_venue_name, top_venue_share,
@@ -55,24 +106,7 @@ def compute_symbol_summaries(capture: Capture) -> int:
                     WHEN {hhi_e4} <= {HHI_CONCENTRATED_ABOVE * 10_000}
                          THEN '{Concentration.MODERATE}'
                     ELSE '{Concentration.CONCENTRATED}' END
-          FROM (SELECT symbol,
-                       MAX(issue_name) AS issue_name,
-                       MAX(sym_total) AS total,
-                       {int_sum("trade_count")} AS trades,
-                       COUNT(*) AS venues,
-                       MIN(CASE WHEN share_volume = sym_top THEN mpid END) AS top_mpid,
-                       MAX(CASE WHEN share_volume = sym_top THEN share_e4 END) AS top_share_e4,
-                       {int_sum("share_e4 * share_e4")} AS hhi_e8
-                  FROM (SELECT symbol, issue_name, mpid, share_volume, trade_count,
-                               sym_total, sym_top,
-                               CASE WHEN sym_total > 0 THEN {share_e4} END AS share_e4
-                          FROM (SELECT symbol, issue_name, mpid, share_volume, trade_count,
-                                       CAST(SUM(share_volume) OVER by_symbol AS BIGINT)
-                                           AS sym_total,
-                                       MAX(share_volume) OVER by_symbol AS sym_top
-                                  FROM {capture_rows_sql()}
-                                WINDOW by_symbol AS (PARTITION BY symbol)) totals) shares
-                 GROUP BY symbol) agg
+          FROM agg
           LEFT JOIN {VenueMarketShare._meta.db_table} vms
             ON vms.capture_id = %(capture)s AND vms.mpid = agg.top_mpid
          ORDER BY agg.symbol
@@ -82,7 +116,10 @@ def compute_symbol_summaries(capture: Capture) -> int:
 
 
 def compute_venue_shares(capture: Capture) -> int:
-    """(Re)write the capture's ``VenueMarketShare`` rows; return how many."""
+    """(Re)write the capture's ``VenueMarketShare`` rows; return how many.
+
+    The rows are grouped by participant id first (hashed, integers), then the few
+    dozen participants by MPID (a venue renamed within the week has two ids)."""
     VenueMarketShare.objects.filter(capture_id=capture.pk).delete()
     return execute(
         f"""
@@ -94,14 +131,22 @@ def compute_venue_shares(capture: Capture) -> int:
                RANK() OVER (ORDER BY volume DESC)
           FROM (SELECT mpid, venue_name, volume, trades, symbols, zero_rows,
                        CAST(SUM(volume) OVER () AS BIGINT) AS grand
-                  FROM (SELECT mpid,
-                               MAX(venue_name) AS venue_name,
-                               {int_sum("share_volume")} AS volume,
-                               {int_sum("trade_count")} AS trades,
-                               COUNT(*) AS symbols,
-                               SUM(CASE WHEN share_volume = 0 THEN 1 ELSE 0 END) AS zero_rows
-                          FROM {capture_rows_sql(issues=False)}
-                         GROUP BY mpid) per_venue) totals
+                  FROM (SELECT p.mpid,
+                               MAX(p.name) AS venue_name,
+                               {int_sum("pp.volume")} AS volume,
+                               {int_sum("pp.trades")} AS trades,
+                               {int_sum("pp.symbols")} AS symbols,
+                               {int_sum("pp.zero_rows")} AS zero_rows
+                          FROM (SELECT participant_id,
+                                       {int_sum("share_volume")} AS volume,
+                                       {int_sum("trade_count")} AS trades,
+                                       COUNT(*) AS symbols,
+                                       SUM(CASE WHEN share_volume = 0 THEN 1 ELSE 0 END)
+                                           AS zero_rows
+                                  FROM {_rows()} r
+                                 GROUP BY participant_id) pp
+                          JOIN {Participant._meta.db_table} p ON p.id = pp.participant_id
+                         GROUP BY p.mpid) per_venue) totals
         """,
         _key_params(capture),
     )
