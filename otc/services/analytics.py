@@ -5,13 +5,12 @@ from __future__ import annotations
 from otc.models import (
     Capture,
     Concentration,
-    Issue,
     Participant,
     SymbolWeekSummary,
     Venue,
     VenueMarketShare,
 )
-from otc.services.partitions import PARENT
+from otc.services.partitions import PARENT, capture_rows_sql
 from otc.services.sql import execute, int_sum, round_div, round_div_scaled, unscale
 
 __all__ = [
@@ -43,55 +42,15 @@ def _rows() -> str:
 def compute_symbol_summaries(capture: Capture) -> int:
     """(Re)write the capture's ``SymbolWeekSummary`` rows; return how many.
 
-    Needs the capture's venue shares (for the top venue's name). Two hashed passes over
-    the capture's rows and no sort of them: the first totals each issue id and rolls
-    the issues up to their symbol (a symbol renamed within the week has two), the
-    second takes each row's share of its symbol for the HHI and the top venue (the
-    lowest MPID among those with the symbol's largest volume). Both group by integer
-    ids; only the few-ten-thousand per-symbol rows are grouped by text.
+    Needs the capture's venue shares (for the top venue's name). The windows only
+    partition by symbol (no ordering inside), which keeps the million-row sort cheap:
+    the top venue is the lowest MPID among those with the symbol's largest volume.
     """
     SymbolWeekSummary.objects.filter(capture_id=capture.pk).delete()
-    share_e4 = round_div_scaled("v.share_volume", "t.total", times=100)
+    share_e4 = round_div_scaled("share_volume", "sym_total", times=100)
     hhi_e4 = round_div_scaled("hhi_e8", "100000000")
     return execute(
         f"""
-        WITH per_issue AS (
-             SELECT issue_id, {int_sum("share_volume")} AS volume,
-                    MAX(share_volume) AS top, {int_sum("trade_count")} AS trades,
-                    COUNT(*) AS venues
-               FROM {_rows()} r
-              GROUP BY issue_id),
-        per_symbol AS (
-             SELECT i.symbol, MAX(i.name) AS issue_name, {int_sum("pi.volume")} AS total,
-                    MAX(pi.top) AS top, {int_sum("pi.trades")} AS trades,
-                    {int_sum("pi.venues")} AS venues
-               FROM per_issue pi
-               JOIN {Issue._meta.db_table} i ON i.id = pi.issue_id
-              GROUP BY i.symbol),
-        issue_totals AS (
-             SELECT pi.issue_id, s.symbol, s.total, s.top
-               FROM per_issue pi
-               JOIN {Issue._meta.db_table} i ON i.id = pi.issue_id
-               JOIN per_symbol s ON s.symbol = i.symbol),
-        per_issue_shares AS (
-             SELECT v.issue_id,
-                    MIN(CASE WHEN v.share_volume = t.top THEN p.mpid END) AS top_mpid,
-                    MAX(CASE WHEN v.share_volume = t.top AND t.total > 0 THEN {share_e4} END)
-                        AS top_share_e4,
-                    {int_sum(f"CASE WHEN t.total > 0 THEN {share_e4} * {share_e4} END")}
-                        AS hhi_e8
-               FROM {_rows()} v
-               JOIN issue_totals t ON t.issue_id = v.issue_id
-               JOIN {Participant._meta.db_table} p ON p.id = v.participant_id
-              GROUP BY v.issue_id),
-        agg AS (
-             SELECT s.symbol, s.issue_name, s.total, s.trades, s.venues,
-                    MIN(x.top_mpid) AS top_mpid, MAX(x.top_share_e4) AS top_share_e4,
-                    {int_sum("x.hhi_e8")} AS hhi_e8
-               FROM per_issue_shares x
-               JOIN issue_totals t ON t.issue_id = x.issue_id
-               JOIN per_symbol s ON s.symbol = t.symbol
-              GROUP BY s.symbol, s.issue_name, s.total, s.trades, s.venues)
         INSERT INTO {SymbolWeekSummary._meta.db_table}
                (capture_id, week, tier, ats, symbol, issue_name, total_volume, total_trades,
                 venue_count, avg_trade_size, top_venue_mpid, top_venue_name, top_venue_share,
@@ -106,7 +65,24 @@ def compute_symbol_summaries(capture: Capture) -> int:
                     WHEN {hhi_e4} <= {HHI_CONCENTRATED_ABOVE * 10_000}
                          THEN '{Concentration.MODERATE}'
                     ELSE '{Concentration.CONCENTRATED}' END
-          FROM agg
+          FROM (SELECT symbol,
+                       MAX(issue_name) AS issue_name,
+                       MAX(sym_total) AS total,
+                       {int_sum("trade_count")} AS trades,
+                       COUNT(*) AS venues,
+                       MIN(CASE WHEN share_volume = sym_top THEN mpid END) AS top_mpid,
+                       MAX(CASE WHEN share_volume = sym_top THEN share_e4 END) AS top_share_e4,
+                       {int_sum("share_e4 * share_e4")} AS hhi_e8
+                  FROM (SELECT symbol, issue_name, mpid, share_volume, trade_count,
+                               sym_total, sym_top,
+                               CASE WHEN sym_total > 0 THEN {share_e4} END AS share_e4
+                          FROM (SELECT symbol, issue_name, mpid, share_volume, trade_count,
+                                       CAST(SUM(share_volume) OVER by_symbol AS BIGINT)
+                                           AS sym_total,
+                                       MAX(share_volume) OVER by_symbol AS sym_top
+                                  FROM {capture_rows_sql()}
+                                WINDOW by_symbol AS (PARTITION BY symbol)) totals) shares
+                 GROUP BY symbol) agg
           LEFT JOIN {VenueMarketShare._meta.db_table} vms
             ON vms.capture_id = %(capture)s AND vms.mpid = agg.top_mpid
          ORDER BY agg.symbol
