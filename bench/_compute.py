@@ -7,7 +7,8 @@
 Its database is ``<DATABASE_URL name>_compute``, kept between runs: the first run
 generates a ``--rows`` week (``bench/ingest.py``'s file) and loads it through the
 product's intake (the full ETL). Every run then times, on the same file and database,
-the bare COPY and compute of that week again (``compute_capture``, rolled back) as the
+the bare COPY and compute of the newest week again (``--weeks``: after that many
+loaded, never vacuumed) (``compute_capture``, rolled back) as the
 median of ``--repeat``, recomputes it once more with ``EXPLAIN (ANALYZE, BUFFERS)`` of
 every statement on an OTC table (``bench/_indexes.py``'s wrapper) and prints each
 statement's execution time and plan (``--plans``: whole), then each OTC table's bytes.
@@ -23,6 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -38,11 +40,15 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the loaded week")
     parser.add_argument("--repeat", type=int, default=3, help="timed computes (median)")
     parser.add_argument("--plans", action="store_true", help="print every plan whole")
+    parser.add_argument(
+        "--weeks", type=int, default=1, help="consecutive weeks of --rows loaded (the newest timed)"
+    )
     args = parser.parse_args()
     from bench import ingest
 
     base = ingest.bench_database_url().removesuffix("_bench")
-    url = ingest._named(base, f"{urlsplit(base).path.lstrip('/')}_compute")
+    suffix = "" if args.weeks == 1 else f"_{args.weeks}w"
+    url = ingest._named(base, f"{urlsplit(base).path.lstrip('/')}_compute{suffix}")
     ingest.ensure_database(url)
     scratch = Path(tempfile.gettempdir()) / f"spine-compute-{urlsplit(url).path.lstrip('/')}"
     scratch.mkdir(exist_ok=True)
@@ -67,11 +73,14 @@ def main() -> None:
 
     capture = Capture.objects.current().filter(tier=ingest.TIER, week=ingest.WEEK).first()
     if capture is None:
-        print(f"loading {args.rows:,} rows…", file=sys.stderr, flush=True)
+        print(f"loading {args.weeks} x {args.rows:,} rows…", file=sys.stderr, flush=True)
+        first = ingest.WEEK - timedelta(weeks=args.weeks - 1)
+        for index in range(args.weeks - 1):
+            earlier = scratch / f"earlier_{args.rows}.psv"
+            ingest.generate(earlier, rows=args.rows)
+            ingest._full_etl(earlier, first + timedelta(weeks=index))
         ingest._full_etl(path, ingest.WEEK)
         capture = Capture.objects.current().get(tier=ingest.TIER, week=ingest.WEEK)
-    with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE") if "--vacuum" in sys.argv else None
     copies, computes = [], []
     for _ in range(args.repeat):
         copies.append(ingest.bare_copy(url, path))
