@@ -5,11 +5,12 @@ from __future__ import annotations
 from otc.models import (
     Capture,
     Concentration,
+    Participant,
     SymbolWeekSummary,
     Venue,
     VenueMarketShare,
 )
-from otc.services.partitions import capture_rows_sql
+from otc.services.partitions import PARENT, capture_rows_sql
 from otc.services.sql import execute, int_sum, round_div, round_div_scaled, unscale
 
 __all__ = [
@@ -27,6 +28,15 @@ HHI_CONCENTRATED_ABOVE = 2_500
 
 def _key_params(capture: Capture) -> dict[str, object]:
     return {"capture": capture.pk, "week": capture.week, "tier": capture.tier, "ats": capture.ats}
+
+
+def _rows() -> str:
+    """The capture's normalized rows as stored (dimension ids), for ``%(capture)s`` and
+    ``%(week)s``; the week prunes PostgreSQL's partitions at plan time."""
+    return (
+        f"(SELECT issue_id, participant_id, share_volume, trade_count FROM {PARENT}"
+        " WHERE week = %(week)s AND capture_id = %(capture)s)"
+    )
 
 
 def compute_symbol_summaries(capture: Capture) -> int:
@@ -82,7 +92,10 @@ def compute_symbol_summaries(capture: Capture) -> int:
 
 
 def compute_venue_shares(capture: Capture) -> int:
-    """(Re)write the capture's ``VenueMarketShare`` rows; return how many."""
+    """(Re)write the capture's ``VenueMarketShare`` rows; return how many.
+
+    The rows are grouped by participant id first (hashed, integers), then the few
+    dozen participants by MPID (a venue renamed within the week has two ids)."""
     VenueMarketShare.objects.filter(capture_id=capture.pk).delete()
     return execute(
         f"""
@@ -94,14 +107,22 @@ def compute_venue_shares(capture: Capture) -> int:
                RANK() OVER (ORDER BY volume DESC)
           FROM (SELECT mpid, venue_name, volume, trades, symbols, zero_rows,
                        CAST(SUM(volume) OVER () AS BIGINT) AS grand
-                  FROM (SELECT mpid,
-                               MAX(venue_name) AS venue_name,
-                               {int_sum("share_volume")} AS volume,
-                               {int_sum("trade_count")} AS trades,
-                               COUNT(*) AS symbols,
-                               SUM(CASE WHEN share_volume = 0 THEN 1 ELSE 0 END) AS zero_rows
-                          FROM {capture_rows_sql(issues=False)}
-                         GROUP BY mpid) per_venue) totals
+                  FROM (SELECT p.mpid,
+                               MAX(p.name) AS venue_name,
+                               {int_sum("pp.volume")} AS volume,
+                               {int_sum("pp.trades")} AS trades,
+                               {int_sum("pp.symbols")} AS symbols,
+                               {int_sum("pp.zero_rows")} AS zero_rows
+                          FROM (SELECT participant_id,
+                                       {int_sum("share_volume")} AS volume,
+                                       {int_sum("trade_count")} AS trades,
+                                       COUNT(*) AS symbols,
+                                       SUM(CASE WHEN share_volume = 0 THEN 1 ELSE 0 END)
+                                           AS zero_rows
+                                  FROM {_rows()} r
+                                 GROUP BY participant_id) pp
+                          JOIN {Participant._meta.db_table} p ON p.id = pp.participant_id
+                         GROUP BY p.mpid) per_venue) totals
         """,
         _key_params(capture),
     )

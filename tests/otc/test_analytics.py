@@ -20,6 +20,7 @@ from otc.models import (
     VenueVolume,
 )
 from otc.services import compute_capture
+from otc.services.rolling import window_captures
 from spine.time import utc_now
 from tests.otc.etl_support import WEEK, row, run_etl, write_file
 
@@ -280,3 +281,25 @@ def test_capture_and_row_selectors(tmp_path: Path) -> None:
     assert selectors.current_capture(tier="T2", week=WEEK) is None
     with pytest.raises(ValueError, match="aware datetime"):
         selectors.current_capture(tier="OTC", week=WEEK, as_of=between.replace(tzinfo=None))
+
+
+def test_rolling_window_is_the_anchor_and_the_current_captures_of_five_weeks_before(
+    tmp_path: Path,
+) -> None:
+    weeks = [WEEK + timedelta(weeks=i) for i in range(8)]
+    ids = [weekly(tmp_path, week, {"AAAA": 100 + i}) for i, week in enumerate(weeks)]
+    other_tier = run_etl(
+        write_file(tmp_path, [row("AAAA", "OTCN", 5, 1, tier="T1")], "t1.psv"),
+        tier="T1",
+        week=weeks[6],
+    )["capture_id"]
+    corrected = weekly(tmp_path, weeks[5], {"AAAA": 900}, "corrected.psv")  # supersedes ids[5]
+
+    window = window_captures(Capture.objects.get(pk=ids[7]))
+
+    assert window[0] == ids[7]
+    assert sorted(window[1:]) == sorted([ids[2], ids[3], ids[4], corrected, ids[6]])
+    assert other_tier not in window and ids[5] not in window and ids[1] not in window
+    rolled = SymbolRolling.objects.get(capture_id=ids[7], symbol="AAAA", replaced_at=None)
+    assert rolled.weeks_in_window == 6
+    assert rolled.window_volume == 102 + 103 + 104 + 900 + 106 + 107
